@@ -1,0 +1,245 @@
+"""Every hyperparameter once: name, default, where the default comes from, help text, validation.
+
+The flag names and meanings are those of the original project (``python main.py -h``); the
+defaults are the paper's (Mnih et al., 2016, arXiv 1602.01783) or its authors' replies, except
+where a comment says otherwise.
+
+Parsing and validation never touch TensorFlow, the emulator or the file system beyond checks:
+a user mistake ends here with one line and exit code 2, before anything is started.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from typing import Any, NoReturn, Sequence
+
+ALGORITHMS = ("a3c", "q", "sarsa")
+AVAILABLE_ALGORITHMS = ("a3c",)
+ARCHITECTURES = ("NIPS", "NATURE")
+ENVIRONMENTS = ("ALE", "GYM")
+OPTIMIZERS = ("rmsprop", "momentum", "adam")
+OPT_MODES = ("shared", "local")
+CLIP_NORM_TYPES = ("ignore", "local", "global")
+
+ATARI_LR = 7e-4
+VECTOR_LR = 3e-3
+
+_TRUE = {"true", "1", "yes", "y", "on", "t"}
+_FALSE = {"false", "0", "no", "n", "off", "f"}
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported in one line, exit code 2, nothing started."""
+
+
+def bool_arg(text: str) -> bool:
+    """Parse true/false/1/0/yes/no in any case."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r} (use true/false, 1/0 or yes/no)")
+
+
+def _upper_choice(choices: Sequence[str]):
+    def parse(text: str) -> str:
+        value = text.strip().upper()
+        if value not in choices:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice {text!r} (choose from {', '.join(choices)})")
+        return value
+    return parse
+
+
+def _lower_choice(choices: Sequence[str]):
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice {text!r} (choose from {', '.join(choices)})")
+        return value
+    return parse
+
+
+def _number(kind, name: str, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False):
+    """A numeric type for argparse that checks its range and names what is allowed."""
+    def describe() -> str:
+        parts = []
+        if low is not None:
+            parts.append(f"{'>' if low_open else '>='} {low:g}")
+        if high is not None:
+            parts.append(f"{'<' if high_open else '<='} {high:g}")
+        what = "an integer" if kind is int else "a number"
+        return f"{what} {' and '.join(parts)}" if parts else what
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = _integral_float(text) if kind is int else None
+            if value is None:
+                raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {describe()})")
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {describe()})")
+        too_low = low is not None and (value <= low if low_open else value < low)
+        too_high = high is not None and (value >= high if high_open else value > high)
+        if too_low or too_high:
+            raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {describe()})")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _integral_float(text: str) -> int | None:
+    """Accept integers written as floats ("8e7", "1e6"), which step counts often are."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number.is_integer() else None
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line naming the flag, with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> OneLineParser:
+    cores = os.cpu_count() or 1
+    p = OneLineParser(
+        prog="main.py",
+        description="Asynchronous actor-learners (Mnih et al., 2016) on Atari and Gymnasium.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("game", help="Atari game (e.g. pong, breakout, space_invaders) with --env ALE; "
+                                "a Gymnasium id (e.g. CartPole-v1, ALE/Pong-v5) with --env GYM")
+    p.add_argument("--env", default="ALE", type=_upper_choice(ENVIRONMENTS),
+                   help="ALE: the Arcade Learning Environment directly; GYM: any Gymnasium id")
+    p.add_argument("--rom_path", default=None,
+                   help="folder of <game>.bin ROMs; when the game's ROM is not there, the ROM "
+                        "bundled with ale-py is used instead (with a notice). Default: bundled ROMs")
+    p.add_argument("-v", "--visualize", default=0, type=_number(int, "visualize", 0, 2),
+                   help="0: no window; 1: one window per actor-learner; 2: one window, actor 0 only")
+    # Optimizer (paper, Section 4 and supplementary S3).
+    p.add_argument("--opt_type", default="rmsprop", type=_lower_choice(OPTIMIZERS),
+                   help="optimizer applied to the shared parameters")
+    p.add_argument("--opt_mode", default="shared", type=_lower_choice(OPT_MODES),
+                   help="shared: one set of optimizer statistics for all actor-learners (the "
+                        "paper's most robust choice); local: statistics per actor-learner")
+    p.add_argument("--b1", default=0.9, type=_number(float, "b1", 0, 1, high_open=True),
+                   help="Adam's beta1")
+    p.add_argument("--b2", default=0.999, type=_number(float, "b2", 0, 1, high_open=True),
+                   help="Adam's beta2")
+    p.add_argument("--e", default=0.1, type=_number(float, "e", 0, low_open=True),
+                   help="epsilon of RMSProp (inside the square root, paper: 0.1) and Adam")
+    p.add_argument("--alpha", default=0.99, type=_number(float, "alpha", 0, 1, high_open=True),
+                   help="decay of RMSProp's squared-gradient average and of momentum (paper: 0.99)")
+    p.add_argument("-lr", "--initial_lr", default=None, type=_number(float, "initial_lr", 0),
+                   help="initial learning rate, annealed linearly to 0; 0 samples it from "
+                        "LogUniform(1e-4, 1e-2) as the paper did, and prints it. Default: "
+                        f"{ATARI_LR:g} for Atari (the usual choice within the paper's range), "
+                        f"{VECTOR_LR:g} for vector observations (ours: CartPole learns in about "
+                        "40,000 steps with 2 actor-learners)")
+    p.add_argument("-lra", "--lr_annealing_steps", default=80_000_000,
+                   type=_number(int, "lr_annealing_steps", 1),
+                   help="global agent steps over which the learning rate falls linearly to 0")
+    p.add_argument("--clip_loss", default=0.0, type=_number(float, "clip_loss", 0),
+                   help="if > 0, the TD error of the value-based methods is clipped at "
+                        "+/- this value (Huber loss)")
+    p.add_argument("--entropy", default=0.01, type=_number(float, "entropy", 0),
+                   help="entropy regularisation weight beta of A3C (paper: 0.01)")
+    p.add_argument("--clip_norm", default=40.0, type=_number(float, "clip_norm", 0, low_open=True),
+                   help="gradient norm above which gradients are rescaled")
+    p.add_argument("--clip_norm_type", default="global", type=_lower_choice(CLIP_NORM_TYPES),
+                   help="ignore: no clipping; local: clip each layer's gradient norm; "
+                        "global: clip the norm of the whole gradient")
+    p.add_argument("--alg_type", default="a3c", type=_lower_choice(ALGORITHMS),
+                   help="a3c: advantage actor-critic; q: one-step / n-step Q-learning; "
+                        "sarsa: one-step / n-step Sarsa")
+    p.add_argument("-n", "--num_actor_learners", default=cores,
+                   type=_number(int, "num_actor_learners", 1, 1024),
+                   help="actor-learner processes (the paper used 16 threads; the default is "
+                        "this machine's CPU count)")
+    p.add_argument("--gamma", default=0.99, type=_number(float, "gamma", 0, 1),
+                   help="discount factor")
+    p.add_argument("--q_target_update_steps", default=10_000,
+                   type=_number(int, "q_target_update_steps", 1),
+                   help="global agent steps between target-network refreshes (paper: 40,000 "
+                        "frames = 10,000 agent steps)")
+    p.add_argument("--grads_update_steps", default=5, type=_number(int, "grads_update_steps", 1),
+                   help="steps of accumulated gradient per update for one-step methods "
+                        "(paper's I_AsyncUpdate: 5)")
+    p.add_argument("--max_global_steps", default=80_000_000,
+                   type=_number(int, "max_global_steps", 1),
+                   help="total agent steps over all actor-learners (paper's '1 day': 80 M)")
+    p.add_argument("-ea", "--epsilon_annealing_steps", default=1_000_000,
+                   type=_number(int, "epsilon_annealing_steps", 1),
+                   help="agent steps over which epsilon anneals from 1 to its final value "
+                        "(value-based methods)")
+    p.add_argument("--max_local_steps", default=5, type=_number(int, "max_local_steps", 1, 10_000),
+                   help="t_max: steps per actor-learner segment before an update (paper: 5)")
+    p.add_argument("--rescale_rewards", default=False, type=bool_arg,
+                   help="true: divide rewards by the largest absolute reward seen so far; "
+                        "false: clip rewards to [-1, 1] (paper)")
+    p.add_argument("--arch", default="NIPS", type=_upper_choice(ARCHITECTURES),
+                   help="convolutional torso for Atari: NIPS (2013, the paper's) or NATURE (2015); "
+                        "vector observations always use an MLP")
+    p.add_argument("--single_life_episodes", default=False, type=bool_arg,
+                   help="true: a lost life is a terminal state for learning (the game goes on "
+                        "until it is over)")
+    p.add_argument("--seed", default=None, type=_number(int, "seed", 0, 2**31 - 1),
+                   help="random seed (actor i uses seed + i); default: drawn at random and "
+                        "recorded in config.json")
+    p.add_argument("--summary_dir", default="/tmp/summary_logs",
+                   help="run directories are made under <summary_dir>/<game>/<alg_type>/")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and validate the command line; exits with code 2 on any invalid value."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        validate(args)
+    except UserError as err:
+        parser.error(str(err))
+    return args
+
+
+def validate(args: argparse.Namespace) -> None:
+    """Checks that need more than one flag, or the machine. Raises UserError."""
+    if args.alg_type not in AVAILABLE_ALGORITHMS:
+        raise UserError(f"argument --alg_type: {args.alg_type!r} is not available yet "
+                        f"(available: {', '.join(AVAILABLE_ALGORITHMS)})")
+    if args.rom_path is not None:
+        if args.env != "ALE":
+            raise UserError("argument --rom_path: only used with --env ALE")
+        if not os.path.isdir(args.rom_path):
+            raise UserError(f"argument --rom_path: folder {args.rom_path!r} does not exist "
+                            "(give a folder of <game>.bin files, or leave it out to use the "
+                            "ROMs bundled with ale-py)")
+    if args.visualize and not os.environ.get("DISPLAY"):
+        raise UserError("argument -v/--visualize: no display (DISPLAY is not set); use -v 0, "
+                        "or forward an X display")
+    summary_dir = os.path.abspath(args.summary_dir)
+    existing = summary_dir
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"argument --summary_dir: {args.summary_dir!r} is not writable "
+                        "(choose a folder you can write to)")
+
+
+def to_dict(args: argparse.Namespace) -> dict[str, Any]:
+    """The hyperparameters as a JSON-ready dict."""
+    return dict(sorted(vars(args).items()))
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience for `python config.py -h`
+    print(to_dict(parse_args(sys.argv[1:])))

@@ -1,0 +1,283 @@
+"""The Arcade Learning Environment and Gymnasium behind one small interface.
+
+Both kinds give the learner the same thing: ``reset() -> observation`` and
+``step(action) -> (observation, reward, done, info)`` where ``reward`` is the *unclipped* game
+reward (clipping or rescaling is the learner's business, so episode returns are game scores),
+``done`` means the episode is over (game over or time limit) and ``info`` says whether the episode
+was ``truncated`` by a time limit (the learner then bootstraps) and whether a ``life_lost``.
+
+Atari observations are the paper's (Mnih et al., 2015 preprocessing): action repeat 4, pixel-wise
+max of the last two raw frames, luminance, 84x84 (area interpolation), a stack of the last 4, as a
+``uint8`` array of shape (84, 84, 4); episodes start with up to 30 random no-ops; sticky actions
+are off (``repeat_action_probability=0``), and the minimal action set is used.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from config import UserError
+
+ATARI_FRAME_SKIP = 4
+ATARI_SCREEN = 84
+ATARI_HISTORY = 4
+NOOP_MAX = 30
+# The standard limit of 30 minutes of play at 60 frames per second (108,000 frames).
+MAX_EPISODE_FRAMES = 108_000
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What the parent must know about an environment before it sizes the shared memory."""
+    kind: str                      # "atari" or "vector"
+    observation_shape: tuple[int, ...]
+    num_actions: int
+    frames_per_step: int           # raw frames per agent step (for frames/s)
+    action_names: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- game names
+
+def atari_games() -> list[str]:
+    from ale_py import roms
+    return sorted(roms.get_all_rom_ids())
+
+
+def normalise_game(name: str) -> str:
+    """'Pong', 'SpaceInvaders', 'space-invaders' -> ale-py's ids ('pong', 'space_invaders')."""
+    name = name.strip()
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return snake.replace("-", "_").replace(" ", "_")
+
+
+def resolve_rom(game: str, rom_path: str | None) -> tuple[str, str | None]:
+    """Return (ROM file, notice or None) for an Atari game; raise UserError if unknown.
+
+    A ROM in ``rom_path`` (``<game>.bin``) wins; when it is not there, the ROM bundled with ale-py
+    is used and a notice says so.
+    """
+    from ale_py import roms
+    games = atari_games()
+    rom_id = normalise_game(game)
+    if rom_id not in games:
+        close = difflib.get_close_matches(rom_id, games, n=5, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else \
+            "run `python -c \"from ale_py import roms; print(roms.get_all_rom_ids())\"` for the list"
+        raise UserError(f"argument game: unknown Atari game {game!r} ({hint})")
+    if rom_path is not None:
+        for candidate in (f"{game}.bin", f"{rom_id}.bin"):
+            path = os.path.join(rom_path, candidate)
+            if os.path.isfile(path):
+                return path, None
+    bundled = str(roms.get_rom_path(rom_id))
+    notice = None
+    if rom_path is not None:
+        notice = (f"no {rom_id}.bin in {rom_path}: using the ROM bundled with ale-py ({bundled})")
+    return bundled, notice
+
+
+def gym_ids() -> list[str]:
+    import gymnasium as gym
+    _register_ale()
+    return sorted(gym.envs.registry.keys())
+
+
+def _register_ale() -> None:
+    import ale_py
+    import gymnasium as gym
+    gym.register_envs(ale_py)
+
+
+def is_atari_gym_id(env_id: str) -> bool:
+    import gymnasium as gym
+    _register_ale()
+    spec = gym.spec(env_id)
+    entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
+    return entry.startswith("ale_py")
+
+
+def check_gym_id(env_id: str) -> None:
+    ids = gym_ids()
+    if env_id not in ids:
+        close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.envs.registry"
+        raise UserError(f"argument game: unknown Gymnasium id {env_id!r} ({hint})")
+
+
+# --------------------------------------------------------------------------- environments
+
+class AtariEnvironment:
+    """An Atari game through ``ale_py.ALEInterface`` with the paper's preprocessing."""
+
+    def __init__(self, rom: str, seed: int, single_life: bool = False, noop_max: int = NOOP_MAX,
+                 frame_skip: int = ATARI_FRAME_SKIP, render: bool = False):
+        import cv2
+        from ale_py import ALEInterface, LoggerMode
+        self._cv2 = cv2
+        ALEInterface.setLoggerMode(LoggerMode.Error)
+        ale = ALEInterface()
+        ale.setInt("random_seed", int(seed) % (2**31))
+        ale.setFloat("repeat_action_probability", 0.0)
+        ale.setInt("frame_skip", 1)
+        ale.setInt("max_num_frames_per_episode", MAX_EPISODE_FRAMES)
+        ale.loadROM(rom)
+        self.ale = ale
+        self.actions = ale.getMinimalActionSet()
+        self.num_actions = len(self.actions)
+        self.frame_skip = frame_skip
+        self.noop_max = noop_max
+        self.single_life = single_life
+        self.rng = np.random.default_rng(seed)
+        height, width = ale.getScreenDims()
+        self._raw = np.zeros((2, height, width), dtype=np.uint8)
+        self._stack = np.zeros((ATARI_SCREEN, ATARI_SCREEN, ATARI_HISTORY), dtype=np.uint8)
+        self._lives = 0
+        self.render = render
+
+    @property
+    def spec(self) -> EnvSpec:
+        return EnvSpec("atari", self._stack.shape, self.num_actions, self.frame_skip,
+                       tuple(a.name for a in self.actions))
+
+    def _observe(self) -> None:
+        """Push max(last two raw frames), resized to 84x84, onto the frame stack."""
+        frame = np.maximum(self._raw[0], self._raw[1])
+        small = self._cv2.resize(frame, (ATARI_SCREEN, ATARI_SCREEN),
+                                 interpolation=self._cv2.INTER_AREA)
+        self._stack[..., :-1] = self._stack[..., 1:]
+        self._stack[..., -1] = small
+
+    def reset(self) -> np.ndarray:
+        ale = self.ale
+        ale.reset_game()
+        noop = self.actions[0]
+        for _ in range(int(self.rng.integers(0, self.noop_max + 1))):
+            ale.act(noop)
+            if ale.game_over():
+                ale.reset_game()
+        ale.getScreenGrayscale(self._raw[0])
+        self._raw[1] = self._raw[0]
+        self._observe()
+        self._stack[..., :-1] = self._stack[..., -1:]
+        self._lives = ale.lives()
+        return self._stack.copy()
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+        ale = self.ale
+        native = self.actions[action]
+        reward = 0.0
+        skip = self.frame_skip
+        for i in range(skip):
+            reward += ale.act(native)
+            if i >= skip - 2:
+                ale.getScreenGrayscale(self._raw[i - skip + 2])
+            if ale.game_over():
+                if i < skip - 1:
+                    ale.getScreenGrayscale(self._raw[0])
+                    self._raw[1] = self._raw[0]
+                break
+        self._observe()
+        lives = ale.lives()
+        life_lost = lives < self._lives
+        self._lives = lives
+        done = ale.game_over()
+        truncated = done and ale.game_truncated()
+        return self._stack.copy(), reward, done, {"truncated": truncated, "life_lost": life_lost}
+
+    def screen(self) -> np.ndarray:
+        """The raw RGB screen, for windows and videos."""
+        return self.ale.getScreenRGB()
+
+    def close(self) -> None:
+        pass
+
+
+class GymEnvironment:
+    """Any Gymnasium id. Atari ids get the paper's preprocessing through Gymnasium's wrappers."""
+
+    def __init__(self, env_id: str, seed: int, single_life: bool = False, render: bool = False):
+        import gymnasium as gym
+        _register_ale()
+        self.atari = is_atari_gym_id(env_id)
+        render_mode = "rgb_array" if render else None
+        if self.atari:
+            from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+            env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
+                           max_num_frames_per_episode=MAX_EPISODE_FRAMES, render_mode=render_mode)
+            env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=ATARI_FRAME_SKIP,
+                                     screen_size=ATARI_SCREEN, grayscale_obs=True,
+                                     terminal_on_life_loss=False, scale_obs=False)
+            env = FrameStackObservation(env, ATARI_HISTORY)
+        else:
+            env = gym.make(env_id, render_mode=render_mode)
+        self.env = env
+        self.single_life = single_life
+        self._seed = int(seed)
+        self._seeded = False
+        self._lives = 0
+        space = env.action_space
+        if not isinstance(space, gym.spaces.Discrete):
+            raise UserError(
+                f"argument game: {env_id!r} has a {type(space).__name__} action space; "
+                "only discrete actions are supported by the available algorithms")
+        self.num_actions = int(space.n)
+        obs_space = env.observation_space
+        if self.atari:
+            shape = (ATARI_SCREEN, ATARI_SCREEN, ATARI_HISTORY)
+        elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1:
+            shape = tuple(obs_space.shape)
+        else:
+            raise UserError(
+                f"argument game: {env_id!r} has observations of shape {obs_space.shape}; "
+                "supported are Atari screens and flat vectors")
+        self._shape = shape
+
+    @property
+    def spec(self) -> EnvSpec:
+        return EnvSpec("atari" if self.atari else "vector", self._shape, self.num_actions,
+                       ATARI_FRAME_SKIP if self.atari else 1)
+
+    def _convert(self, obs: np.ndarray) -> np.ndarray:
+        if self.atari:
+            return np.ascontiguousarray(np.moveaxis(obs, 0, -1))
+        return np.asarray(obs, dtype=np.float32)
+
+    def reset(self) -> np.ndarray:
+        if self._seeded:
+            obs, info = self.env.reset()
+        else:
+            obs, info = self.env.reset(seed=self._seed)
+            self.env.action_space.seed(self._seed)
+            self._seeded = True
+        self._lives = info.get("lives", 0)
+        return self._convert(obs)
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(int(action))
+        lives = info.get("lives", 0)
+        life_lost = lives < self._lives
+        self._lives = lives
+        done = terminated or truncated
+        return self._convert(obs), float(reward), done, \
+            {"truncated": bool(truncated and not terminated), "life_lost": life_lost}
+
+    def screen(self) -> np.ndarray:
+        return self.env.render()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_environment(env_type: str, game: str, rom_path: str | None, seed: int,
+                     single_life: bool = False, render: bool = False):
+    """Build the environment the flags describe. Raises UserError on a bad name."""
+    if env_type == "ALE":
+        rom, _ = resolve_rom(game, rom_path)
+        return AtariEnvironment(rom, seed, single_life=single_life, render=render)
+    check_gym_id(game)
+    return GymEnvironment(game, seed, single_life=single_life, render=render)

@@ -1,0 +1,49 @@
+"""Losses and gradient clipping: pure TensorFlow functions, tested against numpy references.
+
+Losses are *sums* over the segment, as in the paper's Algorithm S3, where the gradients of every
+step of the segment are accumulated into one update.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import tensorflow as tf
+
+
+class ActorCriticLoss(NamedTuple):
+    total: tf.Tensor
+    policy: tf.Tensor     # -sum log pi(a|s) * A - beta * sum H(pi(.|s))
+    value: tf.Tensor      # 0.5 * sum (R - V(s))^2
+    entropy: tf.Tensor    # mean entropy of the policy over the segment
+
+
+def actor_critic_loss(logits: tf.Tensor, values: tf.Tensor, actions: tf.Tensor,
+                      returns: tf.Tensor, entropy_beta: float | tf.Tensor) -> ActorCriticLoss:
+    """A3C's loss for one segment.
+
+    The advantage ``R - V(s)`` is a constant for the policy term (no gradient flows from the policy
+    loss into the value head). Log-probabilities come from ``log_softmax``, which stays finite when
+    a probability underflows to 0, so neither the loss nor the entropy can become NaN.
+    """
+    log_probs = tf.nn.log_softmax(logits)
+    probs = tf.exp(log_probs)
+    entropy = -tf.reduce_sum(probs * log_probs, axis=1)
+    chosen = tf.gather(log_probs, actions, batch_dims=1)
+    advantage = tf.stop_gradient(returns - values)
+    policy_loss = -tf.reduce_sum(chosen * advantage) - entropy_beta * tf.reduce_sum(entropy)
+    value_loss = 0.5 * tf.reduce_sum(tf.square(returns - values))
+    return ActorCriticLoss(policy_loss + value_loss, policy_loss, value_loss,
+                           tf.reduce_mean(entropy))
+
+
+def clip_gradients(grads: Sequence[tf.Tensor], clip_norm: float,
+                   clip_type: str) -> tuple[list[tf.Tensor], tf.Tensor]:
+    """Clip by the whole gradient's norm (``global``), each tensor's (``local``), or not
+    (``ignore``). Returns the clipped gradients and the global norm before clipping."""
+    norm = tf.linalg.global_norm(grads)
+    if clip_type == "global":
+        clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=norm)
+        return clipped, norm
+    if clip_type == "local":
+        return [tf.clip_by_norm(g, clip_norm) for g in grads], norm
+    return list(grads), norm

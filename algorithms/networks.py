@@ -1,0 +1,188 @@
+"""Parameter layouts and TensorFlow forward passes.
+
+A network here is two things:
+
+* a :class:`Layout`, a list of named parameter shapes, which fixes the order of the one flat
+  float32 vector that holds every parameter in shared memory (so the shared layout is always
+  derived from the network, never written by hand), and which initialises that vector with numpy
+  in the parent process (which never imports TensorFlow);
+* pure functions ``forward(params, observations)`` that take the parameters as a list of tensors
+  (in layout order) and return the policy logits and the state value. Passing the parameters in,
+  rather than keeping per-layer ``tf.Variable`` objects, makes "sync with the shared vector" one
+  copy per segment and "gradient as one flat vector" one ``concat``.
+
+Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dense 256),
+NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), and for vector
+observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
+value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
+torso lets the large value-loss gradients swamp the policy's features.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+# (filters, kernel, stride) per conv layer, then the dense width.
+CONV_TORSOS = {
+    "NIPS": ([(16, 8, 4), (32, 4, 2)], 256),
+    "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+}
+MLP_HIDDEN = (64, 64)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter tensor: its name, shape, fan-in and initial scale."""
+    name: str
+    shape: tuple[int, ...]
+    fan_in: int
+    init_scale: float = 1.0   # 0: zeros; else uniform(+-scale * sqrt(6 / (fan_in + fan_out)))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The order and shapes of every parameter inside the flat shared vector."""
+    specs: tuple[ParamSpec, ...]
+    offsets: tuple[int, ...] = field(init=False)
+
+    def __post_init__(self):
+        offsets = np.cumsum([0] + [s.size for s in self.specs])
+        object.__setattr__(self, "offsets", tuple(int(o) for o in offsets))
+
+    @property
+    def size(self) -> int:
+        return self.offsets[-1]
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views of ``flat`` (no copy), one per parameter, in their shapes."""
+        if flat.shape != (self.size,):
+            raise ValueError(f"expected a flat vector of {self.size} values, got {flat.shape}")
+        return [flat[lo:hi].reshape(spec.shape)
+                for spec, lo, hi in zip(self.specs, self.offsets[:-1], self.offsets[1:])]
+
+    def pack(self, tensors: Sequence[np.ndarray]) -> np.ndarray:
+        """The flat float32 vector holding ``tensors`` (inverse of :meth:`split`)."""
+        if len(tensors) != len(self.specs):
+            raise ValueError(f"expected {len(self.specs)} tensors, got {len(tensors)}")
+        for spec, tensor in zip(self.specs, tensors):
+            if tuple(np.shape(tensor)) != spec.shape:
+                raise ValueError(f"{spec.name}: expected shape {spec.shape}, got {np.shape(tensor)}")
+        return np.concatenate([np.asarray(t, np.float32).ravel() for t in tensors])
+
+    def initial_values(self, rng: np.random.Generator) -> np.ndarray:
+        """Glorot-uniform weights (scaled per layer), zero biases, as one flat vector."""
+        parts = []
+        for spec in self.specs:
+            if spec.init_scale == 0.0:
+                parts.append(np.zeros(spec.size, np.float32))
+                continue
+            fan_out = spec.shape[-1]
+            limit = spec.init_scale * np.sqrt(6.0 / (spec.fan_in + fan_out))
+            parts.append(rng.uniform(-limit, limit, spec.size).astype(np.float32))
+        return np.concatenate(parts)
+
+
+def _conv_out(size: int, kernel: int, stride: int) -> int:
+    return (size - kernel) // stride + 1
+
+
+def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[ParamSpec], int]:
+    """Parameter specs of the torso for these observations, and the torso's output width."""
+    specs: list[ParamSpec] = []
+    if len(observation_shape) == 1:
+        return mlp_specs("mlp", observation_shape[0]), MLP_HIDDEN[-1]
+    height, width_px, channels = observation_shape
+    convs, dense = CONV_TORSOS[arch]
+    for i, (filters, kernel, stride) in enumerate(convs):
+        fan_in = kernel * kernel * channels
+        specs += [ParamSpec(f"conv{i}/w", (kernel, kernel, channels, filters), fan_in),
+                  ParamSpec(f"conv{i}/b", (filters,), fan_in, 0.0)]
+        height, width_px, channels = (_conv_out(height, kernel, stride),
+                                      _conv_out(width_px, kernel, stride), filters)
+    flat = height * width_px * channels
+    specs += [ParamSpec("dense/w", (flat, dense), flat),
+              ParamSpec("dense/b", (dense,), flat, 0.0)]
+    return specs, dense
+
+
+def mlp_specs(prefix: str, width: int) -> list[ParamSpec]:
+    specs = []
+    for i, hidden in enumerate(MLP_HIDDEN):
+        specs += [ParamSpec(f"{prefix}{i}/w", (width, hidden), width),
+                  ParamSpec(f"{prefix}{i}/b", (hidden,), width, 0.0)]
+        width = hidden
+    return specs
+
+
+def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) -> Layout:
+    """Torso + policy logits + state value. The policy head starts small (near-uniform policy).
+
+    Vector observations get two towers: ``pi*`` layers feed the policy, ``v*`` the value.
+    """
+    if len(observation_shape) == 1:
+        width = MLP_HIDDEN[-1]
+        return Layout(tuple(
+            mlp_specs("pi", observation_shape[0])
+            + [ParamSpec("policy/w", (width, num_actions), width, 0.01),
+               ParamSpec("policy/b", (num_actions,), width, 0.0)]
+            + mlp_specs("v", observation_shape[0])
+            + [ParamSpec("value/w", (width, 1), width, 1.0),
+               ParamSpec("value/b", (1,), width, 0.0)]))
+    specs, width = torso_specs(arch, observation_shape)
+    specs += [ParamSpec("policy/w", (width, num_actions), width, 0.01),
+              ParamSpec("policy/b", (num_actions,), width, 0.0),
+              ParamSpec("value/w", (width, 1), width, 1.0),
+              ParamSpec("value/b", (1,), width, 0.0)]
+    return Layout(tuple(specs))
+
+
+# --------------------------------------------------------------------------- TensorFlow
+
+def torso(arch: str, params: Sequence, observations):
+    """Apply the torso; returns (features, number of parameter tensors used)."""
+    import tensorflow as tf
+    if observations.shape.rank == 2:
+        return mlp(params, observations), 2 * len(MLP_HIDDEN)
+    convs, _ = CONV_TORSOS[arch]
+    h = tf.cast(observations, tf.float32) * (1.0 / 255.0)
+    used = 0
+    for _, _, stride in convs:
+        h = tf.nn.relu(tf.nn.conv2d(h, params[used], stride, "VALID") + params[used + 1])
+        used += 2
+    h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
+    h = tf.nn.relu(tf.matmul(h, params[used]) + params[used + 1])
+    return h, used + 2
+
+
+def mlp(params: Sequence, observations):
+    import tensorflow as tf
+    h = observations
+    for i in range(len(MLP_HIDDEN)):
+        h = tf.tanh(tf.matmul(h, params[2 * i]) + params[2 * i + 1])
+    return h
+
+
+def actor_critic_forward(arch: str, params: Sequence, observations):
+    """Policy logits (batch, actions) and state values (batch,)."""
+    import tensorflow as tf
+    if observations.shape.rank == 2:
+        n = 2 * len(MLP_HIDDEN)
+        logits = tf.matmul(mlp(params, observations), params[n]) + params[n + 1]
+        value_params = params[n + 2:]
+        value = tf.matmul(mlp(value_params, observations), value_params[n])[:, 0] \
+            + value_params[n + 1][0]
+        return logits, value
+    h, used = torso(arch, params, observations)
+    logits = tf.matmul(h, params[used]) + params[used + 1]
+    value = tf.matmul(h, params[used + 2])[:, 0] + params[used + 3][0]
+    return logits, value

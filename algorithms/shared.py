@@ -1,0 +1,91 @@
+"""Flat float32 vectors in POSIX shared memory (``multiprocessing.shared_memory``).
+
+Ownership rule: the parent process *creates* every segment (:meth:`SharedVectors.create`), hands
+the picklable :attr:`SharedVectors.handles` to the workers, which *attach* to them
+(:meth:`SharedVectors.attach`), and the parent alone *unlinks* them (:meth:`SharedVectors.unlink`)
+on every exit path. Segment names start with :data:`PREFIX` and the parent's pid, so leftovers
+are easy to find (``ls /dev/shm``). Workers started with ``spawn`` share the parent's resource
+tracker, which also removes the segments if the parent is killed with SIGKILL.
+
+What lives here, one vector each: the parameters, every optimizer statistic in
+``--opt_mode shared``, and (value-based methods) the target parameters. Reads and writes of these
+vectors are not locked; see ``optimizers.py`` for why.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from multiprocessing import shared_memory
+
+import numpy as np
+
+PREFIX = "asyncrl"
+
+
+class SharedVectors:
+    """Named float32 vectors, each in its own shared-memory segment."""
+
+    def __init__(self, segments: dict[str, shared_memory.SharedMemory], sizes: dict[str, int],
+                 owner: bool):
+        self._segments = segments
+        self.sizes = sizes
+        self.owner = owner
+        self.arrays = {name: np.ndarray((sizes[name],), dtype=np.float32, buffer=seg.buf)
+                       for name, seg in segments.items()}
+
+    @classmethod
+    def create(cls, sizes: dict[str, int]) -> "SharedVectors":
+        """Create zero-filled segments (parent only)."""
+        tag = f"{PREFIX}_{os.getpid()}_{secrets.token_hex(3)}"
+        segments: dict[str, shared_memory.SharedMemory] = {}
+        try:
+            for name, size in sizes.items():
+                segments[name] = shared_memory.SharedMemory(
+                    name=f"{tag}_{name}", create=True, size=max(1, size) * 4)
+        except BaseException:
+            for seg in segments.values():
+                seg.close()
+                seg.unlink()
+            raise
+        vectors = cls(segments, dict(sizes), owner=True)
+        for array in vectors.arrays.values():
+            array.fill(0.0)
+        return vectors
+
+    @property
+    def handles(self) -> dict[str, tuple[str, int]]:
+        """What a worker needs to attach: {vector: (segment name, length)}."""
+        return {name: (seg.name, self.sizes[name]) for name, seg in self._segments.items()}
+
+    @classmethod
+    def attach(cls, handles: dict[str, tuple[str, int]]) -> "SharedVectors":
+        """Attach to segments the parent created (workers)."""
+        segments = {name: shared_memory.SharedMemory(name=seg_name)
+                    for name, (seg_name, _) in handles.items()}
+        return cls(segments, {name: size for name, (_, size) in handles.items()}, owner=False)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.arrays[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.arrays
+
+    def close(self) -> None:
+        self.arrays = {}
+        for seg in self._segments.values():
+            try:
+                seg.close()
+            except BufferError:
+                pass  # a numpy view still exists somewhere; the mapping goes with the process
+
+    def unlink(self) -> None:
+        """Close and remove every segment (the owner's job; safe to call twice)."""
+        self.close()
+        if not self.owner:
+            return
+        for seg in self._segments.values():
+            try:
+                seg.unlink()
+            except FileNotFoundError:
+                pass
+        self._segments = {}

@@ -1,0 +1,102 @@
+"""Run directories, config.json, episodes.csv (parent) and TensorBoard scalars (workers).
+
+Layout of a run: ``<summary_dir>/<game>/<alg_type>/<timestamp>/`` with ``config.json``,
+``episodes.csv`` (one row per finished episode, unclipped game score) and one TensorBoard event
+folder per actor-learner, ``actor_<i>/``. Tags are namespaced: ``episode/*``, ``loss/*``,
+``policy/*``, ``train/*``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+from typing import Any
+
+EPISODE_FIELDS = ("actor", "global_step", "wall_time", "return", "length")
+PACKAGES = ("tensorflow", "numpy", "gymnasium", "ale-py", "opencv-python", "scikit-image",
+            "tensorboard")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a run depends on (read from metadata; nothing is imported)."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def game_folder(game: str) -> str:
+    """A file-system-safe folder name for a game or Gymnasium id ('ALE/Pong-v5' -> 'ALE-Pong-v5')."""
+    return game.replace("/", "-").replace(os.sep, "-")
+
+
+def make_run_dir(summary_dir: str, game: str, alg_type: str) -> str:
+    """Create and return a new, empty ``<summary_dir>/<game>/<alg_type>/<timestamp>`` folder."""
+    parent = os.path.join(os.path.abspath(summary_dir), game_folder(game), alg_type)
+    os.makedirs(parent, exist_ok=True)
+    stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    for suffix in [""] + [f"_{i}" for i in range(1, 1000)]:
+        path = os.path.join(parent, stamp + suffix)
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a new run folder under {parent}")
+
+
+def write_config(run_dir: str, values: dict[str, Any]) -> str:
+    record = {"config": values, "versions": package_versions(),
+              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
+              "started": _dt.datetime.now().isoformat(timespec="seconds")}
+    path = os.path.join(run_dir, "config.json")
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+    return path
+
+
+class EpisodeLog:
+    """``episodes.csv``, written by the parent alone (so rows never interleave)."""
+
+    def __init__(self, run_dir: str):
+        self.path = os.path.join(run_dir, "episodes.csv")
+        self._file = open(self.path, "w", newline="")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(EPISODE_FIELDS)
+        self._file.flush()
+
+    def write(self, actor: int, global_step: int, wall_time: float, ret: float, length: int):
+        self._writer.writerow((actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length))
+
+    def flush(self) -> None:
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+
+class ScalarWriter:
+    """One actor-learner's TensorBoard event file (imports TensorFlow: workers only)."""
+
+    def __init__(self, run_dir: str, actor_id: int):
+        import tensorflow as tf
+        self._tf = tf
+        self._writer = tf.summary.create_file_writer(os.path.join(run_dir, f"actor_{actor_id}"))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        with self._writer.as_default(step=step):
+            for tag, value in values.items():
+                self._tf.summary.scalar(tag, float(value))
+
+    def close(self) -> None:
+        self._writer.flush()
+        self._writer.close()

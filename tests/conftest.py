@@ -1,0 +1,63 @@
+"""Shared test helpers: the algorithms folder on sys.path, and running the real CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALGORITHMS = os.path.join(ROOT, "algorithms")
+if ALGORITHMS not in sys.path:
+    sys.path.insert(0, ALGORITHMS)
+
+
+def processes_with_token(token: str) -> list[int]:
+    """PIDs of live processes whose environment holds RUN_TOKEN=token (the CLI and its workers)."""
+    found = []
+    needle = f"RUN_TOKEN={token}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle in f.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def shm_segments(pid: int) -> list[str]:
+    return [name for name in os.listdir("/dev/shm") if name.startswith(f"asyncrl_{pid}_")]
+
+
+class CliRun:
+    """A finished run of ``python algorithms/main.py ...`` in a real process."""
+
+    def __init__(self, args: list[str], timeout: float, cwd: str = ROOT):
+        self.token = uuid.uuid4().hex
+        env = dict(os.environ, RUN_TOKEN=self.token, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
+                                     cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        try:
+            self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.stdout, self.stderr = self.proc.communicate()
+            raise AssertionError(f"timed out after {timeout}s:\n{self.stdout}\n{self.stderr}")
+        self.returncode = self.proc.returncode
+
+    def run_dir(self) -> str:
+        for line in self.stdout.splitlines():
+            if line.startswith("run directory: "):
+                return line.split(": ", 1)[1].strip()
+        raise AssertionError(f"no run directory printed:\n{self.stdout}\n{self.stderr}")
+
+
+@pytest.fixture
+def run_cli():
+    return CliRun

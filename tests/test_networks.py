@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from networks import actor_critic_layout
+
+
+@pytest.mark.parametrize("arch, shape, actions, expected", [
+    # conv 8x8x4x16+16, conv 4x4x16x32+32, dense 2592x256+256, policy 256x6+6, value 256+1
+    ("NIPS", (84, 84, 4), 6, 4096 + 16 + 8192 + 32 + 2592 * 256 + 256 + 256 * 6 + 6 + 257),
+    # conv 8x8x4x32+32, 4x4x32x64+64, 3x3x64x64+64, dense 3136x512+512, heads
+    ("NATURE", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
+     + 512 * 4 + 4 + 513),
+    # two MLP towers 4->64->64, one with the policy head, one with the value head
+    ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
+])
+def test_layout_size_and_round_trip(arch, shape, actions, expected):
+    layout = actor_critic_layout(arch, shape, actions)
+    assert layout.size == expected
+    flat = layout.initial_values(np.random.default_rng(0))
+    assert flat.dtype == np.float32 and flat.shape == (expected,)
+    parts = layout.split(flat)
+    assert [p.shape for p in parts] == [s.shape for s in layout.specs]
+    # split gives views: writing through one changes the flat vector
+    parts[0][...] = 3.0
+    assert np.all(flat[:parts[0].size] == 3.0)
+    np.testing.assert_array_equal(layout.pack(parts), flat)
+
+
+def test_initialisation_zero_biases_small_policy_head():
+    layout = actor_critic_layout("NIPS", (84, 84, 4), 6)
+    params = dict(zip(layout.names, layout.split(layout.initial_values(np.random.default_rng(1)))))
+    assert all(not params[n].any() for n in layout.names if n.endswith("/b"))
+    assert np.abs(params["policy/w"]).max() < 0.01 * np.abs(params["value/w"]).max() * 2
+    assert np.abs(params["conv0/w"]).max() > 0
+
+
+def test_pack_rejects_wrong_shapes():
+    layout = actor_critic_layout("NIPS", (4,), 2)
+    parts = layout.split(layout.initial_values(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="pi0/w"):
+        layout.pack([np.zeros((5, 64))] + parts[1:])
+    with pytest.raises(ValueError):
+        layout.split(np.zeros(3, np.float32))
