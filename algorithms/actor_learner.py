@@ -249,16 +249,20 @@ class ActorLearner:
                 timer.add("environment", clock() - t0)
 
             now = clock()
-            if now - summary_time >= SUMMARY_SECONDS:
-                self.writer.scalars(global_step, {
-                    "loss/policy": stats[0], "loss/value": stats[1], "policy/entropy": stats[2],
-                    "train/grad_norm": stats[3], "train/learning_rate": lr,
-                    "train/steps_per_second": (local_steps - summary_steps) / (now - summary_time),
-                })
+            if updates == 1 or now - summary_time >= SUMMARY_SECONDS:
+                self._train_summary(global_step, stats, lr,
+                                    (local_steps - summary_steps) / (now - summary_time))
                 summary_time, summary_steps = now, local_steps
 
         runtime.messages.put(("timing", self.actor_id, dict(timer.totals, steps=local_steps,
                                                              updates=updates)))
+
+    def _train_summary(self, global_step: int, stats: np.ndarray, lr: float,
+                       steps_per_second: float) -> None:
+        self.writer.scalars(global_step, {
+            "loss/policy": stats[0], "loss/value": stats[1], "policy/entropy": stats[2],
+            "train/grad_norm": stats[3], "train/learning_rate": lr,
+            "train/steps_per_second": steps_per_second})
 
     def _end_episode(self, global_step: int, episode_return: float, length: int) -> None:
         self.runtime.messages.put(("episode", self.actor_id, global_step, time.time(),

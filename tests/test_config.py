@@ -1,0 +1,122 @@
+"""CLI parsing and every validation error: one line naming the flag, exit code 2."""
+import os
+
+import pytest
+
+import config
+import main
+
+
+def parse(*argv):
+    return config.parse_args(list(argv))
+
+
+def error_of(capsys, *argv) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(*argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, f"expected one line, got:\n{err}"
+    return err
+
+
+def test_defaults_are_the_papers():
+    args = parse("pong")
+    assert args.env == "ALE" and args.alg_type == "a3c" and args.arch == "NIPS"
+    assert args.opt_type == "rmsprop" and args.opt_mode == "shared"
+    assert args.alpha == 0.99 and args.e == 0.1 and args.gamma == 0.99
+    assert args.entropy == 0.01 and args.max_local_steps == 5
+    assert args.max_global_steps == 80_000_000 and args.lr_annealing_steps == 80_000_000
+    assert args.q_target_update_steps == 10_000 and args.grads_update_steps == 5
+    assert args.epsilon_annealing_steps == 1_000_000
+    assert args.clip_norm == 40.0 and args.clip_norm_type == "global"
+    assert args.rescale_rewards is False and args.single_life_episodes is False
+    assert args.num_actor_learners == os.cpu_count()
+    assert args.summary_dir == "/tmp/summary_logs" and args.visualize == 0
+    assert args.initial_lr is None  # resolved per observation kind in main.py
+
+
+def test_original_short_flags():
+    args = parse("breakout", "-n", "3", "-lr", "0.001", "-lra", "1e6", "-ea", "500", "-v", "0")
+    assert (args.num_actor_learners, args.initial_lr, args.lr_annealing_steps,
+            args.epsilon_annealing_steps) == (3, 0.001, 1_000_000, 500)
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("FALSE", False), ("1", True),
+                                         ("0", False), ("Yes", True), ("no", False)])
+def test_booleans(text, value):
+    assert parse("pong", "--rescale_rewards", text).rescale_rewards is value
+    assert parse("pong", "--single_life_episodes", text).single_life_episodes is value
+
+
+def test_case_insensitive_choices():
+    args = parse("pong", "--arch", "nature", "--env", "ale", "--opt_type", "Adam")
+    assert (args.arch, args.env, args.opt_type) == ("NATURE", "ALE", "adam")
+
+
+@pytest.mark.parametrize("argv, flag, allowed", [
+    (["-lr", "-0.1"], "-lr/--initial_lr", ">= 0"),
+    (["-n", "0"], "-n/--num_actor_learners", ">= 1"),
+    (["--arch", "ALEXNET"], "--arch", "NIPS, NATURE"),
+    (["--env", "MUJOCO"], "--env", "ALE, GYM"),
+    (["--opt_type", "sgd"], "--opt_type", "rmsprop, momentum, adam"),
+    (["--opt_mode", "global"], "--opt_mode", "shared, local"),
+    (["--clip_norm_type", "max"], "--clip_norm_type", "ignore, local, global"),
+    (["--alg_type", "ppo"], "--alg_type", "a3c, q, sarsa"),
+    (["--gamma", "1.5"], "--gamma", "<= 1"),
+    (["--alpha", "1"], "--alpha", "< 1"),
+    (["--e", "0"], "--e", "> 0"),
+    (["--clip_norm", "-1"], "--clip_norm", "> 0"),
+    (["--max_local_steps", "0"], "--max_local_steps", ">= 1"),
+    (["--max_global_steps", "ten"], "--max_global_steps", "an integer"),
+    (["--rescale_rewards", "maybe"], "--rescale_rewards", "true/false"),
+    (["-v", "3"], "-v/--visualize", "<= 2"),
+    (["--entropy", "nan"], "--entropy", ">= 0"),
+    (["--seed", "-4"], "--seed", ">= 0"),
+])
+def test_invalid_values(capsys, argv, flag, allowed):
+    err = error_of(capsys, "pong", *argv)
+    assert flag in err and allowed in err
+
+
+def test_value_based_algorithms_not_available_yet(capsys):
+    err = error_of(capsys, "pong", "--alg_type", "q")
+    assert "--alg_type" in err and "not available yet" in err
+
+
+def test_missing_rom_folder(capsys, tmp_path):
+    err = error_of(capsys, "pong", "--rom_path", str(tmp_path / "nowhere"))
+    assert "--rom_path" in err and "does not exist" in err
+
+
+def test_visualize_needs_a_display(capsys, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    err = error_of(capsys, "pong", "-v", "1")
+    assert "--visualize" in err and "DISPLAY" in err
+
+
+def test_summary_dir_that_is_a_file(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    err = error_of(capsys, "pong", "--summary_dir", str(blocker / "runs"))
+    assert "--summary_dir" in err and "not writable" in err
+
+
+def test_unknown_atari_game_lists_close_matches(capsys, tmp_path):
+    assert main.main(["pongg", "--summary_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown Atari game 'pongg'" in err and "pong" in err
+    assert not list(tmp_path.iterdir()), "nothing may be created for a bad game name"
+
+
+def test_unknown_gym_id_lists_close_matches(capsys, tmp_path):
+    assert main.main(["CartPole-v9", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CartPole-v1" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_continuous_actions_not_supported_yet(capsys, tmp_path):
+    assert main.main(["Pendulum-v1", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "action space" in err

@@ -1,0 +1,147 @@
+"""The real CLI in real processes: learning, TensorBoard output, clean exits and signals."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ALGORITHMS, ROOT, processes_with_token, shm_segments
+
+TRAIN_TAGS = {"loss/policy", "loss/value", "policy/entropy", "train/learning_rate",
+              "train/steps_per_second"}
+
+
+def read_scalars(actor_dir: str) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of one event folder, read back with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+    acc = EventAccumulator(actor_dir, size_guidance={"tensors": 0})
+    acc.Reload()
+    return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
+                  for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
+
+
+def read_episodes(run_dir: str) -> list[dict]:
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        return list(csv.DictReader(f))
+
+
+def assert_nothing_left(run) -> None:
+    assert processes_with_token(run.token) == [], "a process of the run is still alive"
+    assert shm_segments(run.proc.pid) == [], "a shared-memory segment was left in /dev/shm"
+
+
+def test_cartpole_learns(run_cli, tmp_path):
+    """A3C with 2 actor-learners: 20 consecutive episodes average >= 400 within 100,000 steps
+    (about 70 s here; a random policy averages about 22)."""
+    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps", "100000",
+                   "--lr_annealing_steps", "100000", "--seed", "7", "--quiet",
+                   "--summary_dir", str(tmp_path)], timeout=400)
+    assert run.returncode == 0, run.stderr
+    episodes = read_episodes(run.run_dir())
+    assert {e["actor"] for e in episodes} == {"0", "1"}
+    returns = np.array([float(e["return"]) for e in episodes])
+    rolling = np.convolve(returns, np.ones(20) / 20, mode="valid")
+    assert rolling.max() >= 400, f"best mean of 20 episodes {rolling.max():.1f}"
+    steps = [int(e["global_step"]) for e in episodes]
+    assert max(steps) <= 100_000 + 2 * 5
+    assert_nothing_left(run)
+
+
+def test_atari_smoke_run(run_cli, tmp_path):
+    run = run_cli(["pong", "-n", "2", "--max_global_steps", "4000", "--seed", "1",
+                   "--summary_dir", str(tmp_path)], timeout=300)
+    assert run.returncode == 0, run.stderr
+    run_dir = run.run_dir()
+    assert os.path.dirname(os.path.dirname(run_dir)) == str(tmp_path / "pong")
+    assert "step" in run.stdout and "steps/s" in run.stdout and "frames/s" in run.stdout
+    record = json.load(open(os.path.join(run_dir, "config.json")))
+    assert record["config"]["game"] == "pong" and record["config"]["initial_lr"] == 7e-4
+    assert record["config"]["num_actions"] == 6
+    assert record["versions"]["tensorflow"] == "2.21.0"
+    episode_tags = set()
+    for actor in (0, 1):
+        scalars = read_scalars(os.path.join(run_dir, f"actor_{actor}"))
+        assert TRAIN_TAGS <= set(scalars), sorted(scalars)
+        assert all(np.isfinite(v) for values in scalars.values() for _, v in values)
+        assert scalars["train/learning_rate"][0][1] == pytest.approx(7e-4, rel=1e-3)
+        episode_tags |= set(scalars) & {"episode/return", "episode/length"}
+        for _, ret in scalars.get("episode/return", []):
+            assert -21 <= ret <= 21
+    assert episode_tags == {"episode/return", "episode/length"}
+    rows = read_episodes(run_dir)
+    assert rows and all(-21 <= float(r["return"]) <= 21 and int(r["length"]) > 100 for r in rows)
+    assert_nothing_left(run)
+
+
+def test_module_entry_point_from_the_root(tmp_path):
+    """`python -m algorithms` from the repository root trains too."""
+    out = subprocess.run([sys.executable, "-m", "algorithms", "CartPole-v1", "--env", "GYM",
+                          "-n", "1", "--max_global_steps", "300", "--summary_dir",
+                          str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "done: " in out.stdout
+    assert len(list((tmp_path / "CartPole-v1" / "a3c").iterdir())) == 1
+
+
+def _start(args, tmp_path):
+    import uuid
+    token = uuid.uuid4().hex
+    env = dict(os.environ, RUN_TOKEN=token, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "main.py", *args, "--summary_dir", str(tmp_path)],
+                            cwd=ALGORITHMS, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    return proc, token
+
+
+def _wait_for_steps(proc, timeout=120):
+    """Read progress lines until training has made steps."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if line.startswith("[") and " 0/" not in line:
+            return lines
+    raise AssertionError("no progress:\n" + "".join(lines))
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_cleanly(tmp_path, sig, code):
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
+    try:
+        _wait_for_steps(proc)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == code, err
+    assert "stopped by" in out
+    assert processes_with_token(token) == []
+    assert shm_segments(proc.pid) == []
+
+
+def test_dead_worker_is_reported(tmp_path):
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
+    try:
+        _wait_for_steps(proc)
+        workers = [pid for pid in processes_with_token(token) if pid != proc.pid]
+        assert len(workers) >= 2
+        children = [pid for pid in workers
+                    if open(f"/proc/{pid}/stat").read().split()[3] == str(proc.pid)
+                    and b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        os.kill(children[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1
+    assert "exited with code -9" in out
+    assert processes_with_token(token) == []
+    assert shm_segments(proc.pid) == []
