@@ -94,8 +94,10 @@ class ActorCritic:
             stats = tf.stack([loss.policy, loss.value, loss.entropy, norm])
             return flat, stats
 
-        self._policy = policy
-        self._gradient = gradient
+        # Calling the concrete functions skips tf.function's per-call argument matching, which
+        # costs more than the forward pass itself on a single Atari frame.
+        self._policy = policy.get_concrete_function()
+        self._gradient = gradient.get_concrete_function()
 
     def sync(self, flat: np.ndarray) -> list:
         """Copy the (shared) flat parameters into local tensors."""
@@ -104,13 +106,15 @@ class ActorCritic:
 
     def policy(self, params: list, observation: np.ndarray) -> tuple[np.ndarray, float]:
         """(action probabilities, V(s)) of one observation."""
-        out = self._policy(params, observation[None]).numpy()
+        out = self._policy(params, self._tf.constant(observation[None])).numpy()
         return out[:-1], float(out[-1])
 
     def gradient(self, params: list, observations: np.ndarray, actions: np.ndarray,
                  returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(flat clipped gradient, [policy loss, value loss, entropy, gradient norm])."""
-        flat, stats = self._gradient(params, observations, actions, returns)
+        constant = self._tf.constant
+        flat, stats = self._gradient(params, constant(observations), constant(actions),
+                                     constant(returns))
         return flat.numpy(), stats.numpy()
 
 
@@ -182,6 +186,7 @@ class ActorLearner:
         state = env.reset()
         cached_policy = None
         runtime.messages.put(("ready", self.actor_id))
+        loop_start = clock()
 
         while global_step < max_steps and not runtime.stop.is_set():
             if os.getppid() != runtime.parent_pid:
@@ -255,7 +260,8 @@ class ActorLearner:
                 summary_time, summary_steps = now, local_steps
 
         runtime.messages.put(("timing", self.actor_id, dict(timer.totals, steps=local_steps,
-                                                             updates=updates)))
+                                                             updates=updates,
+                                                             total=clock() - loop_start)))
 
     def _train_summary(self, global_step: int, stats: np.ndarray, lr: float,
                        steps_per_second: float) -> None:
@@ -308,6 +314,9 @@ def _configure_tensorflow() -> None:
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+    # Eigen's kernels beat oneDNN's on these small single-threaded convolutions (measured:
+    # gradient of a 5-state NIPS batch 7.3 ms against 8.5 ms, forward 0.7 against 0.9 ms).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:

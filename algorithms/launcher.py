@@ -54,8 +54,9 @@ def _duration(seconds: float) -> str:
 class Progress:
     """The console progress line, printed every few seconds."""
 
-    def __init__(self, max_steps: int, frames_per_step: int, quiet: bool):
+    def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int):
         self.max_steps, self.frames_per_step, self.quiet = max_steps, frames_per_step, quiet
+        self.workers, self.ready = workers, 0
         self.start = time.monotonic()
         self.last_time, self.last_step = self.start, 0
         self.returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
@@ -68,6 +69,11 @@ class Progress:
     def maybe_print(self, step: int, force: bool = False) -> None:
         now = time.monotonic()
         if self.quiet or (not force and now - self.last_time < PROGRESS_SECONDS):
+            return
+        if self.ready < self.workers:
+            self.last_time = now
+            log(f"starting the actor-learners: {self.ready}/{self.workers} ready "
+                f"(elapsed {_duration(now - self.start)})")
             return
         rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_step = now, step
@@ -126,7 +132,7 @@ class Trainer:
         log(f"{cfg['alg_type']} on {cfg['game']} ({cfg['env']}): {cfg['num_actor_learners']} "
             f"actor-learners, {self.env_spec.num_actions} actions, {self.layout.size:,} parameters, "
             f"lr {cfg['initial_lr']:.3g}, seed {cfg['seed']}")
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         shared = SharedVectors.create(self.shared_sizes())
         episodes = EpisodeLog(self.run_dir)
         try:
@@ -146,6 +152,10 @@ class Trainer:
                           messages=ctx.Queue(), adam_step=ctx.Value("q", 0),
                           parent_pid=os.getpid())
         self.runtime = runtime
+        # Workers are started with SIGINT ignored, a disposition they inherit through exec, so a
+        # Ctrl-C in the terminal (sent to the whole process group) never interrupts them, not
+        # even while they import; the parent alone decides how they stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for actor in range(cfg["num_actor_learners"]):
             spec = WorkerSpec(actor_id=actor, seed=cfg["seed"] + actor, config=cfg,
                               env_spec=self.env_spec, layout=self.layout,
@@ -154,7 +164,10 @@ class Trainer:
                                  name=f"actor-learner-{actor}", daemon=True)
             worker.start()
             self.workers.append(worker)
-        progress = Progress(cfg["max_global_steps"], self.env_spec.frames_per_step, cfg["quiet"])
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, self._on_signal)
+        progress = Progress(cfg["max_global_steps"], self.env_spec.frames_per_step, cfg["quiet"],
+                            len(self.workers))
         log(f"started {len(self.workers)} actor-learner processes")
 
         alive = {w.sentinel: w for w in self.workers}
@@ -164,8 +177,7 @@ class Trainer:
                 worker.join()
                 self._drain(episodes, progress)
                 if worker.exitcode != 0 and self.signal_count == 0 and self.failure is None:
-                    self.failure = self.failure or (
-                        f"{worker.name} exited with code {worker.exitcode}")
+                    self.failure = f"{worker.name} exited with code {worker.exitcode}"
             self._drain(episodes, progress)
             if self.failure is not None or self.signal_count:
                 runtime.stop.set()
@@ -199,6 +211,8 @@ class Trainer:
                 episodes.write(actor, step, wall, ret, length)
                 progress.episode(ret)
                 wrote = True
+            elif kind == "ready":
+                progress.ready += 1
             elif kind == "timing":
                 self.timings[actor] = message[2]
             elif kind == "error":

