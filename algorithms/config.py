@@ -16,7 +16,6 @@ import sys
 from typing import Any, NoReturn, Sequence
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-AVAILABLE_ALGORITHMS = ("a3c",)
 ARCHITECTURES = ("NIPS", "NATURE")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
@@ -214,9 +213,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def validate(args: argparse.Namespace) -> None:
     """Checks that need more than one flag, or the machine. Raises UserError."""
-    if args.alg_type not in AVAILABLE_ALGORITHMS:
-        raise UserError(f"argument --alg_type: {args.alg_type!r} is not available yet "
-                        f"(available: {', '.join(AVAILABLE_ALGORITHMS)})")
     if args.rom_path is not None:
         if args.env != "ALE":
             raise UserError("argument --rom_path: only used with --env ALE")

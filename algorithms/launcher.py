@@ -31,7 +31,8 @@ import numpy as np
 
 from actor_learner import Runtime, WorkerSpec, worker_main
 from environments import EnvSpec
-from networks import actor_critic_layout
+from exploration import sample_final_epsilons
+from networks import make_layout
 from optimizers import SLOTS
 from shared import SharedVectors
 from summaries import EpisodeLog, make_run_dir, write_config
@@ -57,6 +58,7 @@ class Progress:
     def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int):
         self.max_steps, self.frames_per_step, self.quiet = max_steps, frames_per_step, quiet
         self.workers, self.ready = workers, 0
+        self.started: float | None = None   # when the last actor-learner became ready
         self.start = time.monotonic()
         self.last_time, self.last_step = self.start, 0
         self.returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
@@ -72,13 +74,18 @@ class Progress:
             return
         if self.ready < self.workers:
             self.last_time = now
+            if force:
+                return
             log(f"starting the actor-learners: {self.ready}/{self.workers} ready "
                 f"(elapsed {_duration(now - self.start)})")
             return
-        rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
-        self.last_time, self.last_step = now, step
         elapsed = now - self.start
-        remaining = (self.max_steps - step) / rate if rate > 0 else float("inf")
+        if force:   # the closing line: averages over the whole run
+            rate = step / max(now - (self.started or self.start), 1e-9)
+        else:
+            rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        remaining = max(0, self.max_steps - step) / rate if rate > 0 else float("inf")
         mean = (f"{np.mean(self.returns):.1f} (last {len(self.returns)} of {self.episodes})"
                 if self.returns else "- (no episode finished yet)")
         log(f"[{100.0 * step / self.max_steps:5.1f}%] step {step:,}/{self.max_steps:,} | "
@@ -92,8 +99,14 @@ class Trainer:
     def __init__(self, config: dict[str, Any], env_spec: EnvSpec):
         self.config = config
         self.env_spec = env_spec
-        self.layout = actor_critic_layout(config["arch"], env_spec.observation_shape,
-                                          env_spec.num_actions)
+        self.layout = make_layout(config["alg_type"], config["arch"], env_spec.observation_shape,
+                                  env_spec.num_actions)
+        self.value_based = config["alg_type"] != "a3c"
+        # Drawn here, not in the workers, so that they are recorded with the run and reproducible.
+        self.final_epsilons = (
+            sample_final_epsilons(np.random.default_rng([config["seed"], 1]),
+                                  config["num_actor_learners"])
+            if self.value_based else [1.0] * config["num_actor_learners"])
         self.ctx = mp.get_context("spawn")
         self.workers: list[mp.process.BaseProcess] = []
         self.signal_count = 0
@@ -117,6 +130,8 @@ class Trainer:
     # ------------------------------------------------------------------ run
     def shared_sizes(self) -> dict[str, int]:
         sizes = {"params": self.layout.size}
+        if self.value_based:
+            sizes["target"] = self.layout.size
         if self.config["opt_mode"] == "shared":
             for slot in SLOTS[self.config["opt_type"]]:
                 sizes[f"opt_{slot}"] = self.layout.size
@@ -125,18 +140,24 @@ class Trainer:
     def run(self) -> int:
         cfg = self.config
         self.run_dir = make_run_dir(cfg["summary_dir"], cfg["game"], cfg["alg_type"])
+        extra = {"final_epsilons": self.final_epsilons} if self.value_based else {}
         write_config(self.run_dir, dict(cfg, observation_shape=list(self.env_spec.observation_shape),
                                         num_actions=self.env_spec.num_actions,
-                                        num_parameters=self.layout.size))
+                                        num_parameters=self.layout.size, **extra))
         log(f"run directory: {self.run_dir}")
         log(f"{cfg['alg_type']} on {cfg['game']} ({cfg['env']}): {cfg['num_actor_learners']} "
             f"actor-learners, {self.env_spec.num_actions} actions, {self.layout.size:,} parameters, "
             f"lr {cfg['initial_lr']:.3g}, seed {cfg['seed']}")
+        if self.value_based:
+            log("final epsilons per actor-learner: "
+                + ", ".join(f"{i}: {e:g}" for i, e in enumerate(self.final_epsilons)))
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         shared = SharedVectors.create(self.shared_sizes())
         episodes = EpisodeLog(self.run_dir)
         try:
             shared["params"][:] = self.layout.initial_values(np.random.default_rng(cfg["seed"]))
+            if self.value_based:
+                shared["target"][:] = shared["params"]
             return self._supervise(shared, episodes)
         finally:
             self._stop_workers()
@@ -150,7 +171,7 @@ class Trainer:
         ctx = self.ctx
         runtime = Runtime(global_step=ctx.Value("q", 0), stop=ctx.Event(),
                           messages=ctx.Queue(), adam_step=ctx.Value("q", 0),
-                          parent_pid=os.getpid())
+                          target_version=ctx.Value("q", 0), parent_pid=os.getpid())
         self.runtime = runtime
         # Workers are started with SIGINT ignored, a disposition they inherit through exec, so a
         # Ctrl-C in the terminal (sent to the whole process group) never interrupts them, not
@@ -159,7 +180,8 @@ class Trainer:
         for actor in range(cfg["num_actor_learners"]):
             spec = WorkerSpec(actor_id=actor, seed=cfg["seed"] + actor, config=cfg,
                               env_spec=self.env_spec, layout=self.layout,
-                              shared_handles=shared.handles, run_dir=self.run_dir)
+                              shared_handles=shared.handles, run_dir=self.run_dir,
+                              final_epsilon=self.final_epsilons[actor])
             worker = ctx.Process(target=worker_main, args=(spec, runtime),
                                  name=f"actor-learner-{actor}", daemon=True)
             worker.start()
@@ -213,6 +235,8 @@ class Trainer:
                 wrote = True
             elif kind == "ready":
                 progress.ready += 1
+                if progress.ready == progress.workers:
+                    progress.started = progress.last_time = time.monotonic()
             elif kind == "timing":
                 self.timings[actor] = message[2]
             elif kind == "error":

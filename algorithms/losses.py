@@ -47,3 +47,26 @@ def clip_gradients(grads: Sequence[tf.Tensor], clip_norm: float,
     if clip_type == "local":
         return [tf.clip_by_norm(g, clip_norm) for g in grads], norm
     return list(grads), norm
+
+
+class TDLoss(NamedTuple):
+    total: tf.Tensor      # sum of the (Huber) TD losses
+    max_q: tf.Tensor      # max_a Q(s, a) per state of the segment
+
+
+def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor,
+            clip_delta: float) -> TDLoss:
+    """Sum over the segment of 0.5 * (y - Q(s, a))^2, the targets y held constant.
+
+    With ``clip_delta > 0`` the loss is Huber's: quadratic for |y - Q| <= delta and linear beyond,
+    so the gradient is the TD error clipped to [-delta, delta] (the original's ``--clip_loss``).
+    """
+    chosen = tf.gather(q_values, actions, batch_dims=1)
+    error = tf.stop_gradient(targets) - chosen
+    if clip_delta > 0:
+        magnitude = tf.abs(error)
+        quadratic = tf.minimum(magnitude, clip_delta)
+        losses = 0.5 * tf.square(quadratic) + clip_delta * (magnitude - quadratic)
+    else:
+        losses = 0.5 * tf.square(error)
+    return TDLoss(tf.reduce_sum(losses), tf.reduce_max(q_values, axis=1))

@@ -146,6 +146,25 @@ def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actio
     return Layout(tuple(specs))
 
 
+def q_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) -> Layout:
+    """Torso + one Q-value per action (value-based methods)."""
+    if len(observation_shape) == 1:
+        specs, width = mlp_specs("q", observation_shape[0]), MLP_HIDDEN[-1]
+    else:
+        specs, width = torso_specs(arch, observation_shape)
+    specs += [ParamSpec("q/w", (width, num_actions), width, 1.0),
+              ParamSpec("q/b", (num_actions,), width, 0.0)]
+    return Layout(tuple(specs))
+
+
+def make_layout(alg_type: str, arch: str, observation_shape: tuple[int, ...],
+                num_actions: int) -> Layout:
+    """The parameter layout of ``alg_type``'s network."""
+    if alg_type == "a3c":
+        return actor_critic_layout(arch, observation_shape, num_actions)
+    return q_layout(arch, observation_shape, num_actions)
+
+
 # --------------------------------------------------------------------------- TensorFlow
 
 def torso(arch: str, params: Sequence, observations):
@@ -186,3 +205,10 @@ def actor_critic_forward(arch: str, params: Sequence, observations):
     logits = tf.matmul(h, params[used]) + params[used + 1]
     value = tf.matmul(h, params[used + 2])[:, 0] + params[used + 3][0]
     return logits, value
+
+
+def q_forward(arch: str, params: Sequence, observations):
+    """Q-values (batch, actions)."""
+    import tensorflow as tf
+    h, used = torso(arch, params, observations)
+    return tf.matmul(h, params[used]) + params[used + 1]

@@ -24,6 +24,38 @@ def n_step_returns(rewards: np.ndarray, terminals: np.ndarray, bootstrap: float,
     return returns
 
 
+def one_step_targets(rewards: np.ndarray, terminals: np.ndarray, next_values: np.ndarray,
+                     gamma: float) -> np.ndarray:
+    """One-step targets ``y_t = r_t + gamma * v(s_{t+1})``, or ``r_t`` where step t was terminal.
+
+    ``next_values`` is max_a Q_target(s_{t+1}, a) for Q-learning and Q_target(s_{t+1}, a_{t+1})
+    for Sarsa.
+    """
+    rewards = np.asarray(rewards, np.float32)
+    alive = ~np.asarray(terminals, bool)
+    return (rewards + np.float32(gamma) * alive * np.asarray(next_values, np.float32)).astype(
+        np.float32)
+
+
+def value_targets(rewards: np.ndarray, terminals: np.ndarray, q_next: np.ndarray | None,
+                  next_actions: np.ndarray, gamma: float, sarsa: bool,
+                  one_step: bool) -> np.ndarray:
+    """Targets of the four value-based methods for one segment of n steps.
+
+    ``q_next`` holds target-network Q-values: for one-step methods one row per step,
+    Q_target(s_{t+1}, .), with ``next_actions[t]`` = a_{t+1}; for n-step methods one row,
+    Q_target(s_n, .), with ``next_actions[0]`` = a_n, or None when s_n is terminal. Q-learning
+    bootstraps from the max over actions, Sarsa from the action actually taken next.
+    """
+    def bootstrap_values(q: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        return q[np.arange(len(q)), actions] if sarsa else q.max(axis=1)
+
+    if one_step:
+        return one_step_targets(rewards, terminals, bootstrap_values(q_next, next_actions), gamma)
+    bootstrap = 0.0 if q_next is None else float(bootstrap_values(q_next, next_actions)[0])
+    return n_step_returns(rewards, terminals, bootstrap, gamma)
+
+
 def advantages(returns: np.ndarray, values: np.ndarray) -> np.ndarray:
     """A(s_t, a_t) = R_t - V(s_t)."""
     return np.asarray(returns, np.float32) - np.asarray(values, np.float32)

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "algorithms"))
 import config  # noqa: E402
 import environments  # noqa: E402
 
-PHASES = ("environment", "forward", "gradient", "optimizer", "sync")
+PHASES = ("environment", "forward", "learn", "optimizer", "sync")
 
 
 def _env_worker(game: str, seed: int, seconds: float, out) -> None:

@@ -79,11 +79,6 @@ def test_invalid_values(capsys, argv, flag, allowed):
     assert flag in err and allowed in err
 
 
-def test_value_based_algorithms_not_available_yet(capsys):
-    err = error_of(capsys, "pong", "--alg_type", "q")
-    assert "--alg_type" in err and "not available yet" in err
-
-
 def test_missing_rom_folder(capsys, tmp_path):
     err = error_of(capsys, "pong", "--rom_path", str(tmp_path / "nowhere"))
     assert "--rom_path" in err and "does not exist" in err
@@ -114,6 +109,11 @@ def test_unknown_gym_id_lists_close_matches(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "CartPole-v1" in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("alg", ["a3c", "q", "sarsa"])
+def test_every_algorithm_parses(alg):
+    assert parse("pong", "--alg_type", alg).alg_type == alg
 
 
 def test_continuous_actions_not_supported_yet(capsys, tmp_path):

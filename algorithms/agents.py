@@ -1,0 +1,274 @@
+"""The per-algorithm pieces of the actor-learner: what to do with one segment of experience.
+
+An agent owns the local TensorFlow functions of its algorithm and answers four questions of the
+shared loop in ``actor_learner.py``:
+
+* ``sync()``: snapshot the shared parameters (and target parameters) into local tensors;
+* ``act(state)``: the action to take;
+* ``learn(segment)``: the flat gradient of the segment's loss (and scalars to log);
+* ``episode_scalars()``: per-episode scalars, at the end of an episode.
+
+``ActorCritic`` is A3C. ``ValueLearner`` is one-step Q-learning, one-step Sarsa, n-step
+Q-learning and n-step Sarsa: with ``--max_local_steps 1`` it makes one-step targets and applies
+the gradient accumulated over ``--grads_update_steps`` steps; with ``--max_local_steps N > 1`` it
+makes forward-view n-step targets over segments of N steps. Targets bootstrap from the shared
+*target* network (max over actions for Q-learning, the action actually taken next for Sarsa).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from environments import EnvSpec
+from networks import Layout
+
+
+@dataclass
+class Segment:
+    """Views of the loop's buffers for the steps of one segment."""
+    states: np.ndarray       # s_0 .. s_{n-1}
+    actions: np.ndarray      # a_0 .. a_{n-1}
+    rewards: np.ndarray      # clipped or rescaled r_0 .. r_{n-1}
+    terminals: np.ndarray    # step t ended the episode for learning (no bootstrap past it)
+    next_state: np.ndarray   # s_n
+    done: bool               # the episode ended at step n-1 (s_n is its last observation)
+    truncated: bool          # ... by a time limit, so s_n still has a value
+
+
+def sample(probs: np.ndarray, u: float) -> int:
+    """Inverse-CDF sampling of a categorical distribution with one uniform draw ``u``."""
+    cdf = np.cumsum(probs)
+    return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(probs) - 1)
+
+
+def _signatures(tf, layout: Layout, env_spec: EnvSpec):
+    obs_dtype = tf.uint8 if env_spec.kind == "atari" else tf.float32
+    params = [tf.TensorSpec(spec.shape, tf.float32) for spec in layout.specs]
+    observations = tf.TensorSpec((None,) + tuple(env_spec.observation_shape), obs_dtype)
+    return params, observations
+
+
+def _flatten(tf, grads):
+    return tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+
+class _Agent:
+    """What every agent shares: the local snapshot of the shared parameters."""
+
+    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator):
+        import tensorflow as tf
+        self._tf = tf
+        self.layout = layout
+        self.shared_params = shared_params
+        self.rng = rng
+        self.params: list = []
+
+    def snapshot(self, flat: np.ndarray) -> list:
+        """Copy a (shared) flat vector into local tensors, one per parameter."""
+        constant = self._tf.constant
+        return [constant(view) for view in self.layout.split(flat)]
+
+    def sync(self) -> None:
+        self.params = self.snapshot(self.shared_params)
+
+    def episode_scalars(self) -> dict[str, float]:
+        return {}
+
+
+class ActorCritic(_Agent):
+    """A3C: n-step advantage actor-critic with an entropy bonus."""
+
+    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
+                 env_spec: EnvSpec, cfg: dict[str, Any]):
+        super().__init__(layout, shared_params, rng)
+        tf = self._tf
+        from losses import actor_critic_loss, clip_gradients
+        from networks import actor_critic_forward
+
+        arch, beta = cfg["arch"], cfg["entropy"]
+        clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
+        self.gamma = cfg["gamma"]
+        self.segment_length = cfg["max_local_steps"]
+        param_sig, obs_sig = _signatures(tf, layout, env_spec)
+
+        @tf.function(input_signature=[param_sig, obs_sig])
+        def policy(params, observations):
+            logits, values = actor_critic_forward(arch, params, observations)
+            return tf.concat([tf.nn.softmax(logits), values[:, None]], axis=1)[0]
+
+        @tf.function(input_signature=[param_sig, obs_sig, tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([None], tf.float32)])
+        def gradient(params, observations, actions, returns):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                logits, values = actor_critic_forward(arch, params, observations)
+                loss = actor_critic_loss(logits, values, actions, returns, beta)
+            grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
+            return _flatten(tf, grads), tf.stack([loss.policy, loss.value, loss.entropy, norm])
+
+        # Calling the concrete functions skips tf.function's per-call argument matching, which
+        # costs more than the forward pass itself on a single Atari frame.
+        self._policy = policy.get_concrete_function()
+        self._gradient = gradient.get_concrete_function()
+        self._cached_probs: np.ndarray | None = None
+
+    def policy(self, params: list, observation: np.ndarray) -> tuple[np.ndarray, float]:
+        """(action probabilities, V(s)) of one observation."""
+        out = self._policy(params, self._tf.constant(observation[None])).numpy()
+        return out[:-1], float(out[-1])
+
+    def act(self, state: np.ndarray) -> int:
+        probs, self._cached_probs = self._cached_probs, None
+        if probs is None:
+            probs, _ = self.policy(self.params, state)
+        return sample(probs, self.rng.random())
+
+    def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
+        from returns import n_step_returns
+        if seg.done and not seg.truncated:
+            bootstrap = 0.0
+        else:
+            # V(s_n). Its policy also picks the next segment's first action: that action then
+            # comes from parameters one update older, no staler than Hogwild makes every action,
+            # and it saves one forward pass per segment.
+            probs, bootstrap = self.policy(self.params, seg.next_state)
+            self._cached_probs = None if seg.done else probs
+        returns = n_step_returns(seg.rewards, seg.terminals, bootstrap, self.gamma)
+        constant = self._tf.constant
+        flat, stats = self._gradient(self.params, constant(seg.states), constant(seg.actions),
+                                     constant(returns))
+        stats = stats.numpy()
+        return flat.numpy(), {"loss/policy": stats[0], "loss/value": stats[1],
+                              "policy/entropy": stats[2], "train/grad_norm": stats[3]}
+
+
+class ValueLearner(_Agent):
+    """Asynchronous one-step / n-step Q-learning and Sarsa with a shared target network."""
+
+    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
+                 env_spec: EnvSpec, cfg: dict[str, Any], shared_target: np.ndarray,
+                 target_version, final_epsilon: float, global_step):
+        super().__init__(layout, shared_params, rng)
+        tf = self._tf
+        from losses import clip_gradients, td_loss
+        from networks import q_forward
+
+        arch, clip_delta = cfg["arch"], cfg["clip_loss"]
+        clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
+        self.sarsa = cfg["alg_type"] == "sarsa"
+        self.gamma = cfg["gamma"]
+        self.one_step = cfg["max_local_steps"] == 1
+        self.segment_length = cfg["grads_update_steps"] if self.one_step else cfg["max_local_steps"]
+        self.final_epsilon = final_epsilon
+        self.annealing_steps = cfg["epsilon_annealing_steps"]
+        self.num_actions = env_spec.num_actions
+        self.shared_target = shared_target
+        self.target_version = target_version
+        self.global_step = global_step
+        self._target_seen = -1
+        self.target: list = []
+        param_sig, obs_sig = _signatures(tf, layout, env_spec)
+
+        @tf.function(input_signature=[param_sig, obs_sig])
+        def q_values(params, observations):
+            return q_forward(arch, params, observations)
+
+        @tf.function(input_signature=[param_sig, obs_sig, tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([None], tf.float32)])
+        def gradient(params, observations, actions, targets):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                loss = td_loss(q_forward(arch, params, observations), actions, targets, clip_delta)
+            grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
+            return _flatten(tf, grads), loss.total, tf.reduce_sum(loss.max_q), norm
+
+        self._q = q_values.get_concrete_function()
+        self._gradient = gradient.get_concrete_function()
+        self._next_action: int | None = None
+        self.epsilon = 1.0
+        self._max_q_sum, self._max_q_count = 0.0, 0
+
+    def sync(self) -> None:
+        super().sync()
+        version = self.target_version.value
+        if version != self._target_seen:   # the target changes once per refresh interval
+            self._target_seen = version
+            self.target = self.snapshot(self.shared_target)
+        self.epsilon = _epsilon(self.global_step.value, self.final_epsilon, self.annealing_steps)
+
+    def q(self, params: list, observations: np.ndarray) -> np.ndarray:
+        return self._q(params, self._tf.constant(observations)).numpy()
+
+    def choose(self, state: np.ndarray) -> int:
+        """Epsilon-greedy; the network is evaluated only for greedy choices."""
+        if self.rng.random() < self.epsilon:
+            return int(self.rng.integers(self.num_actions))
+        return int(np.argmax(self.q(self.params, state[None])[0]))
+
+    def act(self, state: np.ndarray) -> int:
+        action, self._next_action = self._next_action, None
+        return self.choose(state) if action is None else action
+
+    def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
+        from returns import value_targets
+        bootstrap_alive = not seg.done or seg.truncated
+        next_action = self.choose(seg.next_state) if (self.sarsa and bootstrap_alive) else 0
+        if self.sarsa and not seg.done:
+            self._next_action = next_action   # Sarsa's a_n is the action really taken next
+        if self.one_step:
+            # a terminal last step (done, not truncated) is already marked in seg.terminals
+            q_next = self.q(self.target, np.concatenate([seg.states[1:], seg.next_state[None]]))
+            next_actions = np.append(seg.actions[1:], next_action)
+        else:
+            q_next = self.q(self.target, seg.next_state[None]) if bootstrap_alive else None
+            next_actions = np.array([next_action])
+        targets = value_targets(seg.rewards, seg.terminals, q_next, next_actions, self.gamma,
+                                self.sarsa, self.one_step)
+        n = len(seg.actions)
+        constant = self._tf.constant
+        flat, loss, max_q_sum, norm = self._gradient(
+            self.params, constant(seg.states), constant(seg.actions), constant(targets))
+        self._max_q_sum += float(max_q_sum)
+        self._max_q_count += n
+        return flat.numpy(), {"loss/td": float(loss), "explore/epsilon": self.epsilon,
+                              "train/grad_norm": float(norm)}
+
+    def episode_scalars(self) -> dict[str, float]:
+        mean = self._max_q_sum / max(self._max_q_count, 1)
+        self._max_q_sum, self._max_q_count = 0.0, 0
+        return {"q/max_mean": mean, "explore/epsilon": self.epsilon}
+
+
+def _epsilon(global_step: int, final: float, annealing_steps: int) -> float:
+    from exploration import epsilon
+    return epsilon(global_step, final, annealing_steps)
+
+
+def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
+                   target: np.ndarray) -> bool:
+    """Copy ``params`` into ``target`` once per ``interval`` global steps.
+
+    ``version`` (a locked ``multiprocessing.Value``) holds the index of the last interval whose
+    refresh was done. Whichever worker first sees a new interval copies; the others, even if they
+    cross the boundary at the same moment, find the index already taken. Returns True for the one
+    worker that copied.
+    """
+    due = global_step // interval
+    if due <= version.value:          # the common case, without taking the lock
+        return False
+    with version.get_lock():
+        if due <= version.value:
+            return False
+        np.copyto(target, params)
+        version.value = due
+    return True
+
+
+def make_agent(cfg: dict[str, Any], layout: Layout, env_spec: EnvSpec, shared, runtime,
+               rng: np.random.Generator, final_epsilon: float):
+    if cfg["alg_type"] == "a3c":
+        return ActorCritic(layout, shared["params"], rng, env_spec, cfg)
+    return ValueLearner(layout, shared["params"], rng, env_spec, cfg, shared["target"],
+                        runtime.target_version, final_epsilon, runtime.global_step)

@@ -1,0 +1,66 @@
+"""The shared target network is refreshed exactly once per interval, by real processes."""
+import multiprocessing as mp
+
+import numpy as np
+
+from agents import refresh_target
+from shared import SharedVectors
+
+INTERVAL = 100
+
+
+def _hammer(handles, counter, version, refreshes, barrier, steps):
+    """Each process advances the global step in small increments, as workers do, and tries to
+    refresh the target after each update."""
+    shared = SharedVectors.attach(handles)
+    params, target = shared["params"], shared["target"]
+    barrier.wait()
+    mine = 0
+    for _ in range(steps):
+        with counter.get_lock():
+            counter.value += 5
+            step = counter.value
+        params[:] = step                  # the "parameters" are the step that wrote them
+        if refresh_target(step, INTERVAL, version, params, target):
+            mine += 1
+    with refreshes.get_lock():
+        refreshes.value += mine
+    shared.close()
+
+
+def test_refresh_once_per_interval_with_concurrent_workers():
+    ctx = mp.get_context("spawn")
+    shared = SharedVectors.create({"params": 1000, "target": 1000})
+    try:
+        counter, version, refreshes = ctx.Value("q", 0), ctx.Value("q", 0), ctx.Value("q", 0)
+        workers, steps = 4, 2000
+        barrier = ctx.Barrier(workers)
+        procs = [ctx.Process(target=_hammer, args=(shared.handles, counter, version, refreshes,
+                                                   barrier, steps)) for _ in range(workers)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert all(p.exitcode == 0 for p in procs)
+        total = workers * steps * 5
+        assert counter.value == total
+        assert refreshes.value == total // INTERVAL      # once per interval crossed, no more
+        assert version.value == total // INTERVAL
+        assert np.all(shared["target"] > 0)               # it was really copied
+    finally:
+        shared.unlink()
+
+
+def test_refresh_copies_and_skips():
+    ctx = mp.get_context("spawn")
+    version = ctx.Value("q", 0)
+    params, target = np.arange(4, dtype=np.float32), np.zeros(4, np.float32)
+    assert not refresh_target(99, 100, version, params, target)
+    assert not target.any()
+    assert refresh_target(100, 100, version, params, target)
+    np.testing.assert_array_equal(target, params)
+    params += 1
+    assert not refresh_target(150, 100, version, params, target)   # same interval
+    assert refresh_target(420, 100, version, params, target)       # jumped two intervals: once
+    assert version.value == 4
+    np.testing.assert_array_equal(target, params)
