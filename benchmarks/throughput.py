@@ -2,13 +2,15 @@
 
 (a) environment only: N processes step Pong with random actions through the same preprocessing
     (action repeat 4, max-pool, grayscale, 84x84, 4-frame stack) as training;
-(b) the A3C trainer with N actor-learners on the same game.
+(b) each trainer with N actor-learners on the same game: A3C, one-step Q-learning, one-step
+    Sarsa and n-step Q-learning (the value-based ones with epsilon already at its final value,
+    ``-ea 1``, so that they act greedily as often as they do in the long run).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
 
     python benchmarks/throughput.py                  # N = CPU cores, Pong, NIPS network
-    python benchmarks/throughput.py -n 16 --seconds 60 --arch NATURE
+    python benchmarks/throughput.py -n 16 --seconds 60 --arch NATURE --algorithms a3c
 """
 from __future__ import annotations
 
@@ -54,13 +56,22 @@ def environment_rate(game: str, workers: int, seconds: float) -> float:
     return sum(rates)
 
 
-def trainer_rate(game: str, workers: int, steps: int, arch: str, alg: str, extra: list[str]):
+VARIANTS = {
+    "a3c": ["--alg_type", "a3c"],
+    "one-step-q": ["--alg_type", "q", "--max_local_steps", "1", "-ea", "1"],
+    "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
+    "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
+}
+
+
+def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
     from launcher import Trainer
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
-                              "--arch", arch, "--alg_type", alg, "--quiet", "--seed", "1",
-                              "--summary_dir", "/tmp/throughput_benchmark", *extra])
+                              "--arch", arch, "--quiet", "--seed", "1",
+                              "--summary_dir", "/tmp/throughput_benchmark", *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     args.initial_lr = args.initial_lr or config.ATARI_LR
+    args.seed = args.seed if args.seed is not None else 1
     trainer = Trainer(config.to_dict(args), probe.spec)
     code = trainer.run()
     if code != 0 or len(trainer.timings) != workers:
@@ -78,25 +89,35 @@ def main() -> None:
     parser.add_argument("-n", "--workers", type=int, default=os.cpu_count())
     parser.add_argument("--game", default="pong")
     parser.add_argument("--arch", default="NIPS")
-    parser.add_argument("--alg_type", default="a3c")
+    parser.add_argument("--algorithms", default=",".join(VARIANTS),
+                        help=f"comma-separated, from {', '.join(VARIANTS)}")
     parser.add_argument("--seconds", type=float, default=30.0,
-                        help="duration of the environment-only measurement")
-    parser.add_argument("--steps", type=int, default=0,
-                        help="trainer steps (default: about --seconds of training)")
-    args, extra = parser.parse_known_args()
+                        help="duration of the environment-only measurement; each trainer runs "
+                             "for about as long")
+    args = parser.parse_args()
+    variants = args.algorithms.split(",")
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown algorithm(s) {', '.join(sorted(unknown))}")
 
     env_rate = environment_rate(args.game, args.workers, args.seconds)
-    steps = args.steps or int(env_rate * 0.3 * args.seconds)
-    rate, breakdown = trainer_rate(args.game, args.workers, steps, args.arch, args.alg_type, extra)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+    results = {}
+    for name in variants:
+        guess = 0.3 if name == "a3c" else 0.5
+        steps = int(env_rate * guess * args.seconds)
+        results[name] = trainer_rate(args.game, args.workers, steps, args.arch, VARIANTS[name])
+
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.game}, {args.workers} processes, {args.arch}")
-    print(f"environment only : {env_rate:8.0f} agent steps/s ({4 * env_rate:,.0f} frames/s)")
-    print(f"{args.alg_type} trainer      : {rate:8.0f} agent steps/s ({4 * rate:,.0f} frames/s)")
-    print(f"ratio            : {rate / env_rate:8.3f}")
-    print("per agent step, per actor-learner (ms):")
-    for phase, ms in breakdown.items():
-        print(f"  {phase:<12} {ms:7.3f}")
-    print("reproduce: python benchmarks/throughput.py " + " ".join(sys.argv[1:]))
+    print(f"{'':<16} {'steps/s':>9} {'frames/s':>9} {'ratio':>7}")
+    print(f"{'environment':<16} {env_rate:9.0f} {4 * env_rate:9.0f} {1:7.3f}")
+    for name, (rate, _) in results.items():
+        print(f"{name:<16} {rate:9.0f} {4 * rate:9.0f} {rate / env_rate:7.3f}")
+    print("\nper agent step, per actor-learner (ms):")
+    print(f"{'':<16}" + "".join(f"{phase:>12}" for phase in PHASES + ("total",)))
+    for name, (_, breakdown) in results.items():
+        print(f"{name:<16}" + "".join(f"{breakdown[p]:12.3f}" for p in PHASES + ("total",)))
+    print("\nreproduce: python benchmarks/throughput.py " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
