@@ -43,19 +43,10 @@ def bool_arg(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"invalid boolean {text!r} (use true/false, 1/0 or yes/no)")
 
 
-def _upper_choice(choices: Sequence[str]):
+def _choice(choices: Sequence[str], normalise=str.lower):
+    """A case-insensitive choice: the value is normalised (upper or lower case) before checking."""
     def parse(text: str) -> str:
-        value = text.strip().upper()
-        if value not in choices:
-            raise argparse.ArgumentTypeError(
-                f"invalid choice {text!r} (choose from {', '.join(choices)})")
-        return value
-    return parse
-
-
-def _lower_choice(choices: Sequence[str]):
-    def parse(text: str) -> str:
-        value = text.strip().lower()
+        value = normalise(text.strip())
         if value not in choices:
             raise argparse.ArgumentTypeError(
                 f"invalid choice {text!r} (choose from {', '.join(choices)})")
@@ -117,7 +108,7 @@ def build_parser() -> OneLineParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("game", help="Atari game (e.g. pong, breakout, space_invaders) with --env ALE; "
                                 "a Gymnasium id (e.g. CartPole-v1, ALE/Pong-v5) with --env GYM")
-    p.add_argument("--env", default="ALE", type=_upper_choice(ENVIRONMENTS),
+    p.add_argument("--env", default="ALE", type=_choice(ENVIRONMENTS, str.upper),
                    help="ALE: the Arcade Learning Environment directly; GYM: any Gymnasium id")
     p.add_argument("--rom_path", default=None,
                    help="folder of <game>.bin ROMs; when the game's ROM is not there, the ROM "
@@ -125,9 +116,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("-v", "--visualize", default=0, type=_number(int, "visualize", 0, 2),
                    help="0: no window; 1: one window per actor-learner; 2: one window, actor 0 only")
     # Optimizer (paper, Section 4 and supplementary S3).
-    p.add_argument("--opt_type", default="rmsprop", type=_lower_choice(OPTIMIZERS),
+    p.add_argument("--opt_type", default="rmsprop", type=_choice(OPTIMIZERS),
                    help="optimizer applied to the shared parameters")
-    p.add_argument("--opt_mode", default="shared", type=_lower_choice(OPT_MODES),
+    p.add_argument("--opt_mode", default="shared", type=_choice(OPT_MODES),
                    help="shared: one set of optimizer statistics for all actor-learners (the "
                         "paper's most robust choice); local: statistics per actor-learner")
     p.add_argument("--b1", default=0.9, type=_number(float, "b1", 0, 1, high_open=True),
@@ -154,10 +145,10 @@ def build_parser() -> OneLineParser:
                    help="entropy regularisation weight beta of A3C (paper: 0.01)")
     p.add_argument("--clip_norm", default=40.0, type=_number(float, "clip_norm", 0, low_open=True),
                    help="gradient norm above which gradients are rescaled")
-    p.add_argument("--clip_norm_type", default="global", type=_lower_choice(CLIP_NORM_TYPES),
+    p.add_argument("--clip_norm_type", default="global", type=_choice(CLIP_NORM_TYPES),
                    help="ignore: no clipping; local: clip each layer's gradient norm; "
                         "global: clip the norm of the whole gradient")
-    p.add_argument("--alg_type", default="a3c", type=_lower_choice(ALGORITHMS),
+    p.add_argument("--alg_type", default="a3c", type=_choice(ALGORITHMS),
                    help="a3c: advantage actor-critic; q: one-step / n-step Q-learning; "
                         "sarsa: one-step / n-step Sarsa")
     p.add_argument("-n", "--num_actor_learners", default=cores,
@@ -185,7 +176,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--rescale_rewards", default=False, type=bool_arg,
                    help="true: divide rewards by the largest absolute reward seen so far; "
                         "false: clip rewards to [-1, 1] (paper)")
-    p.add_argument("--arch", default="NIPS", type=_upper_choice(ARCHITECTURES),
+    p.add_argument("--arch", default="NIPS", type=_choice(ARCHITECTURES, str.upper),
                    help="convolutional torso for Atari: NIPS (2013, the paper's) or NATURE (2015); "
                         "vector observations always use an MLP")
     p.add_argument("--single_life_episodes", default=False, type=bool_arg,

@@ -1,0 +1,42 @@
+"""Every optimizer and statistics mode trains, through the real CLI, for both kinds of agent."""
+import multiprocessing as mp
+import os
+
+import numpy as np
+import pytest
+
+from optimizers import SharedCounter
+from test_end_to_end import assert_nothing_left, read_scalars
+
+
+def _count(counter, times):
+    step = SharedCounter(counter)
+    for _ in range(times):
+        step()
+
+
+def test_shared_adam_step_counter_across_processes():
+    ctx = mp.get_context("spawn")
+    counter = ctx.Value("q", 0)
+    procs = [ctx.Process(target=_count, args=(counter, 5000)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert counter.value == 15000
+
+
+@pytest.mark.parametrize("alg, opt_type, opt_mode", [
+    ("a3c", "adam", "shared"), ("a3c", "momentum", "local"),
+    ("q", "rmsprop", "local"), ("sarsa", "adam", "local"), ("q", "momentum", "shared"),
+])
+def test_optimizer_choices_train(run_cli, tmp_path, alg, opt_type, opt_mode):
+    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--alg_type", alg,
+                   "--opt_type", opt_type, "--opt_mode", opt_mode, "--e", "1e-3",
+                   "--max_global_steps", "3000", "--seed", "2", "--quiet",
+                   "--summary_dir", str(tmp_path)], timeout=120)
+    assert run.returncode == 0, run.stderr
+    scalars = read_scalars(os.path.join(run.run_dir(), "actor_0"))
+    norms = [v for _, v in scalars["train/grad_norm"]]
+    assert norms and all(np.isfinite(norms)) and max(norms) > 0
+    assert_nothing_left(run)
