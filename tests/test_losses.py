@@ -3,7 +3,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from losses import actor_critic_loss, clip_gradients  # noqa: E402
+from losses import actor_critic_loss, clip_gradients, td_loss  # noqa: E402
 
 
 def reference(logits, values, actions, returns, beta):
@@ -78,3 +78,31 @@ def test_gradient_clipping():
     small, _ = clip_gradients(grads, 10.0, "global")
     np.testing.assert_allclose(np.concatenate([g.numpy() for g in small]), [3, 0, 0, 4],
                                rtol=1e-6)
+
+
+def test_td_loss_squared_and_huber():
+    q = tf.constant([[1.0, 2.0], [0.0, -1.0], [5.0, 3.0]])
+    actions = tf.constant([1, 0, 1])
+    targets = tf.constant([2.5, 4.0, 3.0])           # errors y - Q(s, a): 0.5, 4.0, 0.0
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(q)
+        plain = td_loss(q, actions, targets, 0.0)
+        huber = td_loss(q, actions, targets, 1.0)
+    assert plain.total.numpy() == pytest.approx(0.5 * (0.25 + 16.0))
+    # Huber with delta 1: 0.5 * 0.5^2 for the small error, 1 * (4 - 0.5) for the large one
+    assert huber.total.numpy() == pytest.approx(0.125 + 3.5)
+    np.testing.assert_allclose(plain.max_q.numpy(), [2.0, 0.0, 5.0])
+    # gradient with respect to Q(s, a) is -(y - Q), clipped to [-delta, delta] for Huber
+    np.testing.assert_allclose(tape.gradient(plain.total, q).numpy(),
+                               [[0, -0.5], [-4.0, 0], [0, 0]])
+    np.testing.assert_allclose(tape.gradient(huber.total, q).numpy(),
+                               [[0, -0.5], [-1.0, 0], [0, 0]])
+
+
+def test_td_targets_get_no_gradient():
+    q = tf.constant([[1.0]])
+    targets = tf.constant([3.0])
+    with tf.GradientTape() as tape:
+        tape.watch(targets)
+        loss = td_loss(q, tf.constant([0]), targets, 0.0)
+    assert tape.gradient(loss.total, targets) is None
