@@ -29,6 +29,9 @@ from environments import EnvSpec
 from networks import Layout
 
 SUMMARY_SECONDS = 5.0
+# Test-only fault injection, off unless set: the actor-learner with this id makes every reward
+# NaN before learning, so its losses and gradients are NaN through the real code path.
+POISON_ENV = "ASYNCRL_TEST_POISON_ACTOR"
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class ActorLearner:
         self._actions = np.zeros(length, np.int32)
         self._rewards = np.zeros(length, np.float32)
         self._terminals = np.zeros(length, bool)
+        self._poison = os.environ.get(POISON_ENV) == str(spec.actor_id)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -123,7 +127,7 @@ class ActorLearner:
         value_based = cfg["alg_type"] != "a3c"
         states, actions, rewards, terminals = (self._states, self._actions, self._rewards,
                                                self._terminals)
-        episode_return, episode_length, local_steps, updates = 0.0, 0, 0, 0
+        episode_return, episode_length, local_steps, updates, skipped = 0.0, 0, 0, 0, 0
         summary_time, summary_steps = clock(), 0
         global_step = runtime.global_step.value
         state = env.reset()
@@ -132,7 +136,10 @@ class ActorLearner:
 
         while global_step < max_steps and not runtime.stop.is_set():
             if os.getppid() != runtime.parent_pid:
-                return  # the parent is gone: nobody will read what we produce
+                # The parent is gone: nobody will read what we produce, so do not wait at exit
+                # for queued messages to be written.
+                runtime.messages.cancel_join_thread()
+                return
             t0 = clock()
             agent.sync()
             timer.add("sync", clock() - t0)
@@ -158,6 +165,8 @@ class ActorLearner:
                 if done:
                     break
 
+            if self._poison:
+                rewards[:n] = np.nan
             t0 = clock()
             grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n],
                                               terminals[:n], state, done, truncated))
@@ -166,7 +175,16 @@ class ActorLearner:
                 runtime.global_step.value += n
                 global_step = runtime.global_step.value
             lr = learning_rate(cfg["initial_lr"], global_step, cfg["lr_annealing_steps"])
-            self.optimizer.apply(grad, lr)
+            if np.isfinite(stats["train/grad_norm"]):
+                self.optimizer.apply(grad, lr)
+            else:
+                # A NaN or inf anywhere in the gradient makes its norm non-finite. Applying it
+                # would poison the parameters every learner shares: skip it and count it.
+                skipped += 1
+                if skipped == 1:
+                    runtime.messages.put(("warning", self.actor_id,
+                                          "non-finite gradient: update skipped (further ones are "
+                                          "counted in train/skipped_updates)"))
             if value_based:
                 refresh_target(global_step, cfg["q_target_update_steps"],
                                runtime.target_version, self.params, self.shared["target"])
@@ -186,12 +204,13 @@ class ActorLearner:
             now = clock()
             if updates == 1 or now - summary_time >= SUMMARY_SECONDS:
                 stats["train/learning_rate"] = lr
+                stats["train/skipped_updates"] = skipped
                 stats["train/steps_per_second"] = (local_steps - summary_steps) / (now - summary_time)
                 self.writer.scalars(global_step, stats)
                 summary_time, summary_steps = now, local_steps
 
         runtime.messages.put(("timing", self.actor_id, dict(timer.totals, steps=local_steps,
-                                                             updates=updates,
+                                                             updates=updates, skipped=skipped,
                                                              total=clock() - loop_start)))
 
     def _end_episode(self, global_step: int, episode_return: float, length: int) -> None:

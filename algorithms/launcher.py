@@ -193,6 +193,7 @@ class Trainer:
         log(f"started {len(self.workers)} actor-learner processes")
 
         alive = {w.sentinel: w for w in self.workers}
+        next_check = time.monotonic() + PROGRESS_SECONDS
         while alive:
             for sentinel in wait(list(alive), timeout=0.5):
                 worker = alive.pop(sentinel)
@@ -201,10 +202,14 @@ class Trainer:
                 if worker.exitcode != 0 and self.signal_count == 0 and self.failure is None:
                     self.failure = f"{worker.name} exited with code {worker.exitcode}"
             self._drain(episodes, progress)
+            if time.monotonic() >= next_check:
+                self._check_parameters(shared)
+                next_check = time.monotonic() + PROGRESS_SECONDS
             if self.failure is not None or self.signal_count:
                 runtime.stop.set()
             progress.maybe_print(runtime.global_step.value)
         self._drain(episodes, progress)
+        self._check_parameters(shared)
         episodes.flush()
         progress.maybe_print(runtime.global_step.value, force=True)
 
@@ -217,6 +222,13 @@ class Trainer:
             return 1
         log(f"done: {runtime.global_step.value:,} steps; results in {self.run_dir}")
         return 0
+
+    def _check_parameters(self, shared: SharedVectors) -> None:
+        """Workers never apply non-finite gradients; if the shared parameters still become
+        non-finite (overflow), training cannot recover: stop with an error."""
+        if self.failure is None and not np.isfinite(shared["params"]).all():
+            self.failure = ("the shared parameters became non-finite (NaN or inf); lower the "
+                            "learning rate (-lr) or clip gradients (--clip_norm)")
 
     def _drain(self, episodes: EpisodeLog, progress: Progress) -> None:
         """Handle every message the workers have sent so far."""
@@ -237,6 +249,8 @@ class Trainer:
                 progress.ready += 1
                 if progress.ready == progress.workers:
                     progress.started = progress.last_time = time.monotonic()
+            elif kind == "warning":
+                print(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr, flush=True)
             elif kind == "timing":
                 self.timings[actor] = message[2]
             elif kind == "error":

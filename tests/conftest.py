@@ -37,9 +37,10 @@ def shm_segments(pid: int) -> list[str]:
 class CliRun:
     """A finished run of ``python algorithms/main.py ...`` in a real process."""
 
-    def __init__(self, args: list[str], timeout: float, cwd: str = ROOT):
+    def __init__(self, args: list[str], timeout: float, cwd: str = ROOT,
+                 env: dict[str, str] | None = None):
         self.token = uuid.uuid4().hex
-        env = dict(os.environ, RUN_TOKEN=self.token, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, **(env or {}), RUN_TOKEN=self.token, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
                                      cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
