@@ -73,6 +73,11 @@ def resolve_rom(game: str, rom_path: str | None) -> tuple[str, str | None]:
         for candidate in (f"{game}.bin", f"{rom_id}.bin"):
             path = os.path.join(rom_path, candidate)
             if os.path.isfile(path):
+                from ale_py import ALEInterface
+                if ALEInterface.isSupportedROM(path) is None:
+                    raise UserError(f"argument --rom_path: {path} is not a supported Atari ROM "
+                                    "(its checksum matches no game ale-py knows; remove it to "
+                                    "use the bundled ROM)")
                 return path, None
     bundled = str(roms.get_rom_path(rom_id))
     notice = None

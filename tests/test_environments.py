@@ -23,6 +23,12 @@ def test_rom_path_falls_back_to_the_bundled_rom(tmp_path):
         resolve_rom("pongg", None)
 
 
+def test_a_file_that_is_not_a_rom_is_refused(tmp_path):
+    (tmp_path / "pong.bin").write_bytes(b"not a cartridge")
+    with pytest.raises(UserError, match="not a supported Atari ROM"):
+        resolve_rom("pong", str(tmp_path))
+
+
 def test_atari_observations_are_the_papers():
     env = make_environment("ALE", "pong", None, seed=3)
     assert isinstance(env, AtariEnvironment)
