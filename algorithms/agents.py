@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from environments import EnvSpec
+from exploration import epsilon as epsilon_schedule
 from networks import Layout
 
 
@@ -196,7 +197,8 @@ class ValueLearner(_Agent):
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
             self.target = self.snapshot(self.shared_target)
-        self.epsilon = _epsilon(self.global_step.value, self.final_epsilon, self.annealing_steps)
+        self.epsilon = epsilon_schedule(self.global_step.value, self.final_epsilon,
+                                        self.annealing_steps)
 
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
         return self._q(params, self._tf.constant(observations)).numpy()
@@ -239,11 +241,6 @@ class ValueLearner(_Agent):
         mean = self._max_q_sum / max(self._max_q_count, 1)
         self._max_q_sum, self._max_q_count = 0.0, 0
         return {"q/max_mean": mean, "explore/epsilon": self.epsilon}
-
-
-def _epsilon(global_step: int, final: float, annealing_steps: int) -> float:
-    from exploration import epsilon
-    return epsilon(global_step, final, annealing_steps)
 
 
 def refresh_target(global_step: int, interval: int, version, params: np.ndarray,

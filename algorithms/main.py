@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.env == "ALE":
-            rom, notice = environments.resolve_rom(args.game, args.rom_path)
+            _, notice = environments.resolve_rom(args.game, args.rom_path)
             if notice:
                 print(f"notice: {notice}")
         probe = environments.make_environment(args.env, args.game, args.rom_path, seed=0)
