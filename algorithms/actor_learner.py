@@ -32,6 +32,8 @@ SUMMARY_SECONDS = 5.0
 # Test-only fault injection, off unless set: the actor-learner with this id makes every reward
 # NaN before learning, so its losses and gradients are NaN through the real code path.
 POISON_ENV = "ASYNCRL_TEST_POISON_ACTOR"
+# Test-only: the first incarnation of the actor-learner with this id hangs after 20 updates.
+STALL_ENV = "ASYNCRL_TEST_STALL_ACTOR"
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,14 @@ class WorkerSpec:
     shared_handles: dict[str, tuple[str, int]]
     run_dir: str
     final_epsilon: float = 1.0   # value-based methods: this learner's final exploration rate
+    incarnation: int = 0         # how many times this actor-learner was restarted before
 
 
 class Runtime(NamedTuple):
     """Process-shared handles, created by the parent with the ``spawn`` context."""
-    global_step: Any     # multiprocessing.Value('q'), locked
+    steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
+    updates: Any         # shared.StepCounters: updates per actor; the sum is Adam's shared t
     stop: Any            # multiprocessing.Event
-    messages: Any        # multiprocessing.Queue: ("ready"|"episode"|"timing"|"error", ...)
-    adam_step: Any       # multiprocessing.Value('q'), Adam's shared step
     target_version: Any  # multiprocessing.Value('q'), index of the last target refresh
     parent_pid: int
 
@@ -75,7 +77,7 @@ class Timer:
 class ActorLearner:
     """One actor-learner process's state and loop."""
 
-    def __init__(self, spec: WorkerSpec, runtime: Runtime):
+    def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
         from agents import make_agent
         from environments import make_environment
         from optimizers import SLOTS, SharedCounter, make_optimizer
@@ -85,6 +87,7 @@ class ActorLearner:
 
         cfg = spec.config
         self.spec, self.runtime, self.cfg = spec, runtime, cfg
+        self.messages = messages   # this worker's own pipe to the parent
         self.actor_id = spec.actor_id
         rng = np.random.default_rng(spec.seed)
         visualize = cfg["visualize"] == 1 or (cfg["visualize"] == 2 and spec.actor_id == 0)
@@ -96,7 +99,7 @@ class ActorLearner:
         slot_names = SLOTS[cfg["opt_type"]]
         if cfg["opt_mode"] == "shared":
             slots = {name: self.shared[f"opt_{name}"] for name in slot_names}
-            next_step = SharedCounter(runtime.adam_step)
+            next_step = SharedCounter(runtime.updates, spec.actor_id)
         else:
             slots = {name: np.zeros_like(self.params) for name in slot_names}
             next_step = None
@@ -115,6 +118,8 @@ class ActorLearner:
         self._rewards = np.zeros(length, np.float32)
         self._terminals = np.zeros(length, bool)
         self._poison = os.environ.get(POISON_ENV) == str(spec.actor_id)
+        self._stall = (os.environ.get(STALL_ENV) == str(spec.actor_id)
+                       and spec.incarnation == 0)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -129,17 +134,15 @@ class ActorLearner:
                                                self._terminals)
         episode_return, episode_length, local_steps, updates, skipped = 0.0, 0, 0, 0, 0
         summary_time, summary_steps = clock(), 0
-        global_step = runtime.global_step.value
+        actor, messages = self.actor_id, self.messages
+        global_step = runtime.steps.total()
         state = env.reset()
-        runtime.messages.put(("ready", self.actor_id))
+        messages.send(("ready", actor))
         loop_start = clock()
 
         while global_step < max_steps and not runtime.stop.is_set():
             if os.getppid() != runtime.parent_pid:
-                # The parent is gone: nobody will read what we produce, so do not wait at exit
-                # for queued messages to be written.
-                runtime.messages.cancel_join_thread()
-                return
+                return  # the parent is gone: nobody will read what we produce
             t0 = clock()
             agent.sync()
             timer.add("sync", clock() - t0)
@@ -171,9 +174,7 @@ class ActorLearner:
             grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n],
                                               terminals[:n], state, done, truncated))
             t1 = clock()
-            with runtime.global_step.get_lock():
-                runtime.global_step.value += n
-                global_step = runtime.global_step.value
+            global_step = runtime.steps.add(actor, n)
             lr = learning_rate(cfg["initial_lr"], global_step, cfg["lr_annealing_steps"])
             if np.isfinite(stats["train/grad_norm"]):
                 self.optimizer.apply(grad, lr)
@@ -182,7 +183,7 @@ class ActorLearner:
                 # would poison the parameters every learner shares: skip it and count it.
                 skipped += 1
                 if skipped == 1:
-                    runtime.messages.put(("warning", self.actor_id,
+                    messages.send(("warning", actor,
                                           "non-finite gradient: update skipped (further ones are "
                                           "counted in train/skipped_updates)"))
             if value_based:
@@ -193,6 +194,8 @@ class ActorLearner:
             timer.add("optimizer", t2 - t1)
             local_steps += n
             updates += 1
+            if self._stall and updates == 20:
+                time.sleep(10**6)
 
             if done:
                 self._end_episode(global_step, episode_return, episode_length)
@@ -209,13 +212,13 @@ class ActorLearner:
                 self.writer.scalars(global_step, stats)
                 summary_time, summary_steps = now, local_steps
 
-        runtime.messages.put(("timing", self.actor_id, dict(timer.totals, steps=local_steps,
+        messages.send(("timing", actor, dict(timer.totals, steps=local_steps,
                                                              updates=updates, skipped=skipped,
                                                              total=clock() - loop_start)))
 
     def _end_episode(self, global_step: int, episode_return: float, length: int) -> None:
-        self.runtime.messages.put(("episode", self.actor_id, global_step, time.time(),
-                                   episode_return, length))
+        self.messages.send(("episode", self.actor_id, global_step, time.time(),
+                            episode_return, length))
         self.writer.scalars(global_step, {"episode/return": episode_return,
                                           "episode/length": length,
                                           **self.agent.episode_scalars()})
@@ -275,16 +278,23 @@ def _configure_tensorflow() -> None:
         os.close(devnull)
 
 
-def worker_main(spec: WorkerSpec, runtime: Runtime) -> None:
-    """Entry point of an actor-learner process (started with the ``spawn`` method)."""
+def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
+    """Entry point of an actor-learner process (started with the ``spawn`` method).
+
+    ``messages`` is the sending end of this worker's own pipe to the parent: one pipe per worker,
+    so a worker killed in the middle of a message damages no one else's channel.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     learner = None
     try:
         _configure_tensorflow()
-        learner = ActorLearner(spec, runtime)
+        learner = ActorLearner(spec, runtime, messages)
         learner.run()
     except BaseException:
-        runtime.messages.put(("error", spec.actor_id, traceback.format_exc()))
+        try:
+            messages.send(("error", spec.actor_id, traceback.format_exc()))
+        except OSError:
+            pass  # the parent is gone
         raise SystemExit(1)
     finally:
         if learner is not None:

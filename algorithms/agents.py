@@ -150,7 +150,7 @@ class ValueLearner(_Agent):
 
     def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
                  env_spec: EnvSpec, cfg: dict[str, Any], shared_target: np.ndarray,
-                 target_version, final_epsilon: float, global_step):
+                 target_version, final_epsilon: float, steps):
         super().__init__(layout, shared_params, rng)
         tf = self._tf
         from losses import clip_gradients, td_loss
@@ -167,7 +167,7 @@ class ValueLearner(_Agent):
         self.num_actions = env_spec.num_actions
         self.shared_target = shared_target
         self.target_version = target_version
-        self.global_step = global_step
+        self.steps = steps
         self._target_seen = -1
         self.target: list = []
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
@@ -197,7 +197,7 @@ class ValueLearner(_Agent):
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
             self.target = self.snapshot(self.shared_target)
-        self.epsilon = epsilon_schedule(self.global_step.value, self.final_epsilon,
+        self.epsilon = epsilon_schedule(self.steps.total(), self.final_epsilon,
                                         self.annealing_steps)
 
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
@@ -268,4 +268,4 @@ def make_agent(cfg: dict[str, Any], layout: Layout, env_spec: EnvSpec, shared, r
     if cfg["alg_type"] == "a3c":
         return ActorCritic(layout, shared["params"], rng, env_spec, cfg)
     return ValueLearner(layout, shared["params"], rng, env_spec, cfg, shared["target"],
-                        runtime.target_version, final_epsilon, runtime.global_step)
+                        runtime.target_version, final_epsilon, runtime.steps)

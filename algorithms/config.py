@@ -187,6 +187,12 @@ def build_parser() -> OneLineParser:
                         "recorded in config.json")
     p.add_argument("--summary_dir", default="/tmp/summary_logs",
                    help="run directories are made under <summary_dir>/<game>/<alg_type>/")
+    p.add_argument("--max_restarts", default=3, type=_number(int, "max_restarts", 0),
+                   help="actor-learners that die or stall are restarted, up to this many times "
+                        "in all; past that training stops")
+    p.add_argument("--stall_timeout", default=300.0,
+                   type=_number(float, "stall_timeout", 0, low_open=True),
+                   help="seconds without a step after which an actor-learner is treated as dead")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     return p
 

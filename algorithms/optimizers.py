@@ -5,7 +5,7 @@ shared memory, and so are the statistics in ``--opt_mode shared``: several proce
 :meth:`apply` on the same memory at once, without a lock, on purpose (Hogwild; Recht et al.,
 2011, and the paper's Section 4). Lost or mixed element updates are rare and harmless, and a lock
 would serialise the learners. Only Adam's step counter, which drives its bias correction, is kept
-exact (a locked shared integer in shared mode).
+exact (the total of per-learner update counters in shared mode).
 
 Each update works through a preallocated scratch buffer, so a step allocates no memory.
 """
@@ -118,15 +118,14 @@ class LocalCounter:
 
 
 class SharedCounter:
-    """Adam's step counter shared by all learners: a locked ``multiprocessing.Value``."""
+    """Adam's step counter shared by all learners: the total of per-learner update counts
+    (``shared.StepCounters``), so that t counts every update applied to the shared statistics."""
 
-    def __init__(self, value):
-        self._value = value
+    def __init__(self, counters, actor: int):
+        self._counters, self._actor = counters, actor
 
     def __call__(self) -> int:
-        with self._value.get_lock():
-            self._value.value += 1
-            return self._value.value
+        return self._counters.add(self._actor, 1)
 
 
 def make_optimizer(opt_type: str, params: np.ndarray, slots: dict[str, np.ndarray],

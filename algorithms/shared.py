@@ -89,3 +89,42 @@ class SharedVectors:
             except FileNotFoundError:
                 pass
         self._segments = {}
+
+
+class StepCounters:
+    """One int64 counter per actor-learner in shared memory; their sum is the global count.
+
+    Each slot has a single writer, its actor-learner, so no lock is needed to add to it, and a
+    worker killed at any instant (SIGKILL, out of memory) cannot leave a lock held that the others
+    would wait on forever. Readers sum the slots; a sum taken while another slot is being written
+    is at most one segment behind.
+    """
+
+    def __init__(self, ctx, count: int):
+        self._raw = ctx.RawArray("q", count)
+        self._view: np.ndarray | None = None
+
+    def __getstate__(self):
+        return {"_raw": self._raw}
+
+    def __setstate__(self, state):
+        self._raw = state["_raw"]
+        self._view = None
+
+    @property
+    def slots(self) -> np.ndarray:
+        if self._view is None:
+            self._view = np.frombuffer(self._raw, dtype=np.int64)
+        return self._view
+
+    def add(self, actor: int, amount: int) -> int:
+        """Add to this actor's slot; returns the new total over all actors."""
+        slots = self.slots
+        slots[actor] += amount
+        return int(slots.sum())
+
+    def total(self) -> int:
+        return int(self.slots.sum())
+
+    def __getitem__(self, actor: int) -> int:
+        return int(self.slots[actor])

@@ -129,8 +129,9 @@ def test_signal_stops_cleanly(tmp_path, sig, code):
     assert shm_segments(proc.pid) == []
 
 
-def test_dead_worker_is_reported(tmp_path):
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
+def test_dead_worker_past_max_restarts_stops_training(tmp_path):
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
+                         tmp_path)
     try:
         _wait_for_steps(proc)
         workers = [pid for pid in processes_with_token(token) if pid != proc.pid]
@@ -144,7 +145,7 @@ def test_dead_worker_is_reported(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1
-    assert "exited with code -9" in out
+    assert "exited with code -9, and --max_restarts 0 restarts are used up" in out
     assert processes_with_token(token) == []
     assert shm_segments(proc.pid) == []
 

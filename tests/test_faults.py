@@ -48,3 +48,46 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
             os.kill(pid, signal.SIGKILL)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def _worker_pids(proc, token):
+    return [pid for pid in processes_with_token(token)
+            if pid != proc.pid and open(f"/proc/{pid}/stat").read().split()[3] == str(proc.pid)
+            and b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+
+
+def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+                          "40000", "--seed", "3"], tmp_path)
+    try:
+        early = "".join(_wait_for_steps(proc))
+        victims = _worker_pids(proc, token)
+        assert len(victims) == 2
+        os.kill(victims[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=180)
+        out = early + out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "exited with code -9; restarting it (1 of --max_restarts 3)" in out
+    assert "done: " in out
+    run_dir = [line.split(": ", 1)[1] for line in out.splitlines()
+               if line.startswith("run directory: ")][0]
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        rows = f.read().splitlines()[1:]
+    assert max(int(r.split(",")[1]) for r in rows) > 30000   # both actors went on to the end
+    assert {r.split(",")[0] for r in rows[-40:]} == {"0", "1"}
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_stalled_worker_is_treated_as_dead(run_cli, tmp_path):
+    """Actor 1's first incarnation hangs (test hook); after --stall_timeout it is killed and
+    restarted, and training reaches its budget."""
+    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps", "30000",
+                   "--stall_timeout", "3", "--seed", "5", "--summary_dir", str(tmp_path)],
+                  timeout=200, env={"ASYNCRL_TEST_STALL_ACTOR": "1"})
+    assert run.returncode == 0, run.stderr
+    assert "actor-learner 1 made no progress for" in run.stdout
+    assert "actor-learner-1 exited with code -9; restarting it" in run.stdout
+    assert processes_with_token(run.token) == [] and shm_segments(run.proc.pid) == []

@@ -6,24 +6,27 @@ import numpy as np
 import pytest
 
 from optimizers import SharedCounter
+from shared import StepCounters
 from test_end_to_end import assert_nothing_left, read_scalars
 
 
-def _count(counter, times):
-    step = SharedCounter(counter)
+def _count(counters, actor, times):
+    step = SharedCounter(counters, actor)
     for _ in range(times):
         step()
 
 
 def test_shared_adam_step_counter_across_processes():
+    """Per-learner slots, no lock: the total is exact however the processes interleave."""
     ctx = mp.get_context("spawn")
-    counter = ctx.Value("q", 0)
-    procs = [ctx.Process(target=_count, args=(counter, 5000)) for _ in range(3)]
+    counters = StepCounters(ctx, 3)
+    procs = [ctx.Process(target=_count, args=(counters, i, 5000)) for i in range(3)]
     for p in procs:
         p.start()
     for p in procs:
         p.join(60)
-    assert counter.value == 15000
+    assert counters.total() == 15000
+    assert [counters[i] for i in range(3)] == [5000, 5000, 5000]
 
 
 @pytest.mark.parametrize("alg, opt_type, opt_mode", [
