@@ -10,8 +10,8 @@ One iteration (a *segment*, the paper's Algorithms S2 and S3):
 4. apply: the optimizer updates the *shared* parameters in place, lock-free (Hogwild); value-based
    methods then refresh the shared target network when a refresh interval has been crossed.
 
-Concurrency: the only locked object a worker touches per segment is the global step counter.
-A worker ignores SIGINT (the parent coordinates stopping through the stop event), and exits by
+Concurrency: a worker takes no lock in its loop (its step and update counts have slots of their
+own; the value-based target refresh takes one once per refresh interval). A worker ignores SIGINT (the parent coordinates stopping through the stop event), and exits by
 itself when the parent process is gone.
 """
 from __future__ import annotations
@@ -123,13 +123,12 @@ class ActorLearner:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        from agents import Segment, refresh_target
+        from agents import Segment
 
         cfg, runtime, agent, env, timer = self.cfg, self.runtime, self.agent, self.env, self.timer
         clock = time.perf_counter
         length = agent.segment_length
         max_steps, single_life = cfg["max_global_steps"], cfg["single_life_episodes"]
-        value_based = cfg["alg_type"] != "a3c"
         states, actions, rewards, terminals = (self._states, self._actions, self._rewards,
                                                self._terminals)
         episode_return, episode_length, local_steps, updates, skipped = 0.0, 0, 0, 0, 0
@@ -144,7 +143,7 @@ class ActorLearner:
             if os.getppid() != runtime.parent_pid:
                 return  # the parent is gone: nobody will read what we produce
             t0 = clock()
-            agent.sync()
+            agent.sync(global_step)
             timer.add("sync", clock() - t0)
             n, done, truncated = 0, False, False
             while n < length:
@@ -186,9 +185,7 @@ class ActorLearner:
                     messages.send(("warning", actor,
                                           "non-finite gradient: update skipped (further ones are "
                                           "counted in train/skipped_updates)"))
-            if value_based:
-                refresh_target(global_step, cfg["q_target_update_steps"],
-                               runtime.target_version, self.params, self.shared["target"])
+            agent.after_update(global_step)
             t2 = clock()
             timer.add("learn", t1 - t0)
             timer.add("optimizer", t2 - t1)

@@ -3,9 +3,12 @@
 An agent owns the local TensorFlow functions of its algorithm and answers four questions of the
 shared loop in ``actor_learner.py``:
 
-* ``sync()``: snapshot the shared parameters (and target parameters) into local tensors;
+* ``sync(global_step)``: snapshot the shared parameters (and target parameters) into local
+  tensors;
 * ``act(state)``: the action to take;
 * ``learn(segment)``: the flat gradient of the segment's loss (and scalars to log);
+* ``after_update(global_step)``: anything due once the shared parameters have changed (the
+  value-based methods' target refresh);
 * ``episode_scalars()``: per-episode scalars, at the end of an episode.
 
 ``ActorCritic`` is A3C. ``ValueLearner`` is one-step Q-learning, one-step Sarsa, n-step
@@ -71,8 +74,11 @@ class _Agent:
         constant = self._tf.constant
         return [constant(view) for view in self.layout.split(flat)]
 
-    def sync(self) -> None:
+    def sync(self, global_step: int) -> None:
         self.params = self.snapshot(self.shared_params)
+
+    def after_update(self, global_step: int) -> None:
+        pass
 
     def episode_scalars(self) -> dict[str, float]:
         return {}
@@ -150,7 +156,7 @@ class ValueLearner(_Agent):
 
     def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
                  env_spec: EnvSpec, cfg: dict[str, Any], shared_target: np.ndarray,
-                 target_version, final_epsilon: float, steps):
+                 target_version, final_epsilon: float):
         super().__init__(layout, shared_params, rng)
         tf = self._tf
         from losses import clip_gradients, td_loss
@@ -167,7 +173,7 @@ class ValueLearner(_Agent):
         self.num_actions = env_spec.num_actions
         self.shared_target = shared_target
         self.target_version = target_version
-        self.steps = steps
+        self.target_interval = cfg["q_target_update_steps"]
         self._target_seen = -1
         self.target: list = []
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
@@ -191,14 +197,17 @@ class ValueLearner(_Agent):
         self.epsilon = 1.0
         self._max_q_sum, self._max_q_count = 0.0, 0
 
-    def sync(self) -> None:
-        super().sync()
+    def sync(self, global_step: int) -> None:
+        super().sync(global_step)
         version = self.target_version.value
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
             self.target = self.snapshot(self.shared_target)
-        self.epsilon = epsilon_schedule(self.steps.total(), self.final_epsilon,
-                                        self.annealing_steps)
+        self.epsilon = epsilon_schedule(global_step, self.final_epsilon, self.annealing_steps)
+
+    def after_update(self, global_step: int) -> None:
+        refresh_target(global_step, self.target_interval, self.target_version,
+                       self.shared_params, self.shared_target)
 
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
         return self._q(params, self._tf.constant(observations)).numpy()
@@ -268,4 +277,4 @@ def make_agent(cfg: dict[str, Any], layout: Layout, env_spec: EnvSpec, shared, r
     if cfg["alg_type"] == "a3c":
         return ActorCritic(layout, shared["params"], rng, env_spec, cfg)
     return ValueLearner(layout, shared["params"], rng, env_spec, cfg, shared["target"],
-                        runtime.target_version, final_epsilon, runtime.steps)
+                        runtime.target_version, final_epsilon)

@@ -71,7 +71,6 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
                               "--summary_dir", "/tmp/throughput_benchmark", *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     args.initial_lr = args.initial_lr or config.ATARI_LR
-    args.seed = args.seed if args.seed is not None else 1
     trainer = Trainer(config.to_dict(args), probe.spec)
     code = trainer.run()
     if code != 0 or len(trainer.timings) != workers:
