@@ -80,7 +80,7 @@ class ActorLearner:
     def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
         from agents import make_agent
         from environments import make_environment
-        from optimizers import SLOTS, SharedCounter, make_optimizer
+        from optimizers import SLOTS, ActorCounter, SharedCounter, make_optimizer
         from returns import RewardTransform
         from shared import SharedVectors
         from summaries import ScalarWriter
@@ -97,12 +97,14 @@ class ActorLearner:
         self.shared = SharedVectors.attach(spec.shared_handles)
         self.params = self.shared["params"]
         slot_names = SLOTS[cfg["opt_type"]]
+        # Local statistics live in shared memory too (a vector per actor-learner, used by it
+        # alone), so that the parent can checkpoint them.
         if cfg["opt_mode"] == "shared":
             slots = {name: self.shared[f"opt_{name}"] for name in slot_names}
             next_step = SharedCounter(runtime.updates, spec.actor_id)
         else:
-            slots = {name: np.zeros_like(self.params) for name in slot_names}
-            next_step = None
+            slots = {name: self.shared[f"opt_{name}_{spec.actor_id}"] for name in slot_names}
+            next_step = ActorCounter(runtime.updates, spec.actor_id)
         self.optimizer = make_optimizer(cfg["opt_type"], self.params, slots, alpha=cfg["alpha"],
                                         eps=cfg["e"], b1=cfg["b1"], b2=cfg["b2"],
                                         next_step=next_step)
@@ -135,6 +137,7 @@ class ActorLearner:
         summary_time, summary_steps = clock(), 0
         actor, messages = self.actor_id, self.messages
         global_step = runtime.steps.total()
+        agent.start_episode()
         state = env.reset()
         messages.send(("ready", actor))
         loop_start = clock()
@@ -198,6 +201,7 @@ class ActorLearner:
                 self._end_episode(global_step, episode_return, episode_length)
                 episode_return, episode_length = 0.0, 0
                 t0 = clock()
+                agent.start_episode()
                 state = env.reset()
                 timer.add("environment", clock() - t0)
 

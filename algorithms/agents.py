@@ -80,6 +80,9 @@ class _Agent:
     def after_update(self, global_step: int) -> None:
         pass
 
+    def start_episode(self) -> None:
+        """Called before the first step of every episode (recurrent agents reset their state)."""
+
     def episode_scalars(self) -> dict[str, float]:
         return {}
 
@@ -120,6 +123,7 @@ class ActorCritic(_Agent):
         self._policy = policy.get_concrete_function()
         self._gradient = gradient.get_concrete_function()
         self._cached_probs: np.ndarray | None = None
+        self.greedy = False   # evaluation's --greedy: the most probable action
 
     def policy(self, params: list, observation: np.ndarray) -> tuple[np.ndarray, float]:
         """(action probabilities, V(s)) of one observation."""
@@ -130,6 +134,8 @@ class ActorCritic(_Agent):
         probs, self._cached_probs = self._cached_probs, None
         if probs is None:
             probs, _ = self.policy(self.params, state)
+        if self.greedy:
+            return int(np.argmax(probs))
         return sample(probs, self.rng.random())
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
@@ -199,7 +205,7 @@ class ValueLearner(_Agent):
 
     def sync(self, global_step: int) -> None:
         super().sync(global_step)
-        version = self.target_version.value
+        version = 0 if self.target_version is None else self.target_version.value
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
             self.target = self.snapshot(self.shared_target)
@@ -274,7 +280,9 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
 
 def make_agent(cfg: dict[str, Any], layout: Layout, env_spec: EnvSpec, shared, runtime,
                rng: np.random.Generator, final_epsilon: float):
+    """The agent of ``cfg["alg_type"]``. Without a ``runtime`` (evaluation) the target network
+    is read once."""
     if cfg["alg_type"] == "a3c":
         return ActorCritic(layout, shared["params"], rng, env_spec, cfg)
     return ValueLearner(layout, shared["params"], rng, env_spec, cfg, shared["target"],
-                        runtime.target_version, final_epsilon)
+                        None if runtime is None else runtime.target_version, final_epsilon)

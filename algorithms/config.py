@@ -21,6 +21,7 @@ ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
 CLIP_NORM_TYPES = ("ignore", "local", "global")
+MODES = ("train", "eval")
 
 ATARI_LR = 7e-4
 VECTOR_LR = 3e-3
@@ -194,7 +195,59 @@ def build_parser() -> OneLineParser:
                    type=_number(float, "stall_timeout", 0, low_open=True),
                    help="seconds without a step after which an actor-learner is treated as dead")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    # Checkpoints (ours; the original saved to checkpoints/<game>/<alg_type>/ as well).
+    p.add_argument("--checkpoint_dir", default=None,
+                   help="folder of this run's checkpoints. Default: checkpoints/<game>/<alg_type>/ "
+                        "under the current folder")
+    p.add_argument("--checkpoint_interval", default=500_000,
+                   type=_number(int, "checkpoint_interval", 1),
+                   help="global agent steps between checkpoints; one is also written when "
+                        "training ends or is stopped by a signal")
+    p.add_argument("--keep_checkpoints", default=3, type=_number(int, "keep_checkpoints", 1),
+                   help="how many of the newest checkpoints to keep")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the latest checkpoint in --checkpoint_dir (or from "
+                        "--checkpoint), with its hyperparameters except those given on this "
+                        "command line. Without it, a --checkpoint_dir that already holds "
+                        "checkpoints is an error, so nothing is overwritten")
+    p.add_argument("--checkpoint", default=None,
+                   help="a checkpoint file to resume from (with --resume) or to evaluate "
+                        "(--mode eval); default: the latest in --checkpoint_dir")
+    # Evaluation (the paper's protocol: up to 30 no-op starts, unclipped scores).
+    p.add_argument("--mode", default="train", type=_choice(MODES),
+                   help="train, or eval: play --eval_episodes episodes with a checkpoint's "
+                        "network and report the scores")
+    p.add_argument("--eval_episodes", default=30, type=_number(int, "eval_episodes", 1),
+                   help="episodes to play in --mode eval")
+    p.add_argument("--greedy", action="store_true",
+                   help="--mode eval with A3C: take the most probable action instead of "
+                        "sampling from the policy")
+    p.add_argument("--eval_epsilon", default=0.05, type=_number(float, "eval_epsilon", 0, 1),
+                   help="--mode eval with value-based methods: probability of a random action")
+    p.add_argument("--eval_file", default=None,
+                   help="--mode eval: JSON file for the scores. Default: eval-<step>.json "
+                        "beside the checkpoint")
+    p.add_argument("--record_video", default=None, metavar="DIR",
+                   help="--mode eval: save evaluated episodes as MP4 files of the game screen "
+                        "in DIR")
+    p.add_argument("--video_episodes", default=None, type=_number(int, "video_episodes", 1),
+                   help="--mode eval with --record_video: record only the first K episodes "
+                        "(default: all)")
     return p
+
+
+# Flags that belong to one invocation, never taken from a checkpoint's saved config.
+INVOCATION_FLAGS = ("resume", "checkpoint", "mode", "eval_episodes", "greedy", "eval_epsilon",
+                    "eval_file", "record_video", "video_episodes", "quiet", "visualize")
+
+
+def explicit_flags(argv: Sequence[str] | None = None) -> set[str]:
+    """The destinations of the flags given on the command line (not left at their default)."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    namespace, _ = parser.parse_known_args(argv)
+    return set(vars(namespace))
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -220,12 +273,39 @@ def validate(args: argparse.Namespace) -> None:
     if args.visualize and not os.environ.get("DISPLAY"):
         raise UserError("argument -v/--visualize: no display (DISPLAY is not set); use -v 0, "
                         "or forward an X display")
-    summary_dir = os.path.abspath(args.summary_dir)
-    existing = summary_dir
+    if args.checkpoint_dir is None:
+        args.checkpoint_dir = os.path.join("checkpoints", args.game.replace("/", "-"),
+                                           args.alg_type)
+    if args.checkpoint is not None and not (args.resume or args.mode == "eval"):
+        raise UserError("argument --checkpoint: only used with --resume or --mode eval")
+    if args.mode == "eval":
+        if args.resume:
+            raise UserError("argument --resume: only used in --mode train")
+        for flag in ("record_video", "eval_file"):
+            if getattr(args, flag) is not None:
+                _check_writable(getattr(args, flag) if flag == "record_video"
+                                else os.path.dirname(os.path.abspath(args.eval_file)),
+                                f"--{flag}")
+        if args.video_episodes is not None and args.record_video is None:
+            raise UserError("argument --video_episodes: only used with --record_video DIR")
+        return
+    for flag in ("record_video", "eval_file", "video_episodes"):
+        if getattr(args, flag) is not None:
+            raise UserError(f"argument --{flag}: only used with --mode eval")
+    _check_writable(args.summary_dir, "--summary_dir")
+    _check_writable(args.checkpoint_dir, "--checkpoint_dir")
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """``path`` is a writable folder, or could be created as one."""
+    existing = os.path.abspath(path)
+    if os.path.exists(existing) and not os.path.isdir(existing):
+        raise UserError(f"argument {flag}: {path!r} is a file, not a folder "
+                        "(choose a folder you can write to)")
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"argument --summary_dir: {args.summary_dir!r} is not writable "
+        raise UserError(f"argument {flag}: {path!r} is not writable "
                         "(choose a folder you can write to)")
 
 

@@ -36,13 +36,14 @@ from typing import Any
 
 import numpy as np
 
+import checkpoint
 from actor_learner import Runtime, WorkerSpec, worker_main
 from environments import EnvSpec
 from exploration import sample_final_epsilons
 from networks import make_layout
 from optimizers import SLOTS
 from shared import SharedVectors, StepCounters
-from summaries import EpisodeLog, make_run_dir, write_config
+from summaries import EpisodeLog, make_run_dir, package_versions, write_config
 
 PROGRESS_SECONDS = 5.0
 JOIN_SECONDS = 10.0
@@ -62,13 +63,15 @@ def _duration(seconds: float) -> str:
 class Progress:
     """The console progress line, printed every few seconds."""
 
-    def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int):
+    def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int,
+                 first_step: int = 0):
         self.max_steps, self.frames_per_step, self.quiet = max_steps, frames_per_step, quiet
+        self.first_step = first_step   # a resumed run starts at its checkpoint's step
         self.workers = workers
         self.ready: set[int] = set()   # actors that have started their loop
         self.started: float | None = None   # when the last actor-learner became ready
         self.start = time.monotonic()
-        self.last_time, self.last_step = self.start, 0
+        self.last_time, self.last_step = self.start, first_step
         self.returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
         self.episodes = 0
 
@@ -89,7 +92,7 @@ class Progress:
             return
         elapsed = now - self.start
         if force:   # the closing line: averages over the whole run
-            rate = step / max(now - (self.started or self.start), 1e-9)
+            rate = (step - self.first_step) / max(now - (self.started or self.start), 1e-9)
         else:
             rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_step = now, step
@@ -104,17 +107,22 @@ class Progress:
 class Trainer:
     """Starts and supervises the actor-learners of one training run."""
 
-    def __init__(self, config: dict[str, Any], env_spec: EnvSpec):
+    def __init__(self, config: dict[str, Any], env_spec: EnvSpec,
+                 resume: checkpoint.Checkpoint | None = None):
         self.config = config
         self.env_spec = env_spec
         self.layout = make_layout(config["alg_type"], config["arch"], env_spec.observation_shape,
                                   env_spec.num_actions)
         self.value_based = config["alg_type"] != "a3c"
+        self.resume = resume
+        self.resumes = 0 if resume is None else int(resume.meta.get("resumes", 0)) + 1
+        count = config["num_actor_learners"]
         # Drawn here, not in the workers, so that they are recorded with the run and reproducible.
-        self.final_epsilons = (
-            sample_final_epsilons(np.random.default_rng([config["seed"], 1]),
-                                  config["num_actor_learners"])
-            if self.value_based else [1.0] * config["num_actor_learners"])
+        # A resumed run keeps each actor-learner's saved rate; extra actor-learners draw theirs.
+        drawn = (sample_final_epsilons(np.random.default_rng([config["seed"], 1 + self.resumes]),
+                                       count) if self.value_based else [1.0] * count)
+        saved = [] if resume is None else [float(e) for e in resume.arrays["final_epsilons"]]
+        self.final_epsilons = (saved + drawn[len(saved):])[:count]
         self.ctx = mp.get_context("spawn")
         self.workers: dict[int, mp.process.BaseProcess] = {}
         self.pipes: dict[int, Any] = {}
@@ -125,6 +133,8 @@ class Trainer:
         self.timings: dict[int, dict[str, float]] = {}
         self.failure: str | None = None
         self.run_dir = ""
+        self.last_checkpoint: str | None = None
+        self.corrupted = False   # the shared parameters became non-finite
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -140,22 +150,51 @@ class Trainer:
 
     # ------------------------------------------------------------------ run
     def shared_sizes(self) -> dict[str, int]:
+        """Every vector training needs, all in shared memory so the parent can checkpoint them:
+        in ``--opt_mode local`` each actor-learner's statistics are vectors of their own."""
         sizes = {"params": self.layout.size}
         if self.value_based:
             sizes["target"] = self.layout.size
-        if self.config["opt_mode"] == "shared":
-            for slot in SLOTS[self.config["opt_type"]]:
+        for slot in SLOTS[self.config["opt_type"]]:
+            if self.config["opt_mode"] == "shared":
                 sizes[f"opt_{slot}"] = self.layout.size
+            else:
+                for actor in range(self.config["num_actor_learners"]):
+                    sizes[f"opt_{slot}_{actor}"] = self.layout.size
         return sizes
+
+    def layout_record(self) -> list[list]:
+        return [[spec.name, list(spec.shape)] for spec in self.layout.specs]
+
+    def _open_run_dir(self) -> bool:
+        """A resumed run goes on in its own run directory when that still exists (TensorBoard
+        then shows one continuous curve); returns True if it does."""
+        cfg = self.config
+        saved = None if self.resume is None else self.resume.meta.get("run_dir")
+        if saved and os.path.isdir(saved) and os.access(saved, os.W_OK):
+            self.run_dir = saved
+            return True
+        self.run_dir = make_run_dir(cfg["summary_dir"], cfg["game"], cfg["alg_type"])
+        return False
 
     def run(self) -> int:
         cfg = self.config
-        self.run_dir = make_run_dir(cfg["summary_dir"], cfg["game"], cfg["alg_type"])
+        continued = self._open_run_dir()
         extra = {"final_epsilons": self.final_epsilons} if self.value_based else {}
+        resumed = None
+        if self.resume is not None:
+            resumed = {"checkpoint": os.path.abspath(self.resume.path),
+                       "global_step": self.resume.step, "resumes": self.resumes}
         write_config(self.run_dir, dict(cfg, observation_shape=list(self.env_spec.observation_shape),
                                         num_actions=self.env_spec.num_actions,
-                                        num_parameters=self.layout.size, **extra))
+                                        num_parameters=self.layout.size, **extra),
+                     resumed=resumed)
         log(f"run directory: {self.run_dir}")
+        if self.resume is not None:
+            log(f"resumed from {self.resume.path} at step {self.resume.step:,}"
+                + (" (same run directory)" if continued else ""))
+        log(f"checkpoints: {os.path.abspath(cfg['checkpoint_dir'])} (every "
+            f"{cfg['checkpoint_interval']:,} steps, keeping the last {cfg['keep_checkpoints']})")
         log(f"{cfg['alg_type']} on {cfg['game']} ({cfg['env']}): {cfg['num_actor_learners']} "
             f"actor-learners, {self.env_spec.num_actions} actions, {self.layout.size:,} parameters, "
             f"lr {cfg['initial_lr']:.3g}, seed {cfg['seed']}")
@@ -164,11 +203,14 @@ class Trainer:
                 + ", ".join(f"{i}: {e:g}" for i, e in enumerate(self.final_epsilons)))
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         shared = SharedVectors.create(self.shared_sizes())
-        episodes = EpisodeLog(self.run_dir)
+        episodes = EpisodeLog(self.run_dir,
+                              resume_step=self.resume.step if continued else None)
         try:
-            shared["params"][:] = self.layout.initial_values(np.random.default_rng(cfg["seed"]))
-            if self.value_based:
-                shared["target"][:] = shared["params"]
+            if self.resume is None:
+                shared["params"][:] = self.layout.initial_values(
+                    np.random.default_rng(cfg["seed"]))
+                if self.value_based:
+                    shared["target"][:] = shared["params"]
             return self._supervise(shared, episodes)
         finally:
             self._stop_workers()
@@ -183,7 +225,8 @@ class Trainer:
         reader, writer = self.ctx.Pipe(duplex=False)
         # A restarted learner gets a fresh environment (another seed), the same actor id and
         # the same exploration rate.
-        spec = WorkerSpec(actor_id=actor, seed=cfg["seed"] + actor + 10_007 * incarnation,
+        seed = cfg["seed"] + actor + 10_007 * incarnation + 7_919 * self.resumes
+        spec = WorkerSpec(actor_id=actor, seed=seed,
                           config=cfg, env_spec=self.env_spec, layout=self.layout,
                           shared_handles=self.shared.handles, run_dir=self.run_dir,
                           final_epsilon=self.final_epsilons[actor], incarnation=incarnation)
@@ -206,6 +249,10 @@ class Trainer:
                           stop=ctx.Event(), target_version=ctx.Value("q", 0),
                           parent_pid=os.getpid())
         self.runtime, self.shared = runtime, shared
+        if self.resume is not None:
+            restore(self.resume, shared, runtime)
+        interval = cfg["checkpoint_interval"]
+        self.next_checkpoint = (runtime.steps.total() // interval + 1) * interval
         # Workers are started with SIGINT ignored, a disposition they inherit through exec, so a
         # Ctrl-C in the terminal (sent to the whole process group) never interrupts them, not
         # even while they import; the parent alone decides how they stop.
@@ -215,7 +262,7 @@ class Trainer:
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, self._on_signal)
         progress = Progress(cfg["max_global_steps"], self.env_spec.frames_per_step, cfg["quiet"],
-                            count)
+                            count, first_step=runtime.steps.total())
         self.progress = progress
         log(f"started {count} actor-learner processes")
 
@@ -249,6 +296,9 @@ class Trainer:
             if time.monotonic() >= next_check:
                 self._check_parameters(shared)
                 next_check = time.monotonic() + PROGRESS_SECONDS
+            step = runtime.steps.total()
+            if self.next_checkpoint <= step < cfg["max_global_steps"] and not self.stopping:
+                self._save_checkpoint()
             if self.stopping:
                 runtime.stop.set()
             progress.maybe_print(runtime.steps.total())
@@ -257,6 +307,10 @@ class Trainer:
         episodes.flush()
         step = runtime.steps.total()
         progress.maybe_print(step, force=True)
+        if not self.corrupted:
+            self._save_checkpoint(final=True)
+        elif self.last_checkpoint:
+            log(f"the last good checkpoint is {self.last_checkpoint}")
 
         if self.signal_number is not None:
             log(f"stopped by {signal.Signals(self.signal_number).name} at step {step:,}")
@@ -266,6 +320,30 @@ class Trainer:
             return 1
         log(f"done: {step:,} steps; results in {self.run_dir}")
         return 0
+
+    def _save_checkpoint(self, final: bool = False) -> None:
+        """Snapshot the shared memory into a checkpoint (the parent is the only writer)."""
+        runtime, cfg = self.runtime, self.config
+        self._check_parameters(self.shared)
+        step = runtime.steps.total()
+        interval = cfg["checkpoint_interval"]
+        self.next_checkpoint = (step // interval + 1) * interval
+        if self.corrupted:
+            return   # never save parameters that are not finite: the last good one stays
+        arrays = {name: np.array(self.shared[name]) for name in self.shared_sizes()}
+        arrays.update(steps=runtime.steps.slots.copy(), updates=runtime.updates.slots.copy(),
+                      final_epsilons=np.array(self.final_epsilons, np.float64),
+                      target_version=np.array(runtime.target_version.value, np.int64))
+        meta = {"config": self.config, "layout": self.layout_record(),
+                "observation_shape": list(self.env_spec.observation_shape),
+                "num_actions": self.env_spec.num_actions, "versions": package_versions(),
+                "run_dir": self.run_dir, "resumes": self.resumes}
+        start = time.monotonic()
+        path = checkpoint.save(cfg["checkpoint_dir"], step, arrays, meta, cfg["keep_checkpoints"])
+        self.last_checkpoint = path
+        if final or not cfg["quiet"]:
+            log(f"{'final ' if final else ''}checkpoint: {os.path.abspath(path)} "
+                f"({time.monotonic() - start:.2f} s)")
 
     @property
     def stopping(self) -> bool:
@@ -288,7 +366,8 @@ class Trainer:
     def _check_parameters(self, shared: SharedVectors) -> None:
         """Workers never apply non-finite gradients; if the shared parameters still become
         non-finite (overflow), training cannot recover: stop with an error."""
-        if self.failure is None and not np.isfinite(shared["params"]).all():
+        if not self.corrupted and not np.isfinite(shared["params"]).all():
+            self.corrupted = True
             self.failure = ("the shared parameters became non-finite (NaN or inf); lower the "
                             "learning rate (-lr) or clip gradients (--clip_norm)")
 
@@ -345,6 +424,30 @@ class Trainer:
             pipe.close()
 
 
-def train(config: dict[str, Any], env_spec: EnvSpec) -> int:
-    """Train with ``config`` (validated hyperparameters); returns the process exit code."""
-    return Trainer(config, env_spec).run()
+def restore(ckpt: checkpoint.Checkpoint, shared: SharedVectors, runtime: Runtime) -> None:
+    """Load a checkpoint into fresh shared memory and counters.
+
+    Vectors are copied exactly. With as many actor-learners as were saved, every per-actor
+    counter is restored as it was; with another number, the totals (the global step and Adam's
+    t) go to the first slot, and in ``--opt_mode local`` actor-learners beyond the saved ones
+    start with zero statistics.
+    """
+    for name in shared.sizes:
+        if name in ckpt.arrays:
+            np.copyto(shared[name], ckpt.arrays[name])
+    for counters, saved in ((runtime.steps, ckpt.arrays["steps"]),
+                            (runtime.updates, ckpt.arrays["updates"])):
+        slots = counters.slots
+        if len(saved) == len(slots):
+            slots[:] = saved
+        else:
+            slots[:] = 0
+            slots[0] = int(saved.sum())
+    runtime.target_version.value = int(ckpt.arrays.get("target_version", 0))
+
+
+def train(config: dict[str, Any], env_spec: EnvSpec,
+          resume: checkpoint.Checkpoint | None = None) -> int:
+    """Train with ``config`` (validated hyperparameters), from scratch or from ``resume``;
+    returns the process exit code."""
+    return Trainer(config, env_spec, resume).run()

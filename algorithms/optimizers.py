@@ -117,6 +117,18 @@ class LocalCounter:
         return self.value
 
 
+class ActorCounter:
+    """Adam's step counter for one learner's own statistics (``--opt_mode local``), kept in that
+    learner's slot of ``shared.StepCounters`` so that checkpoints hold it."""
+
+    def __init__(self, counters, actor: int):
+        self._counters, self._actor = counters, actor
+
+    def __call__(self) -> int:
+        self._counters.add(self._actor, 1)
+        return self._counters[self._actor]
+
+
 class SharedCounter:
     """Adam's step counter shared by all learners: the total of per-learner update counts
     (``shared.StepCounters``), so that t counts every update applied to the shared statistics."""

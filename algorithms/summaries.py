@@ -52,26 +52,61 @@ def make_run_dir(summary_dir: str, game: str, alg_type: str) -> str:
     raise RuntimeError(f"could not create a new run folder under {parent}")
 
 
-def write_config(run_dir: str, values: dict[str, Any]) -> str:
-    record = {"config": values, "versions": package_versions(),
-              "command": " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]),
-              "started": _dt.datetime.now().isoformat(timespec="seconds")}
+def write_config(run_dir: str, values: dict[str, Any],
+                 resumed: dict[str, Any] | None = None) -> str:
+    """Write ``config.json``. A resumed run in the same folder keeps the record of its start and
+    adds one entry per resume (checkpoint, step, command, time)."""
     path = os.path.join(run_dir, "config.json")
-    with open(path, "w") as f:
+    now = _dt.datetime.now().isoformat(timespec="seconds")
+    command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
+    record: dict[str, Any] = {}
+    if resumed is not None and os.path.isfile(path):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = {}
+    record.setdefault("command", command)
+    record.setdefault("started", now)
+    record["config"] = values
+    record["versions"] = package_versions()
+    if resumed is not None:
+        record.setdefault("resumed", []).append(dict(resumed, command=command, time=now))
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
         json.dump(record, f, indent=2, sort_keys=True, default=str)
         f.write("\n")
+    os.replace(tmp, path)
     return path
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return -1
 
 
 class EpisodeLog:
     """``episodes.csv``, written by the parent alone (so rows never interleave)."""
 
-    def __init__(self, run_dir: str):
+    def __init__(self, run_dir: str, resume_step: int | None = None):
+        """A new file; or, resuming from a checkpoint at ``resume_step`` in the same run folder,
+        the existing one without the episodes logged after that step (training from there on
+        was lost with the process, and is about to be done again)."""
         self.path = os.path.join(run_dir, "episodes.csv")
-        self._file = open(self.path, "w", newline="")
+        kept: list[list[str]] = []
+        if resume_step is not None and os.path.isfile(self.path):
+            with open(self.path, newline="") as f:
+                rows = list(csv.reader(f))
+            kept = [row for row in rows[1:]
+                    if len(row) == len(EPISODE_FIELDS) and 0 <= _int(row[1]) <= resume_step]
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f).writerows([EPISODE_FIELDS, *kept])
+        os.replace(tmp, self.path)
+        self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
-        self._writer.writerow(EPISODE_FIELDS)
-        self._file.flush()
 
     def write(self, actor: int, global_step: int, wall_time: float, ret: float, length: int):
         self._writer.writerow((actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length))

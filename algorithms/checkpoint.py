@@ -1,0 +1,177 @@
+"""Checkpoints: everything training needs to continue as if it had never stopped.
+
+One checkpoint is one file, ``<checkpoint_dir>/checkpoint-<global step>.npz``, holding
+
+* arrays: the shared parameters (``params``), the target network (``target``, value-based
+  methods), every optimizer statistic (``opt_<slot>`` in ``--opt_mode shared``,
+  ``opt_<slot>_<actor>`` in ``local``), the per-actor step and update counters (``steps``,
+  ``updates``; their sums are the global step and Adam's shared t), each actor-learner's final
+  exploration rate (``final_epsilons``) and the index of the last target refresh
+  (``target_version``);
+* ``meta``: a JSON document (stored as a numpy string, so no pickle is needed) with the format
+  version, the global step, the full config, the parameter layout, the package versions, the run
+  directory and how many times the run was resumed. The learning-rate and epsilon schedules are
+  functions of the global step and the config, so they resume where they were.
+
+Writes are atomic: the bytes go to a hidden temporary file in the same folder, which is flushed,
+``fsync``-ed and renamed over the final name; a crash or ``kill -9`` at any point leaves either
+the complete new file or none (the previous checkpoints are untouched). Loading uses
+``allow_pickle=False``: a checkpoint is data, never code. Only the newest ``keep`` are kept.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from config import UserError
+
+FORMAT = 1
+_NAME = re.compile(r"^checkpoint-(\d+)\.npz$")
+# Test-only: seconds to pause half-way through writing a checkpoint, so that a test can kill the
+# writer with SIGKILL in the middle of a write. Off unless set.
+PAUSE_ENV = "ASYNCRL_TEST_CHECKPOINT_PAUSE"
+# Config entries that fix the shape or meaning of the saved arrays: resuming with another value
+# cannot work.
+STRUCTURAL = ("game", "env", "alg_type", "arch", "lstm", "opt_type", "opt_mode")
+
+
+@dataclass
+class Checkpoint:
+    path: str
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+
+    @property
+    def step(self) -> int:
+        return int(self.meta["global_step"])
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.meta["config"]
+
+
+def file_name(step: int) -> str:
+    return f"checkpoint-{step:012d}.npz"
+
+
+def list_checkpoints(directory: str) -> list[str]:
+    """Complete checkpoints in ``directory``, oldest first (temporary files are ignored)."""
+    if not os.path.isdir(directory):
+        return []
+    found = sorted((int(m.group(1)), name) for name in os.listdir(directory)
+                   if (m := _NAME.match(name)))
+    return [os.path.join(directory, name) for _, name in found]
+
+
+def latest(directory: str) -> str | None:
+    paths = list_checkpoints(directory)
+    return paths[-1] if paths else None
+
+
+def save(directory: str, step: int, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+         keep: int) -> str:
+    """Write a checkpoint atomically and prune all but the newest ``keep``; returns its path."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, file_name(step))
+    meta = dict(meta, format=FORMAT, global_step=int(step),
+                saved=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
+    data = buffer.getbuffer()
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            half = len(data) // 2
+            f.write(data[:half])
+            pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
+            if pause > 0:
+                f.flush()
+                print(f"checkpoint write paused: {tmp}", flush=True)
+                time.sleep(pause)
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(directory)
+    for old in list_checkpoints(directory)[:-keep]:
+        os.unlink(old)
+    return path
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(directory: str) -> list[str]:
+    """Delete temporary files left by a writer that was killed mid-write; returns them."""
+    if not os.path.isdir(directory):
+        return []
+    stale = [os.path.join(directory, n) for n in os.listdir(directory)
+             if n.startswith(".checkpoint-") and n.endswith(".tmp")]
+    for path in stale:
+        os.unlink(path)
+    return stale
+
+
+def load(path: str) -> Checkpoint:
+    """Read a checkpoint (never executing anything from it). Raises UserError if it is missing,
+    truncated or corrupt."""
+    if os.path.isdir(path):
+        raise UserError(f"checkpoint {path!r} is a folder (pass it as --checkpoint_dir, or give "
+                        "a checkpoint-*.npz file to --checkpoint)")
+    if not os.path.isfile(path):
+        raise UserError(f"checkpoint {path!r} does not exist (give a checkpoint-*.npz file, "
+                        "or a --checkpoint_dir that holds one)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        meta = json.loads(str(arrays.pop("meta")))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        int(meta["global_step"]), meta["config"], meta["layout"]
+        for name in ("params", "steps", "updates", "final_epsilons"):
+            arrays[name]
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UserError(f"checkpoint {path!r} is corrupt or truncated ({reason}); delete it, or "
+                        "pass an earlier one with --checkpoint") from None
+    return Checkpoint(path, arrays, meta)
+
+
+def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: list[list],
+                     observation_shape: tuple[int, ...], num_actions: int) -> None:
+    """Raise UserError naming the first difference that makes ``ckpt`` unusable here."""
+    saved = ckpt.config
+    for key in STRUCTURAL:
+        if saved.get(key) != config.get(key):
+            raise UserError(
+                f"checkpoint {ckpt.path!r} was trained with {key} {saved.get(key)!r}, not "
+                f"{config.get(key)!r}; use the same {key}, or another --checkpoint_dir to start "
+                "a new run")
+    if list(ckpt.meta.get("observation_shape", [])) != list(observation_shape):
+        raise UserError(f"checkpoint {ckpt.path!r} has observations of shape "
+                        f"{tuple(ckpt.meta.get('observation_shape', []))}, this environment "
+                        f"{tuple(observation_shape)}; resume on the same environment")
+    if ckpt.meta.get("num_actions") != num_actions:
+        raise UserError(f"checkpoint {ckpt.path!r} has {ckpt.meta.get('num_actions')} actions, "
+                        f"this environment {num_actions}; resume on the same environment "
+                        "(and the same ROM)")
+    if ckpt.meta["layout"] != layout_names:
+        raise UserError(f"checkpoint {ckpt.path!r} holds another network (parameter layout "
+                        "differs); resume with the flags it was trained with")
