@@ -135,6 +135,8 @@ class Trainer:
         self.run_dir = ""
         self.last_checkpoint: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
+        self.stop_requested: float | None = None   # when the stop was asked for
+        self.terminated: set[int] = set()
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -301,6 +303,7 @@ class Trainer:
                 self._save_checkpoint()
             if self.stopping:
                 runtime.stop.set()
+                self._terminate_stragglers(running)
             progress.maybe_print(runtime.steps.total())
         self._drain(episodes, progress)
         self._check_parameters(shared)
@@ -344,6 +347,21 @@ class Trainer:
         if final or not cfg["quiet"]:
             log(f"{'final ' if final else ''}checkpoint: {os.path.abspath(path)} "
                 f"({time.monotonic() - start:.2f} s)")
+
+    def _terminate_stragglers(self, running: set[int]) -> None:
+        """Workers get JOIN_SECONDS after a stop request to finish their segment; one that is
+        hung (or still starting) past that is terminated, so a stop never waits forever."""
+        now = time.monotonic()
+        if self.stop_requested is None:
+            self.stop_requested = now
+        elif now - self.stop_requested > JOIN_SECONDS:
+            for actor in running:
+                worker = self.workers[actor]
+                if worker.is_alive() and actor not in self.terminated:
+                    log(f"warning: actor-learner {actor} did not stop within {JOIN_SECONDS:.0f} "
+                        "s; terminating it")
+                    worker.terminate()
+                    self.terminated.add(actor)
 
     @property
     def stopping(self) -> bool:

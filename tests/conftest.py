@@ -37,8 +37,9 @@ def shm_segments(pid: int) -> list[str]:
 class CliRun:
     """A finished run of ``python algorithms/main.py ...`` in a real process."""
 
-    def __init__(self, args: list[str], timeout: float, cwd: str = ROOT,
+    def __init__(self, args: list[str], timeout: float, cwd: str | None = None,
                  env: dict[str, str] | None = None):
+        self.cwd = cwd = cwd or ROOT
         self.token = uuid.uuid4().hex
         env = dict(os.environ, **(env or {}), RUN_TOKEN=self.token, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
@@ -52,6 +53,11 @@ class CliRun:
             raise AssertionError(f"timed out after {timeout}s:\n{self.stdout}\n{self.stderr}")
         self.returncode = self.proc.returncode
 
+    def checkpoints(self) -> list[str]:
+        """Checkpoint files named in the output (``checkpoint: PATH``), in order."""
+        return [line.split("checkpoint: ", 1)[1].split(" (")[0]
+                for line in self.stdout.splitlines() if "checkpoint: " in line]
+
     def run_dir(self) -> str:
         for line in self.stdout.splitlines():
             if line.startswith("run directory: "):
@@ -60,5 +66,10 @@ class CliRun:
 
 
 @pytest.fixture
-def run_cli():
-    return CliRun
+def run_cli(tmp_path_factory):
+    """Run the CLI; by default in a fresh folder of its own, so that the default checkpoint
+    folder (``checkpoints/<game>/<alg_type>/``, relative to it) belongs to this run."""
+    def run(args: list[str], timeout: float, cwd: str | None = None,
+            env: dict[str, str] | None = None) -> CliRun:
+        return CliRun(args, timeout, cwd or str(tmp_path_factory.mktemp("cwd")), env)
+    return run

@@ -120,3 +120,21 @@ def test_continuous_actions_not_supported_yet(capsys, tmp_path):
     assert main.main(["Pendulum-v1", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "action space" in err
+
+
+def test_checkpoint_dir_that_is_a_file(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    err = error_of(capsys, "pong", "--checkpoint_dir", str(blocker / "ckpt"))
+    assert "--checkpoint_dir" in err and "not writable" in err
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--record_video", "v"], "--record_video: only used with --mode eval"),
+    (["--mode", "eval", "--video_episodes", "2"], "--video_episodes: only used with"),
+    (["--mode", "eval", "--resume"], "--resume: only used in --mode train"),
+    (["--mode", "test"], "train, eval"),
+])
+def test_evaluation_flags_out_of_place(capsys, argv, message):
+    assert message in error_of(capsys, "pong", *argv)

@@ -91,3 +91,88 @@ def test_stalled_worker_is_treated_as_dead(run_cli, tmp_path):
     assert "actor-learner 1 made no progress for" in run.stdout
     assert "actor-learner-1 exited with code -9; restarting it" in run.stdout
     assert processes_with_token(run.token) == [] and shm_segments(run.proc.pid) == []
+
+
+def _stalled_run(tmp_path, workers="2"):
+    """A run whose actor-learner 1 hangs after 20 updates (test hook), with the stall detector
+    out of the way: it never looks at the stop flag again."""
+    import uuid
+    import subprocess
+    import sys
+    from conftest import ALGORITHMS
+    token = uuid.uuid4().hex
+    env = dict(os.environ, RUN_TOKEN=token, PYTHONUNBUFFERED="1", ASYNCRL_TEST_STALL_ACTOR="1")
+    proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), "CartPole-v1",
+                             "--env", "GYM", "-n", workers, "--stall_timeout", "1000",
+                             "--summary_dir", str(tmp_path)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, token
+
+
+def test_second_sigint_stops_at_once(tmp_path):
+    """The first Ctrl-C asks the workers to stop, but the hung one cannot; a second Ctrl-C stops
+    it at once: exit 130, a final checkpoint, no process and no segment left."""
+    proc, token = _stalled_run(tmp_path)
+    try:
+        _wait_for_steps(proc)
+        time.sleep(1.0)   # actor 1 is hung by now (20 updates take a few milliseconds)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(2.0)
+        assert proc.poll() is None, "the hung worker cannot have stopped by itself"
+        proc.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        stopped_after = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert stopped_after < 5, f"the second Ctrl-C took {stopped_after:.1f} s"
+    assert "did not stop within" not in out   # it was the second signal, not the grace period
+    assert "final checkpoint: " in out and "stopped by SIGINT" in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_a_hung_worker_does_not_block_a_stop(tmp_path):
+    """After one SIGTERM the healthy worker stops at once; the hung one is terminated after the
+    grace period, and the run still ends with 143 and a final checkpoint."""
+    proc, token = _stalled_run(tmp_path)
+    try:
+        _wait_for_steps(proc)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert "warning: actor-learner 1 did not stop within 10 s; terminating it" in out
+    assert "final checkpoint: " in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_sixteen_workers_stop_within_15_seconds(tmp_path):
+    """SIGINT with 16 actor-learners running: all stop, a final checkpoint is written, everything
+    is joined and unlinked within 15 s."""
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "16"], tmp_path)
+    try:
+        lines = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:   # wait until all 16 have started their loops
+            line = proc.stdout.readline()
+            lines.append(line)
+            if line.startswith("[") or not line:
+                break
+        assert lines[-1].startswith("["), "".join(lines)
+        assert len(processes_with_token(token)) >= 17
+        proc.send_signal(signal.SIGINT)
+        signalled = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        stopped_after = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert stopped_after < 15, f"stopping 16 workers took {stopped_after:.1f} s"
+    assert "final checkpoint: " in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []

@@ -1,0 +1,160 @@
+"""Checkpoints: exact round trips into real shared memory, atomic writes under SIGKILL, pruning,
+and the errors for missing, corrupt, pickled and mismatched files."""
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import checkpoint
+from config import UserError
+from conftest import ALGORITHMS
+from launcher import restore
+from networks import make_layout
+from shared import SharedVectors, StepCounters
+
+
+def _arrays(rng, size=1000, actors=3):
+    return {"params": rng.standard_normal(size).astype(np.float32),
+            "target": rng.standard_normal(size).astype(np.float32),
+            "opt_g": rng.random(size).astype(np.float32),
+            "steps": np.array([1234, 5678, 91011][:actors], np.int64),
+            "updates": np.array([250, 1100, 1800][:actors], np.int64),
+            "final_epsilons": np.array([0.1, 0.01, 0.5][:actors]),
+            "target_version": np.array(7, np.int64)}
+
+
+META = {"config": {"game": "pong", "env": "ALE", "alg_type": "q", "arch": "NIPS",
+                   "opt_type": "rmsprop", "opt_mode": "shared"},
+        "layout": [["w", [10, 100]]], "observation_shape": [84, 84, 4], "num_actions": 6}
+
+
+def test_round_trip_is_exact(tmp_path):
+    arrays = _arrays(np.random.default_rng(0))
+    path = checkpoint.save(str(tmp_path), 17_923, arrays, META, keep=3)
+    assert os.path.basename(path) == "checkpoint-000000017923.npz"
+    ckpt = checkpoint.load(path)
+    assert ckpt.step == 17_923 and ckpt.config == META["config"]
+    assert set(ckpt.arrays) == set(arrays)
+    for name, array in arrays.items():
+        assert ckpt.arrays[name].dtype == array.dtype
+        assert np.array_equal(ckpt.arrays[name], array), name
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
+
+
+def test_restore_into_shared_memory_is_bit_for_bit(tmp_path):
+    """What the trainer does on --resume: the vectors, the per-actor step and update counters
+    (the global step and Adam's t) and the target refresh index come back exactly."""
+    arrays = _arrays(np.random.default_rng(1))
+    ckpt = checkpoint.load(checkpoint.save(str(tmp_path), 97_923, arrays, META, keep=3))
+    ctx = mp.get_context("spawn")
+    shared = SharedVectors.create({"params": 1000, "target": 1000, "opt_g": 1000})
+    try:
+        from actor_learner import Runtime
+        runtime = Runtime(StepCounters(ctx, 3), StepCounters(ctx, 3), ctx.Event(),
+                          ctx.Value("q", 0), os.getpid())
+        restore(ckpt, shared, runtime)
+        for name in ("params", "target", "opt_g"):
+            assert shared[name].tobytes() == arrays[name].tobytes()
+        assert list(runtime.steps.slots) == [1234, 5678, 91011]
+        assert runtime.steps.total() == ckpt.step == 97_923
+        assert list(runtime.updates.slots) == [250, 1100, 1800]
+        assert runtime.target_version.value == 7
+
+        # another number of actor-learners: the totals are kept
+        more = Runtime(StepCounters(ctx, 5), StepCounters(ctx, 5), ctx.Event(),
+                       ctx.Value("q", 0), os.getpid())
+        restore(ckpt, shared, more)
+        assert more.steps.total() == 97_923 and more.updates.total() == 3150
+    finally:
+        shared.unlink()
+
+
+def test_only_the_newest_are_kept(tmp_path):
+    arrays = _arrays(np.random.default_rng(2))
+    for step in (100, 2_000, 30_000, 400_000, 5_000_000):
+        checkpoint.save(str(tmp_path), step, arrays, META, keep=3)
+    names = [os.path.basename(p) for p in checkpoint.list_checkpoints(str(tmp_path))]
+    assert names == ["checkpoint-000000030000.npz", "checkpoint-000000400000.npz",
+                     "checkpoint-000005000000.npz"]
+    assert checkpoint.latest(str(tmp_path)).endswith("checkpoint-000005000000.npz")
+
+
+def test_sigkill_during_a_write_leaves_the_previous_checkpoint(tmp_path):
+    """A real writer process is killed with SIGKILL half-way through its write (test hook):
+    the previous checkpoint is still the latest and loads; the half-written temporary file is
+    never taken for a checkpoint and is removed before a resume."""
+    arrays = _arrays(np.random.default_rng(3))
+    first = checkpoint.save(str(tmp_path), 1000, arrays, META, keep=3)
+    script = (f"import sys; sys.path.insert(0, {ALGORITHMS!r})\n"
+              "import numpy as np, checkpoint\n"
+              "a = {'params': np.ones(2_000_000, np.float32), 'steps': np.zeros(2, np.int64),\n"
+              "     'updates': np.zeros(2, np.int64), 'final_epsilons': np.ones(2)}\n"
+              f"checkpoint.save({str(tmp_path)!r}, 2000, a, {META!r}, keep=3)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, ASYNCRL_TEST_CHECKPOINT_PAUSE="60"))
+    try:
+        line = writer.stdout.readline()
+        assert line.startswith("checkpoint write paused: "), line
+        tmp = line.split(": ", 1)[1].strip()
+        assert os.path.getsize(tmp) > 1_000_000   # half of the new file is on disk
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(10) == -signal.SIGKILL
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.stdout.close()
+    assert checkpoint.list_checkpoints(str(tmp_path)) == [first]
+    ckpt = checkpoint.load(checkpoint.latest(str(tmp_path)))
+    assert ckpt.step == 1000 and np.array_equal(ckpt.arrays["params"], arrays["params"])
+    assert checkpoint.remove_stale_temporaries(str(tmp_path)) == [tmp]
+    assert os.listdir(tmp_path) == [os.path.basename(first)]
+
+
+def test_truncated_and_garbage_files_are_reported(tmp_path):
+    path = checkpoint.save(str(tmp_path), 1000, _arrays(np.random.default_rng(4)), META, keep=3)
+    data = open(path, "rb").read()
+    truncated = tmp_path / "checkpoint-000000002000.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "checkpoint-000000003000.npz"
+    garbage.write_bytes(os.urandom(5000))
+    for bad in (truncated, garbage):
+        with pytest.raises(UserError, match="corrupt or truncated") as err:
+            checkpoint.load(str(bad))
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(UserError, match="does not exist"):
+        checkpoint.load(str(tmp_path / "nothing.npz"))
+    with pytest.raises(UserError, match="is a folder"):
+        checkpoint.load(str(tmp_path))
+
+
+def test_a_file_with_pickled_objects_is_refused(tmp_path):
+    """Loading never unpickles: an object array (which would need pickle, and could run code)
+    makes the file unusable instead."""
+    path = tmp_path / "checkpoint-000000001000.npz"
+    arrays = _arrays(np.random.default_rng(5))
+    arrays["params"] = np.array([{"evil": True}], dtype=object)
+    np.savez(path, meta=np.array('{"format": 1, "global_step": 1000, "config": {}, '
+                                 '"layout": []}'), **arrays)
+    with pytest.raises(UserError, match="corrupt or truncated.*allow_pickle"):
+        checkpoint.load(str(path))
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"alg_type": "a3c"}, "alg_type"), ({"game": "breakout"}, "game"),
+    ({"arch": "NATURE"}, "arch"), ({"opt_type": "adam"}, "opt_type"),
+])
+def test_mismatched_config_is_named(tmp_path, change, named):
+    layout = make_layout("q", "NIPS", (84, 84, 4), 6)
+    names = [[s.name, list(s.shape)] for s in layout.specs]
+    ckpt = checkpoint.load(checkpoint.save(str(tmp_path), 1000, _arrays(np.random.default_rng(6)),
+                                           dict(META, layout=names), keep=3))
+    checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 6)   # same: fine
+    with pytest.raises(UserError, match=f"trained with {named}"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], **change), names, (84, 84, 4), 6)
+    with pytest.raises(UserError, match="has 6 actions, this environment 18"):
+        checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 18)
