@@ -116,7 +116,8 @@ class ActorLearner:
         length = self.agent.segment_length
         obs_dtype = np.uint8 if spec.env_spec.kind == "atari" else np.float32
         self._states = np.zeros((length,) + tuple(spec.env_spec.observation_shape), obs_dtype)
-        self._actions = np.zeros(length, np.int32)
+        self._actions = (np.zeros((length, spec.env_spec.num_actions), np.float32)
+                         if spec.env_spec.continuous else np.zeros(length, np.int32))
         self._rewards = np.zeros(length, np.float32)
         self._terminals = np.zeros(length, bool)
         self._poison = os.environ.get(POISON_ENV) == str(spec.actor_id)

@@ -88,33 +88,59 @@ class _Agent:
 
 
 class ActorCritic(_Agent):
-    """A3C: n-step advantage actor-critic with an entropy bonus."""
+    """A3C: n-step advantage actor-critic with an entropy bonus.
+
+    Feed-forward or LSTM (``--lstm``), over discrete actions (softmax policy) or continuous ones
+    (Gaussian policy: a mean and a variance per action dimension; actions are sampled unclipped,
+    learned from as sampled, and clipped to the action space by the environment).
+
+    The LSTM's state is carried from step to step and across the segments of an episode, and
+    reset to zeros when an episode starts. ``learn`` re-runs the segment from the state the
+    segment started with, so gradients are truncated at segment boundaries.
+    """
 
     def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
                  env_spec: EnvSpec, cfg: dict[str, Any]):
         super().__init__(layout, shared_params, rng)
         tf = self._tf
-        from losses import actor_critic_loss, clip_gradients
-        from networks import actor_critic_forward
+        from losses import actor_critic_loss, clip_gradients, gaussian_actor_critic_loss
+        from networks import actor_critic_forward, recurrent_state_shape
 
         arch, beta = cfg["arch"], cfg["entropy"]
         clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
         self.gamma = cfg["gamma"]
         self.segment_length = cfg["max_local_steps"]
+        self.continuous = env_spec.continuous
+        self.dims = env_spec.num_actions
+        self.state_shape = recurrent_state_shape(layout)
+        recurrent, continuous = self.state_shape is not None, self.continuous
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
+        action_sig = (tf.TensorSpec([None, self.dims], tf.float32) if continuous
+                      else tf.TensorSpec([None], tf.int32))
+        state_sig = [tf.TensorSpec(self.state_shape, tf.float32)] if recurrent else []
 
-        @tf.function(input_signature=[param_sig, obs_sig])
-        def policy(params, observations):
-            logits, values = actor_critic_forward(arch, params, observations)
-            return tf.concat([tf.nn.softmax(logits), values[:, None]], axis=1)[0]
+        def forward(params, observations, state):
+            out = actor_critic_forward(arch, params, observations,
+                                       state[0] if recurrent else None, continuous)
+            return out if recurrent else (*out, None)
 
-        @tf.function(input_signature=[param_sig, obs_sig, tf.TensorSpec([None], tf.int32),
-                                      tf.TensorSpec([None], tf.float32)])
-        def gradient(params, observations, actions, returns):
+        @tf.function(input_signature=[param_sig, obs_sig] + state_sig)
+        def policy(params, observations, *state):
+            head, values, new_state = forward(params, observations, state)
+            parts = list(head) if continuous else [tf.nn.softmax(head)]
+            out = tf.concat([p[0] for p in parts] + [values[:1]], axis=0)
+            return (out, new_state) if recurrent else out
+
+        @tf.function(input_signature=[param_sig, obs_sig, action_sig,
+                                      tf.TensorSpec([None], tf.float32)] + state_sig)
+        def gradient(params, observations, actions, returns, *state):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                logits, values = actor_critic_forward(arch, params, observations)
-                loss = actor_critic_loss(logits, values, actions, returns, beta)
+                head, values, _ = forward(params, observations, state)
+                if continuous:
+                    loss = gaussian_actor_critic_loss(*head, values, actions, returns, beta)
+                else:
+                    loss = actor_critic_loss(head, values, actions, returns, beta)
             grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
             return _flatten(tf, grads), tf.stack([loss.policy, loss.value, loss.entropy, norm])
 
@@ -122,21 +148,49 @@ class ActorCritic(_Agent):
         # costs more than the forward pass itself on a single Atari frame.
         self._policy = policy.get_concrete_function()
         self._gradient = gradient.get_concrete_function()
-        self._cached_probs: np.ndarray | None = None
-        self.greedy = False   # evaluation's --greedy: the most probable action
+        self._cached: tuple | None = None   # (policy output, state after it) for the next act
+        self.greedy = False   # evaluation's --greedy: the most probable action (or the mean)
+        self.state = self._zero_state()
+        self.segment_state = self.state
 
-    def policy(self, params: list, observation: np.ndarray) -> tuple[np.ndarray, float]:
-        """(action probabilities, V(s)) of one observation."""
-        out = self._policy(params, self._tf.constant(observation[None])).numpy()
-        return out[:-1], float(out[-1])
+    def _zero_state(self):
+        return None if self.state_shape is None else np.zeros(self.state_shape, np.float32)
 
-    def act(self, state: np.ndarray) -> int:
-        probs, self._cached_probs = self._cached_probs, None
-        if probs is None:
-            probs, _ = self.policy(self.params, state)
+    def start_episode(self) -> None:
+        self.state = self.segment_state = self._zero_state()
+        self._cached = None
+
+    def sync(self, global_step: int) -> None:
+        super().sync(global_step)
+        self.segment_state = self.state   # the state before the segment's first step
+
+    def policy(self, params: list, observation: np.ndarray, state=None):
+        """(policy output, V(s), state after s) of one observation; the output is the action
+        probabilities, or the means then variances."""
+        args = [params, self._tf.constant(observation[None])]
+        if self.state_shape is None:
+            out, new_state = self._policy(*args), None
+        else:
+            out, new_state = self._policy(*args, self._tf.constant(state))
+            new_state = new_state.numpy()
+        out = out.numpy()
+        return out[:-1], float(out[-1]), new_state
+
+    def act(self, state: np.ndarray):
+        cached, self._cached = self._cached, None
+        if cached is None:
+            out, _, self.state = self.policy(self.params, state, self.state)
+        else:
+            out, self.state = cached
+        if self.continuous:
+            mean, variance = out[:self.dims], out[self.dims:]
+            if self.greedy:
+                return mean.astype(np.float32)
+            return (mean + np.sqrt(variance) * self.rng.standard_normal(self.dims)).astype(
+                np.float32)
         if self.greedy:
-            return int(np.argmax(probs))
-        return sample(probs, self.rng.random())
+            return int(np.argmax(out))
+        return sample(out, self.rng.random())
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
         from returns import n_step_returns
@@ -145,13 +199,16 @@ class ActorCritic(_Agent):
         else:
             # V(s_n). Its policy also picks the next segment's first action: that action then
             # comes from parameters one update older, no staler than Hogwild makes every action,
-            # and it saves one forward pass per segment.
-            probs, bootstrap = self.policy(self.params, seg.next_state)
-            self._cached_probs = None if seg.done else probs
+            # and it saves one forward pass per segment. (The recurrent state stays the one
+            # before s_n until that action is taken.)
+            out, bootstrap, after = self.policy(self.params, seg.next_state, self.state)
+            self._cached = None if seg.done else (out, after)
         returns = n_step_returns(seg.rewards, seg.terminals, bootstrap, self.gamma)
         constant = self._tf.constant
-        flat, stats = self._gradient(self.params, constant(seg.states), constant(seg.actions),
-                                     constant(returns))
+        args = [self.params, constant(seg.states), constant(seg.actions), constant(returns)]
+        if self.state_shape is not None:
+            args.append(constant(self.segment_state))
+        flat, stats = self._gradient(*args)
         stats = stats.numpy()
         return flat.numpy(), {"loss/policy": stats[0], "loss/value": stats[1],
                               "policy/entropy": stats[2], "train/grad_norm": stats[3]}

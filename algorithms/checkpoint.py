@@ -159,7 +159,7 @@ def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: lis
     """Raise UserError naming the first difference that makes ``ckpt`` unusable here."""
     saved = ckpt.config
     for key in STRUCTURAL:
-        if saved.get(key) != config.get(key):
+        if (saved.get(key) or None) != (config.get(key) or None):   # absent = False = None
             raise UserError(
                 f"checkpoint {ckpt.path!r} was trained with {key} {saved.get(key)!r}, not "
                 f"{config.get(key)!r}; use the same {key}, or another --checkpoint_dir to start "

@@ -24,6 +24,8 @@ CLIP_NORM_TYPES = ("ignore", "local", "global")
 MODES = ("train", "eval")
 
 ATARI_LR = 7e-4
+ENTROPY = 0.01             # discrete actions (paper)
+CONTINUOUS_ENTROPY = 1e-4  # Gaussian policies (paper, continuous control)
 VECTOR_LR = 3e-3
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
@@ -142,8 +144,13 @@ def build_parser() -> OneLineParser:
     p.add_argument("--clip_loss", default=0.0, type=_number(float, "clip_loss", 0),
                    help="if > 0, the TD error of the value-based methods is clipped at "
                         "+/- this value (Huber loss)")
-    p.add_argument("--entropy", default=0.01, type=_number(float, "entropy", 0),
-                   help="entropy regularisation weight beta of A3C (paper: 0.01)")
+    p.add_argument("--entropy", default=None, type=_number(float, "entropy", 0),
+                   help="entropy regularisation weight beta of A3C. Default (paper): 0.01 for "
+                        "discrete actions, 1e-4 for continuous ones")
+    p.add_argument("--lstm", default=False, type=bool_arg,
+                   help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the "
+                        "paper's strongest agent); its state is carried through an episode and "
+                        "its gradient truncated at segments of --max_local_steps")
     p.add_argument("--clip_norm", default=40.0, type=_number(float, "clip_norm", 0, low_open=True),
                    help="gradient norm above which gradients are rescaled")
     p.add_argument("--clip_norm_type", default="global", type=_choice(CLIP_NORM_TYPES),
@@ -273,6 +280,9 @@ def validate(args: argparse.Namespace) -> None:
     if args.visualize and not os.environ.get("DISPLAY"):
         raise UserError("argument -v/--visualize: no display (DISPLAY is not set); use -v 0, "
                         "or forward an X display")
+    if args.lstm and args.alg_type != "a3c":
+        raise UserError(f"argument --lstm: only A3C has an LSTM variant, not --alg_type "
+                        f"{args.alg_type} (use --alg_type a3c, or --lstm false)")
     if args.checkpoint_dir is None:
         args.checkpoint_dir = os.path.join("checkpoints", args.game.replace("/", "-"),
                                            args.alg_type)

@@ -39,6 +39,9 @@ class EnvSpec:
     num_actions: int
     frames_per_step: int           # raw frames per agent step (for frames/s)
     action_names: tuple[str, ...] = ()
+    continuous: bool = False       # a Box action space: num_actions is then its dimension
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
 
 
 # --------------------------------------------------------------------------- game names
@@ -92,10 +95,27 @@ def gym_ids() -> list[str]:
     return sorted(gym.envs.registry.keys())
 
 
+MEMORY_TASK = "CartPoleNoVelocity-v1"
+
+
 def _register_ale() -> None:
+    """Register ale-py's Atari ids and ours: CartPoleNoVelocity-v1, CartPole-v1 with the two
+    velocities removed from the observation (cart position and pole angle only), a task that
+    needs memory: a feed-forward policy cannot tell which way the pole is moving."""
     import ale_py
     import gymnasium as gym
     gym.register_envs(ale_py)
+    if MEMORY_TASK not in gym.envs.registry:
+        gym.register(MEMORY_TASK, entry_point=cartpole_no_velocity, max_episode_steps=500)
+
+
+def cartpole_no_velocity(**kwargs):
+    import gymnasium as gym
+    from gymnasium.envs.classic_control import CartPoleEnv
+    env = CartPoleEnv(**kwargs)
+    low, high = env.observation_space.low[[0, 2]], env.observation_space.high[[0, 2]]
+    return gym.wrappers.TransformObservation(
+        env, lambda obs: obs[[0, 2]], gym.spaces.Box(low, high, dtype=np.float32))
 
 
 def is_atari_gym_id(env_id: str) -> bool:
@@ -229,11 +249,17 @@ class GymEnvironment:
         self._seeded = False
         self._lives = 0
         space = env.action_space
-        if not isinstance(space, gym.spaces.Discrete):
+        self.continuous = isinstance(space, gym.spaces.Box)
+        if self.continuous and len(space.shape) == 1:
+            self.num_actions = int(space.shape[0])
+            self._low = np.asarray(space.low, np.float32)
+            self._high = np.asarray(space.high, np.float32)
+        elif isinstance(space, gym.spaces.Discrete):
+            self.num_actions = int(space.n)
+        else:
             raise UserError(
-                f"argument game: {env_id!r} has a {type(space).__name__} action space; "
-                "only discrete actions are supported by the available algorithms")
-        self.num_actions = int(space.n)
+                f"argument game: {env_id!r} has a {type(space).__name__} action space of shape "
+                f"{space.shape}; supported are Discrete and one-dimensional Box action spaces")
         obs_space = env.observation_space
         if self.atari:
             shape = (ATARI_SCREEN, ATARI_SCREEN, ATARI_HISTORY)
@@ -247,8 +273,10 @@ class GymEnvironment:
 
     @property
     def spec(self) -> EnvSpec:
+        bounds = ((tuple(float(x) for x in self._low), tuple(float(x) for x in self._high))
+                  if self.continuous else ((), ()))
         return EnvSpec("atari" if self.atari else "vector", self._shape, self.num_actions,
-                       ATARI_FRAME_SKIP if self.atari else 1)
+                       ATARI_FRAME_SKIP if self.atari else 1, (), self.continuous, *bounds)
 
     def _convert(self, obs: np.ndarray) -> np.ndarray:
         if self.atari:
@@ -265,8 +293,13 @@ class GymEnvironment:
         self._lives = info.get("lives", 0)
         return self._convert(obs)
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = self.env.step(int(action))
+    def step(self, action) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+        """``action``: an index, or for a Box space a vector, clipped here to the bounds."""
+        if self.continuous:
+            action = np.clip(action, self._low, self._high)
+        else:
+            action = int(action)
+        obs, reward, terminated, truncated, info = self.env.step(action)
         lives = info.get("lives", 0)
         life_lost = lives < self._lives
         self._lives = lives

@@ -80,7 +80,7 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
 
     cfg = vars(args)
     layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                         env_spec.num_actions)
+                         env_spec.num_actions, args.lstm, env_spec.continuous)
     params = ckpt.arrays["params"].astype(np.float32)
     target = ckpt.arrays.get("target", params).astype(np.float32)
     seed = int(args.seed or 0) + 1_000_003
@@ -94,7 +94,8 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
         policy = f"epsilon-greedy, epsilon {args.eval_epsilon:g}"
     else:
         agent.greedy = args.greedy
-        policy = "greedy" if args.greedy else "sampled from the policy"
+        policy = ("greedy (the mean action)" if env_spec.continuous else "greedy") \
+            if args.greedy else "sampled from the policy"
     record = args.record_video is not None
     to_record = args.eval_episodes if args.video_episodes is None else args.video_episodes
     env = make_environment(args.env, args.game, args.rom_path, seed, render=record)

@@ -112,7 +112,7 @@ class Trainer:
         self.config = config
         self.env_spec = env_spec
         self.layout = make_layout(config["alg_type"], config["arch"], env_spec.observation_shape,
-                                  env_spec.num_actions)
+                                  env_spec.num_actions, config["lstm"], env_spec.continuous)
         self.value_based = config["alg_type"] != "a3c"
         self.resume = resume
         self.resumes = 0 if resume is None else int(resume.meta.get("resumes", 0)) + 1

@@ -5,6 +5,7 @@ step of the segment are accumulated into one update.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, Sequence
 
 import tensorflow as tf
@@ -70,3 +71,29 @@ def td_loss(q_values: tf.Tensor, actions: tf.Tensor, targets: tf.Tensor,
     else:
         losses = 0.5 * tf.square(error)
     return TDLoss(tf.reduce_sum(losses), tf.reduce_max(q_values, axis=1))
+
+
+def gaussian_log_density(mean: tf.Tensor, variance: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
+    """log N(a; mean, diag(variance)), summed over the action dimensions: (batch,)."""
+    return -0.5 * tf.reduce_sum(tf.square(actions - mean) / variance
+                                + tf.math.log(2.0 * math.pi * variance), axis=1)
+
+
+def gaussian_entropy(variance: tf.Tensor) -> tf.Tensor:
+    """Entropy of N(mean, diag(variance)), 0.5 * sum log(2 pi e variance): (batch,)."""
+    return 0.5 * tf.reduce_sum(tf.math.log(2.0 * math.pi * math.e * variance), axis=1)
+
+
+def gaussian_actor_critic_loss(mean: tf.Tensor, variance: tf.Tensor, values: tf.Tensor,
+                               actions: tf.Tensor, returns: tf.Tensor,
+                               entropy_beta: float | tf.Tensor) -> ActorCriticLoss:
+    """A3C's loss with the paper's Gaussian policy (continuous actions): as
+    :func:`actor_critic_loss`, with the Gaussian log-density of the sampled (unclipped) action
+    and the Gaussian's entropy."""
+    entropy = gaussian_entropy(variance)
+    advantage = tf.stop_gradient(returns - values)
+    log_prob = gaussian_log_density(mean, variance, actions)
+    policy_loss = -tf.reduce_sum(log_prob * advantage) - entropy_beta * tf.reduce_sum(entropy)
+    value_loss = 0.5 * tf.reduce_sum(tf.square(returns - values))
+    return ActorCriticLoss(policy_loss + value_loss, policy_loss, value_loss,
+                           tf.reduce_mean(entropy))

@@ -83,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"(latest {os.path.basename(checkpoint.latest(args.checkpoint_dir))}); pass "
                 "--resume to continue that run, or another --checkpoint_dir to start a new one")
         env_spec = probe(args)
+        if env_spec.continuous and args.alg_type != "a3c":
+            raise UserError(f"argument --alg_type: {args.alg_type} needs discrete actions, and "
+                            f"{args.game} has continuous ones (use --alg_type a3c, whose "
+                            "Gaussian policy handles them)")
         if ckpt is not None:
             layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                                 env_spec.num_actions)
+                                 env_spec.num_actions, args.lstm, env_spec.continuous)
             checkpoint.check_compatible(ckpt, vars(args), [[s.name, list(s.shape)]
                                                            for s in layout.specs],
                                         env_spec.observation_shape, env_spec.num_actions)
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     from launcher import train
     if args.seed is None:
         args.seed = int(np.random.SeedSequence().entropy % (2**31 - 1 - args.num_actor_learners))
+    if args.entropy is None:
+        args.entropy = config.CONTINUOUS_ENTROPY if env_spec.continuous else config.ENTROPY
     if args.initial_lr is None:
         args.initial_lr = config.ATARI_LR if env_spec.kind == "atari" else config.VECTOR_LR
     elif args.initial_lr == 0:

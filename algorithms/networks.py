@@ -30,6 +30,8 @@ CONV_TORSOS = {
     "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
 }
 MLP_HIDDEN = (64, 64)
+LSTM_UNITS = 256      # the paper's A3C LSTM: 256 cells after the conv torso's dense layer
+MLP_LSTM_UNITS = 64   # ours, after the 64-wide MLP towers of vector tasks (256 ran 4x slower)
 
 
 @dataclass(frozen=True)
@@ -124,26 +126,57 @@ def mlp_specs(prefix: str, width: int) -> list[ParamSpec]:
     return specs
 
 
-def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) -> Layout:
-    """Torso + policy logits + state value. The policy head starts small (near-uniform policy).
+def lstm_specs(prefix: str, width: int, units: int) -> list[ParamSpec]:
+    """One LSTM layer: input and recurrent kernels stacked, [x, h] @ w + b, gates i, f, g, o."""
+    fan_in = width + units
+    return [ParamSpec(f"{prefix}lstm/w", (fan_in, 4 * units), fan_in),
+            ParamSpec(f"{prefix}lstm/b", (4 * units,), fan_in, 0.0)]
 
-    Vector observations get two towers: ``pi*`` layers feed the policy, ``v*`` the value.
+
+def policy_head_specs(width: int, num_actions: int, continuous: bool) -> list[ParamSpec]:
+    """Discrete: one logit per action. Continuous: a mean (linear) and a variance (softplus)
+    per action dimension. The head starts small: a near-uniform or near-unit-variance policy."""
+    if continuous:
+        return [ParamSpec("policy/mean_w", (width, num_actions), width, 0.01),
+                ParamSpec("policy/mean_b", (num_actions,), width, 0.0),
+                ParamSpec("policy/var_w", (width, num_actions), width, 0.01),
+                ParamSpec("policy/var_b", (num_actions,), width, 0.0)]
+    return [ParamSpec("policy/w", (width, num_actions), width, 0.01),
+            ParamSpec("policy/b", (num_actions,), width, 0.0)]
+
+
+def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int,
+                        lstm: bool = False, continuous: bool = False) -> Layout:
+    """Torso (+ LSTM) + policy head + state value.
+
+    Vector observations get two towers: ``pi*`` layers feed the policy, ``v*`` the value (each
+    with an LSTM of its own, of MLP_LSTM_UNITS cells, when ``lstm``). ``num_actions`` is the action dimension when
+    ``continuous``.
     """
     if len(observation_shape) == 1:
-        width = MLP_HIDDEN[-1]
+        width = MLP_LSTM_UNITS if lstm else MLP_HIDDEN[-1]
+        head = policy_head_specs(width, num_actions, continuous)
+        recurrent = (lambda prefix: lstm_specs(prefix, MLP_HIDDEN[-1], MLP_LSTM_UNITS)) \
+            if lstm else (lambda prefix: [])
         return Layout(tuple(
-            mlp_specs("pi", observation_shape[0])
-            + [ParamSpec("policy/w", (width, num_actions), width, 0.01),
-               ParamSpec("policy/b", (num_actions,), width, 0.0)]
-            + mlp_specs("v", observation_shape[0])
+            mlp_specs("pi", observation_shape[0]) + recurrent("pi_") + head
+            + mlp_specs("v", observation_shape[0]) + recurrent("v_")
             + [ParamSpec("value/w", (width, 1), width, 1.0),
                ParamSpec("value/b", (1,), width, 0.0)]))
     specs, width = torso_specs(arch, observation_shape)
-    specs += [ParamSpec("policy/w", (width, num_actions), width, 0.01),
-              ParamSpec("policy/b", (num_actions,), width, 0.0),
-              ParamSpec("value/w", (width, 1), width, 1.0),
-              ParamSpec("value/b", (1,), width, 0.0)]
+    if lstm:
+        specs += lstm_specs("", width, LSTM_UNITS)
+        width = LSTM_UNITS
+    head = policy_head_specs(width, num_actions, continuous)
+    specs += head + [ParamSpec("value/w", (width, 1), width, 1.0),
+                     ParamSpec("value/b", (1,), width, 0.0)]
     return Layout(tuple(specs))
+
+
+def recurrent_state_shape(layout: Layout) -> tuple[int, int] | None:
+    """(2 x number of LSTMs, units): the rows are (c, h) of each LSTM; None if feed-forward."""
+    kernels = [spec for spec in layout.specs if spec.name.endswith("lstm/w")]
+    return (2 * len(kernels), kernels[0].shape[1] // 4) if kernels else None
 
 
 def q_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) -> Layout:
@@ -158,10 +191,10 @@ def q_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) ->
 
 
 def make_layout(alg_type: str, arch: str, observation_shape: tuple[int, ...],
-                num_actions: int) -> Layout:
+                num_actions: int, lstm: bool = False, continuous: bool = False) -> Layout:
     """The parameter layout of ``alg_type``'s network."""
     if alg_type == "a3c":
-        return actor_critic_layout(arch, observation_shape, num_actions)
+        return actor_critic_layout(arch, observation_shape, num_actions, lstm, continuous)
     return q_layout(arch, observation_shape, num_actions)
 
 
@@ -191,20 +224,81 @@ def mlp(params: Sequence, observations):
     return h
 
 
-def actor_critic_forward(arch: str, params: Sequence, observations):
-    """Policy logits (batch, actions) and state values (batch,)."""
+def lstm_sequence(w, b, inputs, state):
+    """Run one LSTM over a sequence from ``state``.
+
+    ``inputs``: (T, width); ``state``: (2, units), rows c and h. Returns the outputs h_1..h_T,
+    (T, units), and the final state (2, units). The forget gate gets a bias of +1 (Jozefowicz et
+    al., 2015). Gradients flow through the T steps and stop at ``state``: the truncation at
+    segment boundaries.
+    """
+    import tensorflow as tf
+    width = inputs.shape[-1]
+    projected = tf.matmul(inputs, w[:width]) + b          # the input part, for all steps at once
+    recurrent = w[width:]
+
+    def step(carry, x_t):
+        c, h = carry[0], carry[1]
+        z = x_t + tf.matmul(h[None], recurrent)[0]
+        i, f, g, o = tf.split(z, 4)
+        c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
+        return tf.stack([c, tf.sigmoid(o) * tf.tanh(c)])
+
+    states = tf.scan(step, projected, initializer=state)   # (T, 2, units)
+    return states[:, 1], states[-1]
+
+
+def _policy_head(params: Sequence, h, continuous: bool):
+    """(logits) or (mean, variance) from features ``h``; returns (outputs, tensors used)."""
+    import tensorflow as tf
+    if continuous:
+        mean = tf.matmul(h, params[0]) + params[1]
+        variance = tf.nn.softplus(tf.matmul(h, params[2]) + params[3]) + 1e-4
+        return (mean, variance), 4
+    return tf.matmul(h, params[0]) + params[1], 2
+
+
+def actor_critic_forward(arch: str, params: Sequence, observations, state=None,
+                         continuous: bool = False):
+    """Policy outputs and state values (batch,) for a batch, or with ``state`` for a sequence.
+
+    The policy outputs are logits (batch, actions), or (mean, variance) each (batch, dims) when
+    ``continuous``. With ``state`` (the recurrent state before the first observation, see
+    :func:`recurrent_state_shape`) the observations are one sequence in time order and the new
+    state is returned too: ``(policy, values, state)``.
+    """
     import tensorflow as tf
     if observations.shape.rank == 2:
         n = 2 * len(MLP_HIDDEN)
-        logits = tf.matmul(mlp(params, observations), params[n]) + params[n + 1]
-        value_params = params[n + 2:]
-        value = tf.matmul(mlp(value_params, observations), value_params[n])[:, 0] \
-            + value_params[n + 1][0]
-        return logits, value
+        h = mlp(params, observations)
+        states = []
+        if state is not None:
+            h, s = lstm_sequence(params[n], params[n + 1], h, state[0:2])
+            states.append(s)
+            n += 2
+        policy, used = _policy_head(params[n:], h, continuous)
+        value_params = params[n + used:]
+        n = 2 * len(MLP_HIDDEN)
+        h = mlp(value_params, observations)
+        if state is not None:
+            h, s = lstm_sequence(value_params[n], value_params[n + 1], h, state[2:4])
+            states.append(s)
+            n += 2
+        value = tf.matmul(h, value_params[n])[:, 0] + value_params[n + 1][0]
+        if state is None:
+            return policy, value
+        return policy, value, tf.concat(states, axis=0)
     h, used = torso(arch, params, observations)
-    logits = tf.matmul(h, params[used]) + params[used + 1]
-    value = tf.matmul(h, params[used + 2])[:, 0] + params[used + 3][0]
-    return logits, value
+    new_state = None
+    if state is not None:
+        h, new_state = lstm_sequence(params[used], params[used + 1], h, state)
+        used += 2
+    policy, n = _policy_head(params[used:], h, continuous)
+    used += n
+    value = tf.matmul(h, params[used])[:, 0] + params[used + 1][0]
+    if state is None:
+        return policy, value
+    return policy, value, new_state
 
 
 def q_forward(arch: str, params: Sequence, observations):

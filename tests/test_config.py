@@ -25,7 +25,12 @@ def test_defaults_are_the_papers():
     assert args.env == "ALE" and args.alg_type == "a3c" and args.arch == "NIPS"
     assert args.opt_type == "rmsprop" and args.opt_mode == "shared"
     assert args.alpha == 0.99 and args.e == 0.1 and args.gamma == 0.99
-    assert args.entropy == 0.01 and args.max_local_steps == 5
+    assert args.entropy is None and args.max_local_steps == 5   # 0.01, or 1e-4 if continuous
+    assert config.ENTROPY == 0.01 and config.CONTINUOUS_ENTROPY == 1e-4
+    assert args.lstm is False and args.mode == "train" and args.resume is False
+    assert args.checkpoint_dir == os.path.join("checkpoints", "pong", "a3c")
+    assert args.checkpoint_interval == 500_000 and args.keep_checkpoints == 3
+    assert args.eval_episodes == 30 and args.eval_epsilon == 0.05
     assert args.max_global_steps == 80_000_000 and args.lr_annealing_steps == 80_000_000
     assert args.q_target_update_steps == 10_000 and args.grads_update_steps == 5
     assert args.epsilon_annealing_steps == 1_000_000
@@ -116,10 +121,18 @@ def test_every_algorithm_parses(alg):
     assert parse("pong", "--alg_type", alg).alg_type == alg
 
 
-def test_continuous_actions_not_supported_yet(capsys, tmp_path):
-    assert main.main(["Pendulum-v1", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
+@pytest.mark.parametrize("alg", ["q", "sarsa"])
+def test_value_methods_refuse_continuous_actions(capsys, tmp_path, alg):
+    assert main.main(["Pendulum-v1", "--env", "GYM", "--alg_type", alg,
+                      "--summary_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "action space" in err
+    assert err.count("\n") == 1 and "needs discrete actions" in err and "a3c" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_lstm_is_for_a3c_only(capsys):
+    assert "only A3C has an LSTM variant" in error_of(capsys, "pong", "--lstm", "true",
+                                                       "--alg_type", "q")
 
 
 def test_checkpoint_dir_that_is_a_file(capsys, tmp_path):
