@@ -18,7 +18,9 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,6 +60,7 @@ def environment_rate(game: str, workers: int, seconds: float) -> float:
 
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
+    "a3c-lstm": ["--alg_type", "a3c", "--lstm", "true"],
     "one-step-q": ["--alg_type", "q", "--max_local_steps", "1", "-ea", "1"],
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
@@ -66,15 +69,19 @@ VARIANTS = {
 
 def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
     from launcher import Trainer
+    scratch = tempfile.mkdtemp(prefix="throughput_benchmark_")
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
                               "--arch", arch, "--quiet", "--seed", "1",
-                              "--summary_dir", "/tmp/throughput_benchmark", *flags])
+                              "--summary_dir", scratch, "--checkpoint_dir",
+                              os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     args.initial_lr = args.initial_lr or config.ATARI_LR
+    args.entropy = config.ENTROPY if args.entropy is None else args.entropy
     trainer = Trainer(config.to_dict(args), probe.spec)
     code = trainer.run()
     if code != 0 or len(trainer.timings) != workers:
         raise SystemExit(f"trainer failed (exit code {code})")
+    shutil.rmtree(scratch, ignore_errors=True)
     rate = sum(t["steps"] / t["total"] for t in trainer.timings.values())
     total_steps = sum(t["steps"] for t in trainer.timings.values())
     breakdown = {phase: 1e3 * sum(t.get(phase, 0.0) for t in trainer.timings.values()) / total_steps
@@ -102,7 +109,7 @@ def main() -> None:
     env_rate = environment_rate(args.game, args.workers, args.seconds)
     results = {}
     for name in variants:
-        guess = 0.3 if name == "a3c" else 0.5
+        guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)
         steps = int(env_rate * guess * args.seconds)
         results[name] = trainer_rate(args.game, args.workers, steps, args.arch, VARIANTS[name])
 
