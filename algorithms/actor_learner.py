@@ -11,8 +11,9 @@ One iteration (a *segment*, the paper's Algorithms S2 and S3):
    methods then refresh the shared target network when a refresh interval has been crossed.
 
 Concurrency: a worker takes no lock in its loop (its step and update counts have slots of their
-own; the value-based target refresh takes one once per refresh interval). A worker ignores SIGINT (the parent coordinates stopping through the stop event), and exits by
-itself when the parent process is gone.
+own; the value-based target refresh takes one once per refresh interval). A worker ignores SIGINT
+(the parent coordinates stopping through the stop event), and exits by itself when the parent
+process is gone.
 """
 from __future__ import annotations
 

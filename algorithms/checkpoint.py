@@ -40,6 +40,7 @@ _NAME = re.compile(r"^checkpoint-(\d+)\.npz$")
 PAUSE_ENV = "ASYNCRL_TEST_CHECKPOINT_PAUSE"
 # Config entries that fix the shape or meaning of the saved arrays: resuming with another value
 # cannot work.
+REQUIRED_ARRAYS = ("params", "steps", "updates", "final_epsilons")
 STRUCTURAL = ("game", "env", "alg_type", "arch", "lstm", "opt_type", "opt_mode")
 
 
@@ -144,9 +145,11 @@ def load(path: str) -> Checkpoint:
         meta = json.loads(str(arrays.pop("meta")))
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
-        int(meta["global_step"]), meta["config"], meta["layout"]
-        for name in ("params", "steps", "updates", "final_epsilons"):
-            arrays[name]
+        missing = [key for key in ("global_step", "config", "layout") if key not in meta] + \
+                  [name for name in REQUIRED_ARRAYS if name not in arrays]
+        if missing:
+            raise KeyError(f"missing {', '.join(missing)}")
+        meta["global_step"] = int(meta["global_step"])
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"checkpoint {path!r} is corrupt or truncated ({reason}); delete it, or "
