@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import random
 import sys
 from typing import Any, NoReturn, Sequence
 
@@ -153,9 +154,12 @@ def build_parser() -> OneLineParser:
                         "its gradient truncated at segments of --max_local_steps")
     p.add_argument("--clip_norm", default=40.0, type=_number(float, "clip_norm", 0, low_open=True),
                    help="gradient norm above which gradients are rescaled")
-    p.add_argument("--clip_norm_type", default="global", type=_choice(CLIP_NORM_TYPES),
-                   help="ignore: no clipping; local: clip each layer's gradient norm; "
-                        "global: clip the norm of the whole gradient")
+    p.add_argument("--clip_norm_type", default=None, type=_choice(CLIP_NORM_TYPES),
+                   help="ignore: no clipping; local: clip each tensor's gradient norm; "
+                        "global: clip the norm of the whole gradient. Default: global for "
+                        "Atari's convolutional networks, local for the MLPs of vector "
+                        "observations (ours: CartPole learns 2-3x faster, InvertedPendulum "
+                        "reliably)")
     p.add_argument("--alg_type", default="a3c", type=_choice(ALGORITHMS),
                    help="a3c: advantage actor-critic; q: one-step / n-step Q-learning; "
                         "sarsa: one-step / n-step Sarsa")
@@ -181,9 +185,10 @@ def build_parser() -> OneLineParser:
                         "(value-based methods)")
     p.add_argument("--max_local_steps", default=5, type=_number(int, "max_local_steps", 1, 10_000),
                    help="t_max: steps per actor-learner segment before an update (paper: 5)")
-    p.add_argument("--rescale_rewards", default=False, type=bool_arg,
+    p.add_argument("--rescale_rewards", default=None, type=bool_arg,
                    help="true: divide rewards by the largest absolute reward seen so far; "
-                        "false: clip rewards to [-1, 1] (paper)")
+                        "false: clip rewards to [-1, 1] (paper). Default: clip for discrete "
+                        "actions, rescale for continuous ones, whose rewards clipping flattens")
     p.add_argument("--arch", default="NIPS", type=_choice(ARCHITECTURES, str.upper),
                    help="convolutional torso for Atari: NIPS (2013, the paper's) or NATURE (2015); "
                         "vector observations always use an MLP")
@@ -317,6 +322,27 @@ def _check_writable(path: str, flag: str) -> None:
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"argument {flag}: {path!r} is not writable "
                         "(choose a folder you can write to)")
+
+
+def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:
+    """Fill the defaults that depend on the environment (entropy weight, reward handling,
+    gradient clipping, learning rate) and a random seed; returns a line to print when the learning rate was sampled
+    (``-lr 0``, as the paper did)."""
+    if args.seed is None:
+        args.seed = int(random.SystemRandom().randrange(2**31 - 1 - args.num_actor_learners))
+    if args.entropy is None:
+        args.entropy = CONTINUOUS_ENTROPY if continuous else ENTROPY
+    if args.rescale_rewards is None:
+        args.rescale_rewards = continuous
+    if args.clip_norm_type is None:
+        args.clip_norm_type = "global" if atari else "local"
+    if args.initial_lr is None:
+        args.initial_lr = ATARI_LR if atari else VECTOR_LR
+    elif args.initial_lr == 0:
+        rng = random.Random(args.seed)
+        args.initial_lr = math.exp(rng.uniform(math.log(1e-4), math.log(1e-2)))
+        return f"initial learning rate sampled from LogUniform(1e-4, 1e-2): {args.initial_lr:.6g}"
+    return None
 
 
 def to_dict(args: argparse.Namespace) -> dict[str, Any]:

@@ -47,6 +47,8 @@ def clip_gradients(grads: Sequence[tf.Tensor], clip_norm: float,
         return clipped, norm
     if clip_type == "local":
         return [tf.clip_by_norm(g, clip_norm) for g in grads], norm
+    if clip_type != "ignore":
+        raise ValueError(f"unknown clip type {clip_type!r}")
     return list(grads), norm
 
 

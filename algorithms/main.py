@@ -17,7 +17,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)  # the modules import each other by plain name
 
-import numpy as np  # noqa: E402
 
 import config  # noqa: E402
 from config import UserError  # noqa: E402
@@ -110,16 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(err))
 
     from launcher import train
-    if args.seed is None:
-        args.seed = int(np.random.SeedSequence().entropy % (2**31 - 1 - args.num_actor_learners))
-    if args.entropy is None:
-        args.entropy = config.CONTINUOUS_ENTROPY if env_spec.continuous else config.ENTROPY
-    if args.initial_lr is None:
-        args.initial_lr = config.ATARI_LR if env_spec.kind == "atari" else config.VECTOR_LR
-    elif args.initial_lr == 0:
-        rng = np.random.default_rng(args.seed)
-        args.initial_lr = float(np.exp(rng.uniform(np.log(1e-4), np.log(1e-2))))
-        print(f"initial learning rate sampled from LogUniform(1e-4, 1e-2): {args.initial_lr:.6g}")
+    sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
+    if sampled:
+        print(sampled)
     try:
         return train(config.to_dict(args), env_spec, ckpt)
     except KeyboardInterrupt:

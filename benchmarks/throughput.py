@@ -75,8 +75,7 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
                               "--summary_dir", scratch, "--checkpoint_dir",
                               os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
-    args.initial_lr = args.initial_lr or config.ATARI_LR
-    args.entropy = config.ENTROPY if args.entropy is None else args.entropy
+    config.resolve_defaults(args, probe.spec.continuous, atari=True)
     trainer = Trainer(config.to_dict(args), probe.spec)
     code = trainer.run()
     if code != 0 or len(trainer.timings) != workers:

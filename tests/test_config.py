@@ -34,11 +34,37 @@ def test_defaults_are_the_papers():
     assert args.max_global_steps == 80_000_000 and args.lr_annealing_steps == 80_000_000
     assert args.q_target_update_steps == 10_000 and args.grads_update_steps == 5
     assert args.epsilon_annealing_steps == 1_000_000
-    assert args.clip_norm == 40.0 and args.clip_norm_type == "global"
-    assert args.rescale_rewards is False and args.single_life_episodes is False
+    assert args.clip_norm == 40.0 and args.clip_norm_type is None   # global on Atari
+    assert args.rescale_rewards is None and args.single_life_episodes is False
     assert args.num_actor_learners == os.cpu_count()
     assert args.summary_dir == "/tmp/summary_logs" and args.visualize == 0
-    assert args.initial_lr is None  # resolved per observation kind in main.py
+    assert args.initial_lr is None  # resolved per environment by resolve_defaults
+
+
+def test_defaults_that_depend_on_the_environment():
+    atari = parse("pong")
+    assert config.resolve_defaults(atari, continuous=False, atari=True) is None
+    assert (atari.entropy, atari.rescale_rewards, atari.initial_lr) == (0.01, False, 7e-4)
+    assert atari.clip_norm_type == "global"
+    assert 0 <= atari.seed < 2**31 - 1
+    pendulum = parse("Pendulum-v1", "--env", "GYM")
+    config.resolve_defaults(pendulum, continuous=True, atari=False)
+    assert (pendulum.entropy, pendulum.rescale_rewards, pendulum.initial_lr) == (1e-4, True, 3e-3)
+    assert pendulum.clip_norm_type == "local"
+    # flags given on the command line are kept
+    given = parse("Pendulum-v1", "--env", "GYM", "--entropy", "0.5", "--rescale_rewards", "false",
+                  "-lr", "0.02", "--seed", "4", "--clip_norm_type", "global")
+    config.resolve_defaults(given, continuous=True, atari=False)
+    assert (given.entropy, given.rescale_rewards, given.initial_lr, given.seed,
+            given.clip_norm_type) == (0.5, False, 0.02, 4, "global")
+    # -lr 0: sampled from LogUniform(1e-4, 1e-2) as the paper did, reproducibly from the seed
+    rates = []
+    for seed in (1, 1, 2):
+        args = parse("pong", "-lr", "0", "--seed", str(seed))
+        line = config.resolve_defaults(args, continuous=False, atari=True)
+        assert 1e-4 <= args.initial_lr <= 1e-2 and f"{args.initial_lr:.6g}" in line
+        rates.append(args.initial_lr)
+    assert rates[0] == rates[1] != rates[2]
 
 
 def test_original_short_flags():

