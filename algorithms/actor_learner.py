@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from display import Window
 from environments import EnvSpec
 from networks import Layout
 
@@ -94,7 +95,8 @@ class ActorLearner:
         visualize = cfg["visualize"] == 1 or (cfg["visualize"] == 2 and spec.actor_id == 0)
         self.env = make_environment(cfg["env"], cfg["game"], cfg["rom_path"], spec.seed,
                                     single_life=cfg["single_life_episodes"], render=visualize)
-        self.window = Window(f"{cfg['game']} - actor {spec.actor_id}") if visualize else None
+        self.window = Window(f"{cfg['game']} - actor {spec.actor_id}", slot=spec.actor_id) \
+            if visualize else None
         self.shared = SharedVectors.attach(spec.shared_handles)
         self.params = self.shared["params"]
         slot_names = SLOTS[cfg["opt_type"]]
@@ -232,28 +234,6 @@ class ActorLearner:
         if self.window is not None:
             self.window.close()
         self.shared.close()
-
-
-class Window:
-    """An OpenCV window showing the raw game screen, scaled up 3x."""
-
-    SCALE = 3
-
-    def __init__(self, title: str):
-        import cv2
-        self._cv2 = cv2
-        self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_AUTOSIZE)
-
-    def show(self, rgb: np.ndarray) -> None:
-        cv2 = self._cv2
-        frame = cv2.resize(rgb, None, fx=self.SCALE, fy=self.SCALE,
-                           interpolation=cv2.INTER_NEAREST)
-        cv2.imshow(self.title, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        cv2.waitKey(1)
-
-    def close(self) -> None:
-        self._cv2.destroyWindow(self.title)
 
 
 def _configure_tensorflow() -> None:

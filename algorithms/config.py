@@ -13,6 +13,7 @@ import argparse
 import math
 import os
 import random
+import socket
 import sys
 from typing import Any, NoReturn, Sequence
 
@@ -282,9 +283,8 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError(f"argument --rom_path: folder {args.rom_path!r} does not exist "
                             "(give a folder of <game>.bin files, or leave it out to use the "
                             "ROMs bundled with ale-py)")
-    if args.visualize and not os.environ.get("DISPLAY"):
-        raise UserError("argument -v/--visualize: no display (DISPLAY is not set); use -v 0, "
-                        "or forward an X display")
+    if args.visualize:
+        _check_display(os.environ.get("DISPLAY", ""))
     if args.lstm and args.alg_type != "a3c":
         raise UserError(f"argument --lstm: only A3C has an LSTM variant, not --alg_type "
                         f"{args.alg_type} (use --alg_type a3c, or --lstm false)")
@@ -309,6 +309,32 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError(f"argument --{flag}: only used with --mode eval")
     _check_writable(args.summary_dir, "--summary_dir")
     _check_writable(args.checkpoint_dir, "--checkpoint_dir")
+
+
+def _check_display(display: str) -> None:
+    """An X display that accepts connections: its socket, or TCP port 6000 + N for host:N."""
+    if not display:
+        raise UserError("argument -v/--visualize: no display (DISPLAY is not set); use -v 0, "
+                        "or forward an X display")
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        raise UserError(f"argument -v/--visualize: DISPLAY={display!r} is not an X display "
+                        "(expected host:N or :N); fix DISPLAY, or use -v 0")
+    if host in ("", "unix"):
+        family, address = socket.AF_UNIX, f"/tmp/.X11-unix/X{number}"
+        if sys.platform.startswith("linux") and not os.path.exists(address):
+            address = "\0" + address   # the abstract socket an X server also listens on
+    else:
+        family, address = socket.AF_INET, (host, 6000 + int(number))
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.settimeout(3)
+            s.connect(address)
+    except OSError as error:
+        raise UserError(f"argument -v/--visualize: cannot reach the X display {display!r} "
+                        f"({error.strerror or error}); start or forward an X server (see README, "
+                        "Docker), or use -v 0") from None
 
 
 def _check_writable(path: str, flag: str) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from checkpoint import Checkpoint
+from display import Window
 from environments import EnvSpec
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
@@ -54,20 +55,25 @@ class VideoWriter:
             self._writer.release()
 
 
-def play(agent, env, video: VideoWriter | None) -> tuple[float, int]:
-    """One episode; returns (unclipped score, agent steps)."""
+def play(agent, env, video: VideoWriter | None, window: Window | None = None
+         ) -> tuple[float, int]:
+    """One episode, recorded to ``video`` and shown in ``window`` when given; returns
+    (unclipped score, agent steps)."""
     agent.start_episode()
     state = env.reset()
-    if video is not None:
-        video.add(env.screen())
     score, steps, done = 0.0, 0, False
-    while not done:
+    while True:
+        if video is not None or window is not None:
+            screen = env.screen()
+            if video is not None:
+                video.add(screen)
+            if window is not None:
+                window.show(screen)
+        if done:
+            return score, steps
         state, reward, done, _ = env.step(agent.act(state))
         score += reward
         steps += 1
-        if video is not None:
-            video.add(env.screen())
-    return score, steps
 
 
 def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
@@ -98,8 +104,11 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
             if args.greedy else "sampled from the policy"
     record = args.record_video is not None
     to_record = args.eval_episodes if args.video_episodes is None else args.video_episodes
-    env = make_environment(args.env, args.game, args.rom_path, seed, render=record)
+    env = make_environment(args.env, args.game, args.rom_path, seed,
+                           render=record or bool(args.visualize))
     fps = 60.0 / env_spec.frames_per_step if env_spec.kind == "atari" else 50.0
+    window = Window(f"{args.game} - evaluation", fps=fps, realtime=True) \
+        if args.visualize else None
     if record:
         os.makedirs(args.record_video, exist_ok=True)
 
@@ -115,7 +124,7 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
                        f"episode{episode:03d}.mp4"
                 video = VideoWriter(os.path.join(args.record_video, name), fps)
             try:
-                score, steps = play(agent, env, video)
+                score, steps = play(agent, env, video, window)
             finally:
                 if video is not None:
                     video.close()
@@ -128,6 +137,8 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
                   flush=True)
     finally:
         env.close()
+        if window is not None:
+            window.close()
 
     result: dict[str, Any] = {
         "checkpoint": os.path.abspath(ckpt.path), "global_step": ckpt.step, "game": args.game,

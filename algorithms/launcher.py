@@ -152,18 +152,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ run
     def shared_sizes(self) -> dict[str, int]:
-        """Every vector training needs, all in shared memory so the parent can checkpoint them:
-        in ``--opt_mode local`` each actor-learner's statistics are vectors of their own."""
-        sizes = {"params": self.layout.size}
-        if self.value_based:
-            sizes["target"] = self.layout.size
-        for slot in SLOTS[self.config["opt_type"]]:
-            if self.config["opt_mode"] == "shared":
-                sizes[f"opt_{slot}"] = self.layout.size
-            else:
-                for actor in range(self.config["num_actor_learners"]):
-                    sizes[f"opt_{slot}_{actor}"] = self.layout.size
-        return sizes
+        return shared_sizes(self.config, self.layout.size)
 
     def layout_record(self) -> list[list]:
         return [[spec.name, list(spec.shape)] for spec in self.layout.specs]
@@ -462,6 +451,21 @@ def restore(ckpt: checkpoint.Checkpoint, shared: SharedVectors, runtime: Runtime
             slots[:] = 0
             slots[0] = int(saved.sum())
     runtime.target_version.value = int(ckpt.arrays.get("target_version", 0))
+
+
+def shared_sizes(config: dict[str, Any], num_parameters: int) -> dict[str, int]:
+    """Every vector training needs, all in shared memory so the parent can checkpoint them:
+    in ``--opt_mode local`` each actor-learner's statistics are vectors of their own."""
+    sizes = {"params": num_parameters}
+    if config["alg_type"] != "a3c":
+        sizes["target"] = num_parameters
+    for slot in SLOTS[config["opt_type"]]:
+        if config["opt_mode"] == "shared":
+            sizes[f"opt_{slot}"] = num_parameters
+        else:
+            for actor in range(config["num_actor_learners"]):
+                sizes[f"opt_{slot}_{actor}"] = num_parameters
+    return sizes
 
 
 def train(config: dict[str, Any], env_spec: EnvSpec,

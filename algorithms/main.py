@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                                         env_spec.observation_shape, env_spec.num_actions)
         if args.mode == "eval":
             from evaluate import evaluate
-            return evaluate(args, env_spec, ckpt)
+            try:
+                return evaluate(args, env_spec, ckpt)
+            except KeyboardInterrupt:
+                print("interrupted: evaluation stopped, no result written", file=sys.stderr)
+                return 130
         if ckpt is not None:
             if ckpt.step >= args.max_global_steps:
                 raise UserError(
@@ -108,8 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         return _fail(str(err))
 
-    from launcher import train
+    from launcher import shared_sizes, train
+    from shared import space_problem
     sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
+    layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
+                         env_spec.num_actions, args.lstm, env_spec.continuous)
+    problem = space_problem(shared_sizes(vars(args), layout.size))
+    if problem:
+        return _fail(problem)
     if sampled:
         print(sampled)
     try:

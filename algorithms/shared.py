@@ -20,6 +20,27 @@ from multiprocessing import shared_memory
 import numpy as np
 
 PREFIX = "asyncrl"
+SHM_FOLDER = "/dev/shm"   # where Linux keeps POSIX shared memory (a tmpfs)
+
+
+def space_problem(sizes: dict[str, int], folder: str = SHM_FOLDER) -> str | None:
+    """Why vectors of these lengths would not fit in shared memory, or None.
+
+    Segments are sparse until written: one larger than what the tmpfs has left is created
+    without complaint and then kills the process that fills it with SIGBUS. Docker gives a
+    container 64 MB there unless told otherwise (``--shm-size``).
+    """
+    if not os.path.isdir(folder):
+        return None   # not Linux: the system sizes shared memory itself
+    needed = sum(max(1, n) * 4 for n in sizes.values())
+    info = os.statvfs(folder)
+    free = info.f_bavail * info.f_frsize
+    if needed <= free:
+        return None
+    mb = 1024 * 1024
+    return (f"shared memory: this run needs {needed / mb:.0f} MB in {folder} and "
+            f"{free / mb:.0f} MB are free (in Docker, give the container more with "
+            f"--shm-size=1g; or use fewer actor-learners, or --opt_mode shared)")
 
 
 class SharedVectors:

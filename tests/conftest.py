@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -73,3 +75,24 @@ def run_cli(tmp_path_factory):
             env: dict[str, str] | None = None) -> CliRun:
         return CliRun(args, timeout, cwd or str(tmp_path_factory.mktemp("cwd")), env)
     return run
+
+
+@pytest.fixture(scope="session")
+def display():
+    """A virtual X screen of 1280x1024 on a display number nobody uses; its DISPLAY."""
+    missing = [tool for tool in ("Xvfb", "xwd", "xwininfo") if shutil.which(tool) is None]
+    assert not missing, f"{missing} not installed: apt-get install xvfb x11-apps x11-utils " \
+                        "(.ci/run does)"
+    number = next(n for n in range(90, 200) if not os.path.exists(f"/tmp/.X11-unix/X{n}")
+                  and not os.path.exists(f"/tmp/.X{n}-lock"))
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x1024x24",
+                               "-nolisten", "tcp"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+        assert server.poll() is None, f"Xvfb failed: {server.stderr.read().decode()}"
+        assert time.monotonic() < deadline, "Xvfb did not start within 20 s"
+        time.sleep(0.1)
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)

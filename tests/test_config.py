@@ -121,6 +121,16 @@ def test_visualize_needs_a_display(capsys, monkeypatch):
     assert "--visualize" in err and "DISPLAY" in err
 
 
+def test_visualize_needs_a_reachable_display(capsys, monkeypatch):
+    free = next(n for n in range(300, 400) if not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+    monkeypatch.setenv("DISPLAY", f":{free}")
+    err = error_of(capsys, "pong", "-v", "2")
+    assert f"cannot reach the X display ':{free}'" in err and "-v 0" in err
+    monkeypatch.setenv("DISPLAY", "screen-one")
+    err = error_of(capsys, "pong", "-v", "1")
+    assert "'screen-one' is not an X display" in err
+
+
 def test_summary_dir_that_is_a_file(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -177,3 +187,15 @@ def test_checkpoint_dir_that_is_a_file(capsys, tmp_path):
 ])
 def test_evaluation_flags_out_of_place(capsys, argv, message):
     assert message in error_of(capsys, "pong", *argv)
+
+
+def test_shared_memory_too_small_for_the_run():
+    """Measured against the real /dev/shm: a run that would not fit is refused up front (a
+    segment larger than the space left would kill the parent with SIGBUS when filled)."""
+    import shared
+    info = os.statvfs(shared.SHM_FOLDER)
+    floats = info.f_bavail * info.f_frsize // 4 + 2**20
+    message = shared.space_problem({"params": floats // 2, "opt_g": floats - floats // 2})
+    assert message is not None and f"needs {floats * 4 / 2**20:.0f} MB in /dev/shm" in message
+    assert "--shm-size" in message
+    assert shared.space_problem({"params": 681_027, "opt_g": 681_027}) is None

@@ -1,0 +1,118 @@
+"""-v 1/2 for real: training and evaluation draw the game in X windows on a virtual screen
+(Xvfb), read back with xwd and xwininfo, the X clients a user's desktop would have."""
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ALGORITHMS
+
+PONG_BACKGROUND = (144, 72, 17)
+WINDOW = re.compile(r'"(?P<title>[^"]+)": \(.*?\)\s+(?P<w>\d+)x(?P<h>\d+)\S*'   # xwininfo -tree
+                    r'\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
+
+
+def read_xwd(data: bytes) -> np.ndarray:
+    """An X window dump (``xwd``, ZPixmap, 24 or 32 bits per pixel) as an RGB array."""
+    header = struct.unpack(">25I", data[:100])
+    header_size, width, height, byte_order = header[0], header[4], header[5], header[7]
+    bits_per_pixel, bytes_per_line, colours = header[11], header[12], header[19]
+    assert bits_per_pixel in (24, 32), f"unexpected xwd format: {bits_per_pixel} bits per pixel"
+    n = bits_per_pixel // 8
+    rows = np.frombuffer(data, np.uint8, count=bytes_per_line * height,
+                         offset=header_size + 12 * colours).reshape(height, bytes_per_line)
+    pixels = rows[:, :width * n].reshape(height, width, n)
+    return pixels[..., [2, 1, 0]] if byte_order == 0 else pixels[..., n - 3:]
+
+
+def windows(display: str) -> dict[str, tuple[int, int, int, int]]:
+    """Title -> (x, y, width, height) of every named window on the screen."""
+    tree = subprocess.run(["xwininfo", "-root", "-tree"], env=dict(os.environ, DISPLAY=display),
+                          capture_output=True, text=True, check=True).stdout
+    return {m["title"]: (int(m["x"]), int(m["y"]), int(m["w"]), int(m["h"]))
+            for m in WINDOW.finditer(tree)}
+
+
+def screenshot(display: str) -> np.ndarray:
+    dump = subprocess.run(["xwd", "-root", "-silent"], env=dict(os.environ, DISPLAY=display),
+                          capture_output=True, check=True).stdout
+    return read_xwd(dump)
+
+
+def looks_like_pong(image: np.ndarray) -> bool:
+    """Mostly Pong's brown court, with its paddles, ball, walls and score in other colours."""
+    background = np.all(image == PONG_BACKGROUND, axis=-1).mean()
+    colours = len(np.unique(image.reshape(-1, 3), axis=0))
+    return background > 0.6 and colours >= 4
+
+
+def start(args: list[str], display: str, tmp_path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
+                            cwd=tmp_path, env=dict(os.environ, DISPLAY=display),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_pong(proc, display: str, titles: list[str], timeout: float = 90):
+    """Polls until every titled window shows a Pong screen; (windows, screenshot)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended first:\n{proc.communicate()}"
+        shown = windows(display)
+        if all(t in shown for t in titles):
+            image = screenshot(display)
+            crops = [image[y:y + h, x:x + w] for x, y, w, h in (shown[t] for t in titles)]
+            if all(looks_like_pong(c) for c in crops):
+                return shown, image
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"no Pong screen in windows {titles} within {timeout} s; "
+                         f"windows: {windows(display)}\n{proc.communicate()}")
+
+
+def interrupt(proc) -> tuple[str, str]:
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    return out, err
+
+
+@pytest.mark.parametrize("visualize", [1, 2])
+def test_training_windows_show_the_game(display, tmp_path, visualize):
+    """-v 1: a window per actor-learner, side by side; -v 2: actor 0's only. Each is titled
+    with the game and actor, and holds Pong's 160x210 screen scaled 3x to 480x630."""
+    proc = start(["pong", "-n", "2", "-v", str(visualize), "--max_global_steps", "1000000",
+                  "--summary_dir", str(tmp_path / "runs"), "--quiet"], display, tmp_path)
+    titles = ["pong - actor 0", "pong - actor 1"][:3 - visualize]
+    shown, image = wait_for_pong(proc, display, titles)
+    time.sleep(1)   # a window that was going to open has had its time
+    assert sorted(t for t in windows(display) if "actor" in t) == titles
+    for title in titles:
+        assert shown[title][2:] == (480, 630), shown
+    if visualize == 1:   # tiled, not stacked
+        assert shown["pong - actor 1"][0] - shown["pong - actor 0"][0] == 480
+        left, right = (image[0:630, x:x + 480] for x in (0, 480))
+        assert not np.array_equal(left, right), "the two actors show the same screen"
+    interrupt(proc)
+    assert not [t for t in windows(display) if "actor" in t], "a window outlived its run"
+
+
+def test_evaluation_window_shows_the_game(display, tmp_path):
+    """--mode eval -v 1 plays in one window at the game's own speed (15 agent steps/s)."""
+    trained = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "pong",
+                              "-n", "1", "--max_global_steps", "200", "--quiet",
+                              "--summary_dir", str(tmp_path / "runs")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert trained.returncode == 0, trained.stderr
+    proc = start(["pong", "--mode", "eval", "-v", "1", "--eval_episodes", "1"], display, tmp_path)
+    shown, _ = wait_for_pong(proc, display, ["pong - evaluation"])
+    assert shown["pong - evaluation"][2:] == (480, 630)
+    _, err = interrupt(proc)
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list((tmp_path / "checkpoints").rglob("eval-*.json")), "an interrupted " \
+        "evaluation must not write a result"
