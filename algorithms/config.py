@@ -180,6 +180,10 @@ def build_parser() -> OneLineParser:
     p.add_argument("--max_global_steps", default=80_000_000,
                    type=_number(int, "max_global_steps", 1),
                    help="total agent steps over all actor-learners (paper's '1 day': 80 M)")
+    p.add_argument("--stop_return", default=None, type=_number(float, "stop_return"),
+                   metavar="R",
+                   help="also stop, as at the step budget, once the mean return of the last 20 "
+                        "episodes reaches R (default: train for the whole budget)")
     p.add_argument("-ea", "--epsilon_annealing_steps", default=1_000_000,
                    type=_number(int, "epsilon_annealing_steps", 1),
                    help="agent steps over which epsilon anneals from 1 to its final value "

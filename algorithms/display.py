@@ -1,7 +1,7 @@
 """A window that shows a game screen (``-v 1/2``), drawn with SDL through pygame.
 
 SDL draws over any X display, a forwarded one in a container included. OpenCV's Qt window was
-tried first and left black in 5 of 16 starts under Xvfb (a known fault of the opencv-python
+tried first and stayed black in 8 of 28 starts under Xvfb (a known fault of the opencv-python
 wheels' bundled Qt), so it is not used.
 """
 from __future__ import annotations

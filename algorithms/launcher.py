@@ -132,6 +132,7 @@ class Trainer:
         self.signal_number: int | None = None
         self.timings: dict[int, dict[str, float]] = {}
         self.failure: str | None = None
+        self.solved: str | None = None   # why --stop_return ended training
         self.run_dir = ""
         self.last_checkpoint: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
@@ -284,6 +285,7 @@ class Trainer:
                     self.failure = (f"{reason}, and --max_restarts {cfg['max_restarts']} "
                                     "restarts are used up")
             self._check_stalls(running, progress)
+            self._check_solved(progress)
             if time.monotonic() >= next_check:
                 self._check_parameters(shared)
                 next_check = time.monotonic() + PROGRESS_SECONDS
@@ -354,7 +356,18 @@ class Trainer:
 
     @property
     def stopping(self) -> bool:
-        return self.failure is not None or self.signal_count > 0
+        return self.failure is not None or self.signal_count > 0 or self.solved is not None
+
+    def _check_solved(self, progress: "Progress") -> None:
+        """--stop_return: a normal end once the last RECENT_EPISODES episodes average R."""
+        target = self.config.get("stop_return")
+        if target is None or self.stopping or len(progress.returns) < RECENT_EPISODES:
+            return
+        mean = float(np.mean(progress.returns))
+        if mean >= target:
+            self.solved = (f"the mean return of the last {RECENT_EPISODES} episodes, {mean:g}, "
+                           f"reached --stop_return {target:g}")
+            log(f"{self.solved} at step {self.runtime.steps.total():,}; stopping")
 
     def _check_stalls(self, running: set[int], progress: "Progress") -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed

@@ -42,12 +42,13 @@ def trailing_means(returns: np.ndarray, window: int = 20) -> np.ndarray:
 
 
 def train_until(run_cli, tmp_path, args: list[str], seeds: tuple[int, ...], good, timeout: float):
-    """Train CartPole with each seed in turn until ``good(returns)`` holds; (run, returns).
+    """Train with each seed in turn until ``good(returns)`` holds; (run, returns).
 
     Hogwild's interleaving of updates is not seeded, so one seed gives another run each time:
-    in 13 runs of the A3C test below, 12 reached a trailing mean of 400 within 90,000 steps and
-    one peaked at 290 and fell back. A second seed makes a learner that works fail this test
-    rarely, while one that does not learn still fails it every time. Every attempt is reported.
+    in 13 runs of the A3C CartPole test below (with the gradient clipped globally), 12 reached a
+    trailing mean of 400 within 90,000 steps and one peaked at 290 and fell back. A second seed
+    makes a learner that works fail a test rarely, while one that does not learn still fails it
+    every time. Every attempt is reported.
     """
     attempts = []
     for seed in seeds:
@@ -64,18 +65,20 @@ def train_until(run_cli, tmp_path, args: list[str], seeds: tuple[int, ...], good
 
 
 def test_cartpole_learns(run_cli, tmp_path):
-    """A3C with 2 actor-learners: the mean return of 20 consecutive episodes reaches 400 within
-    200,000 steps (about 80 s a run here). A random policy averages about 22."""
-    budget = 200_000
+    """A3C with 2 actor-learners: the mean return of the last 20 episodes reaches 400 (a random
+    policy averages about 22), and --stop_return ends training there. Measured here: 400 within
+    19,000-33,000 steps in 4 of 4 seeds (about 30 s a run); the cap is 100,000."""
+    budget = 100_000
     run, returns = train_until(
         run_cli, tmp_path, ["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
-                            str(budget), "--lr_annealing_steps", str(budget)],
-        seeds=(7, 11), good=lambda returns: trailing_means(returns).max() >= 400, timeout=400)
+                            str(budget), "--lr_annealing_steps", str(budget),
+                            "--stop_return", "400"],
+        seeds=(7, 11), good=lambda returns: trailing_means(returns).max() >= 400, timeout=300)
+    assert "reached --stop_return 400 at step" in run.stdout
     episodes = read_episodes(run.run_dir())
     assert {e["actor"] for e in episodes} == {"0", "1"}
     assert returns[:20].mean() < 100, "the first episodes should be those of a random policy"
-    steps = [int(e["global_step"]) for e in episodes]
-    assert max(steps) <= budget + 2 * 5
+    assert int(episodes[-1]["global_step"]) < budget
     assert_nothing_left(run)
     _evaluate_and_plot(run_cli, run, tmp_path)
 
@@ -237,33 +240,36 @@ VALUE_BUDGETS = {1: 200_000, 5: 150_000}
 @pytest.mark.parametrize("alg, t_max", [("q", 1), ("sarsa", 1), ("q", 5), ("sarsa", 5)],
                          ids=["one-step-q", "one-step-sarsa", "n-step-q", "n-step-sarsa"])
 def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
-    """Each value-based method reaches a mean of 300 over 20 consecutive episodes of CartPole
-    (one-step: 200,000 steps, n-step: 150,000 steps; about 60-80 s each here).
+    """Each value-based method brings the mean return of the last 20 episodes to 300, where
+    --stop_return ends training (measured: one-step Q at 29,653 steps, n-step Sarsa at 42,328;
+    the caps are 200,000 and 150,000 steps).
 
     The episodes are those of the exploring policies. Seed 1 draws final epsilons 0.1 and 0.01
     for the two actor-learners (asserted below); a draw of 0.5 for both, which the paper's
     distribution gives with probability 0.09, makes half the actions random, and no learned
     Q-function then holds the pole for 300 steps on average.
     """
+    from exploration import epsilon
     budget = VALUE_BUDGETS[t_max]
     run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--alg_type", alg,
                    "--max_local_steps", str(t_max), "--max_global_steps", str(budget),
                    "--lr_annealing_steps", str(budget), "--epsilon_annealing_steps", "30000",
                    "--q_target_update_steps", "500", "--seed", "1", "--quiet",
-                   "--summary_dir", str(tmp_path)], timeout=400)
+                   "--stop_return", "300", "--summary_dir", str(tmp_path)], timeout=400)
     assert run.returncode == 0, run.stderr
+    assert "reached --stop_return 300 at step" in run.stdout
     run_dir = run.run_dir()
     record = json.load(open(os.path.join(run_dir, "config.json")))
     assert record["config"]["final_epsilons"] == [0.1, 0.01]
     returns = np.array([float(e["return"]) for e in read_episodes(run_dir)])
     assert returns[:20].mean() < 100
-    trailing = np.convolve(returns, np.ones(20) / 20, mode="valid")
-    assert trailing.max() >= 300, f"best mean of 20 consecutive episodes {trailing.max():.1f}"
+    assert trailing_means(returns).max() >= 300
     scalars = read_scalars(os.path.join(run_dir, "actor_1"))
     assert {"loss/td", "explore/epsilon", "q/max_mean", "episode/return"} <= set(scalars)
-    # epsilon fell from 1 to this learner's final value, 0.01
-    epsilons = [v for _, v in scalars["explore/epsilon"]]
-    assert epsilons[0] > 0.9 and epsilons[-1] == pytest.approx(0.01, abs=1e-6)
+    # epsilon fell from 1 along the schedule towards this learner's final value, 0.01
+    first, (last_step, last) = scalars["explore/epsilon"][0][1], scalars["explore/epsilon"][-1]
+    assert first > 0.9 and last < 0.5
+    assert last == pytest.approx(epsilon(last_step, 0.01, 30_000), abs=0.01)
     # the greedy values grew as the pole stayed up longer
     max_q = [v for _, v in scalars["q/max_mean"]]
     assert np.mean(max_q[-10:]) > np.mean(max_q[:10]) + 5

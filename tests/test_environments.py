@@ -80,6 +80,35 @@ def test_gym_vector_task():
     assert reward == 1.0 and not info["truncated"] and 8 <= length <= 20
 
 
+def test_memory_task_hides_the_velocities():
+    """CartPoleNoVelocity-v1 is CartPole-v1 seen through cart position and pole angle only."""
+    full = make_environment("GYM", "CartPole-v1", None, seed=3)
+    hidden = make_environment("GYM", "CartPoleNoVelocity-v1", None, seed=3)
+    assert hidden.spec.observation_shape == (2,) and hidden.spec.num_actions == 2
+    a, b = full.reset(), hidden.reset()
+    for action in [0, 1, 1, 0, 1, 0, 0, 1, 1, 1]:
+        np.testing.assert_array_equal(b, a[[0, 2]])
+        (a, ra, da, _), (b, rb, db, _) = full.step(action), hidden.step(action)
+        assert (ra, da) == (rb, db)
+
+
+@pytest.mark.parametrize("env_id,dims,low,high", [("Pendulum-v1", 1, -2.0, 2.0),
+                                                  ("InvertedPendulum-v5", 1, -3.0, 3.0),
+                                                  ("HalfCheetah-v5", 6, -1.0, 1.0)])
+def test_continuous_action_spaces(env_id, dims, low, high):
+    """Box action spaces (MuJoCo's through the mujoco package): their size and bounds, and
+    actions outside the bounds are clipped to them rather than refused."""
+    beyond, at_bound = (make_environment("GYM", env_id, None, seed=0) for _ in range(2))
+    assert beyond.spec.continuous and beyond.spec.num_actions == dims
+    assert beyond.spec.action_low == (low,) * dims and beyond.spec.action_high == (high,) * dims
+    np.testing.assert_array_equal(beyond.reset(), at_bound.reset())
+    for sign in (1, -1, 1):
+        a = beyond.step(np.full(dims, sign * 10 * high, dtype=np.float32))
+        b = at_bound.step(np.full(dims, high if sign > 0 else low, dtype=np.float32))
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1] == b[1] and np.isfinite(a[1])
+
+
 def test_gym_truncation_is_reported():
     env = make_environment("GYM", "MountainCar-v0", None, seed=0)
     env.reset()
