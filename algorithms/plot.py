@@ -45,7 +45,8 @@ def read_run(run_dir: str) -> dict:
         with open(os.path.join(run_dir, "config.json")) as f:
             record = json.load(f)
         cfg = record["config"]
-        label = f"{cfg['game']} {cfg['alg_type']} n={cfg['num_actor_learners']} ({label})"
+        alg = cfg["alg_type"] + (" LSTM" if cfg.get("lstm") else "")
+        label = f"{cfg['game']} {alg} n={cfg['num_actor_learners']} ({label})"
         resumed_at = [int(r["global_step"]) for r in record.get("resumed", [])]
     except (OSError, ValueError, KeyError, TypeError):
         pass
