@@ -31,14 +31,14 @@ class Window:
         self._last = -float("inf")
         self._pygame = None
         self.closed = False
-
-    def _open(self, height: int, width: int) -> None:
-        self.scale = max(1, SIZE // max(height, width))
-        self.size = (width * self.scale, height * self.scale)
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         # A plain software framebuffer: with OpenGL, Mesa's llvmpipe binds its LLVM calls to
         # TensorFlow's copy of LLVM in the same process and crashes (SIGSEGV in set_mode).
         os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+
+    def _open(self, height: int, width: int) -> None:
+        self.scale = max(1, SIZE // max(height, width))
+        self.size = (width * self.scale, height * self.scale)
         os.environ.setdefault("SDL_VIDEO_WINDOW_POS", f"{(self.slot % COLUMNS) * self.size[0]},"
                                                       f"{(self.slot // COLUMNS) * self.size[1]}")
         import pygame

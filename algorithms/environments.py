@@ -230,9 +230,10 @@ class GymEnvironment:
         _register_ale()
         self.atari = is_atari_gym_id(env_id)
         render_mode = "rgb_array" if render else None
-        if render:   # frames are drawn off-screen (pygame for classic control): no SDL window
-            os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+        if render:   # frames are drawn off-screen (pygame for classic control)
             os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+            if not os.environ.get("DISPLAY"):   # with no X display, SDL needs its dummy driver
+                os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
         if self.atari:
             from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
             env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,

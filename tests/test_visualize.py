@@ -52,14 +52,24 @@ def looks_like_pong(image: np.ndarray) -> bool:
     return background > 0.6 and colours >= 4
 
 
+def looks_like_cartpole(image: np.ndarray) -> bool:
+    """Gymnasium's CartPole drawing: white, a black cart and a tan pole (202, 152, 101)."""
+    def share(colour):
+        return np.all(image == colour, axis=-1).mean()
+    return share((255, 255, 255)) > 0.8 and share((0, 0, 0)) > 0.004 \
+        and share((202, 152, 101)) > 0.002
+
+
 def start(args: list[str], display: str, tmp_path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
                             cwd=tmp_path, env=dict(os.environ, DISPLAY=display),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_pong(proc, display: str, titles: list[str], timeout: float = 90):
-    """Polls until every titled window shows a Pong screen; (windows, screenshot)."""
+def wait_for_game(proc, display: str, titles: list[str], timeout: float = 90,
+                  looks_right=looks_like_pong):
+    """Polls until every titled window shows a Pong screen (or what ``looks_right`` accepts);
+    (windows, screenshot)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, f"the run ended first:\n{proc.communicate()}"
@@ -67,11 +77,11 @@ def wait_for_pong(proc, display: str, titles: list[str], timeout: float = 90):
         if all(t in shown for t in titles):
             image = screenshot(display)
             crops = [image[y:y + h, x:x + w] for x, y, w, h in (shown[t] for t in titles)]
-            if all(looks_like_pong(c) for c in crops):
+            if all(looks_right(c) for c in crops):
                 return shown, image
         time.sleep(0.5)
     proc.kill()
-    raise AssertionError(f"no Pong screen in windows {titles} within {timeout} s; "
+    raise AssertionError(f"no game screen in windows {titles} within {timeout} s; "
                          f"windows: {windows(display)}\n{proc.communicate()}")
 
 
@@ -89,7 +99,7 @@ def test_training_windows_show_the_game(display, tmp_path, visualize):
     proc = start(["pong", "-n", "2", "-v", str(visualize), "--max_global_steps", "1000000",
                   "--summary_dir", str(tmp_path / "runs"), "--quiet"], display, tmp_path)
     titles = ["pong - actor 0", "pong - actor 1"][:3 - visualize]
-    shown, image = wait_for_pong(proc, display, titles)
+    shown, image = wait_for_game(proc, display, titles)
     time.sleep(1)   # a window that was going to open has had its time
     assert sorted(t for t in windows(display) if "actor" in t) == titles
     for title in titles:
@@ -102,6 +112,16 @@ def test_training_windows_show_the_game(display, tmp_path, visualize):
     assert not [t for t in windows(display) if "actor" in t], "a window outlived its run"
 
 
+def test_gymnasium_task_window(display, tmp_path):
+    """-v with a Gymnasium task: the environment's own drawing (CartPole's 600x400 frame)."""
+    proc = start(["CartPole-v1", "--env", "GYM", "-n", "2", "-v", "2", "--max_global_steps",
+                  "1000000", "--summary_dir", str(tmp_path / "runs"), "--quiet"], display, tmp_path)
+    shown, _ = wait_for_game(proc, display, ["CartPole-v1 - actor 0"],
+                             looks_right=looks_like_cartpole)
+    assert shown["CartPole-v1 - actor 0"][2:] == (600, 400)
+    interrupt(proc)
+
+
 def test_evaluation_window_shows_the_game(display, tmp_path):
     """--mode eval -v 1 plays in one window at the game's own speed (15 agent steps/s)."""
     trained = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "pong",
@@ -110,7 +130,7 @@ def test_evaluation_window_shows_the_game(display, tmp_path):
                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert trained.returncode == 0, trained.stderr
     proc = start(["pong", "--mode", "eval", "-v", "1", "--eval_episodes", "1"], display, tmp_path)
-    shown, _ = wait_for_pong(proc, display, ["pong - evaluation"])
+    shown, _ = wait_for_game(proc, display, ["pong - evaluation"])
     assert shown["pong - evaluation"][2:] == (480, 630)
     _, err = interrupt(proc)
     assert "interrupted" in err and "Traceback" not in err
