@@ -213,7 +213,8 @@ class ActorLearner:
             if updates == 1 or now - summary_time >= SUMMARY_SECONDS:
                 stats["train/learning_rate"] = lr
                 stats["train/skipped_updates"] = skipped
-                stats["train/steps_per_second"] = (local_steps - summary_steps) / (now - summary_time)
+                stats["train/steps_per_second"] = \
+                    (local_steps - summary_steps) / (now - summary_time)
                 self.writer.scalars(global_step, stats)
                 summary_time, summary_steps = now, local_steps
 
@@ -278,7 +279,7 @@ def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
             messages.send(("error", spec.actor_id, traceback.format_exc()))
         except OSError:
             pass  # the parent is gone
-        raise SystemExit(1)
+        raise SystemExit(1) from None
     finally:
         if learner is not None:
             learner.close()

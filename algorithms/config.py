@@ -77,7 +77,8 @@ def _number(kind, name: str, low: float | None = None, high: float | None = None
         except ValueError:
             value = _integral_float(text) if kind is int else None
             if value is None:
-                raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {describe()})")
+                raise argparse.ArgumentTypeError(
+                    f"invalid value {text!r} (expected {describe()})") from None
         if kind is float and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"invalid value {text!r} (expected {describe()})")
         too_low = low is not None and (value <= low if low_open else value < low)
@@ -117,9 +118,11 @@ def build_parser() -> OneLineParser:
                    help="ALE: the Arcade Learning Environment directly; GYM: any Gymnasium id")
     p.add_argument("--rom_path", default=None,
                    help="folder of <game>.bin ROMs; when the game's ROM is not there, the ROM "
-                        "bundled with ale-py is used instead (with a notice). Default: bundled ROMs")
+                        "bundled with ale-py is used instead (with a notice). "
+                        "Default: bundled ROMs")
     p.add_argument("-v", "--visualize", default=0, type=_number(int, "visualize", 0, 2),
-                   help="0: no window; 1: one window per actor-learner; 2: one window, actor 0 only")
+                   help="0: no window; 1: one window per actor-learner; 2: one window, "
+                        "actor 0 only")
     # Optimizer (paper, Section 4 and supplementary S3).
     p.add_argument("--opt_type", default="rmsprop", type=_choice(OPTIMIZERS),
                    help="optimizer applied to the shared parameters")
@@ -356,8 +359,8 @@ def _check_writable(path: str, flag: str) -> None:
 
 def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:
     """Fill the defaults that depend on the environment (entropy weight, reward handling,
-    gradient clipping, learning rate) and a random seed; returns a line to print when the learning rate was sampled
-    (``-lr 0``, as the paper did)."""
+    gradient clipping, learning rate) and a random seed; returns a line to print when the
+    learning rate was sampled (``-lr 0``, as the paper did)."""
     if args.seed is None:
         args.seed = int(random.SystemRandom().randrange(2**31 - 1 - args.num_actor_learners))
     if args.entropy is None:

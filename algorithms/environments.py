@@ -70,7 +70,8 @@ def resolve_rom(game: str, rom_path: str | None) -> tuple[str, str | None]:
     if rom_id not in games:
         close = difflib.get_close_matches(rom_id, games, n=5, cutoff=0.6)
         hint = f"did you mean {', '.join(close)}?" if close else \
-            "run `python -c \"from ale_py import roms; print(roms.get_all_rom_ids())\"` for the list"
+            ("run `python -c \"from ale_py import roms; print(roms.get_all_rom_ids())\"` "
+             "for the list")
         raise UserError(f"argument game: unknown Atari game {game!r} ({hint})")
     if rom_path is not None:
         for candidate in (f"{game}.bin", f"{rom_id}.bin"):

@@ -177,7 +177,8 @@ class Trainer:
         if self.resume is not None:
             resumed = {"checkpoint": os.path.abspath(self.resume.path),
                        "global_step": self.resume.step, "resumes": self.resumes}
-        write_config(self.run_dir, dict(cfg, observation_shape=list(self.env_spec.observation_shape),
+        write_config(self.run_dir, dict(cfg,
+                                        observation_shape=list(self.env_spec.observation_shape),
                                         num_actions=self.env_spec.num_actions,
                                         num_parameters=self.layout.size, **extra),
                      resumed=resumed)
@@ -188,7 +189,8 @@ class Trainer:
         log(f"checkpoints: {os.path.abspath(cfg['checkpoint_dir'])} (every "
             f"{cfg['checkpoint_interval']:,} steps, keeping the last {cfg['keep_checkpoints']})")
         log(f"{cfg['alg_type']} on {cfg['game']} ({cfg['env']}): {cfg['num_actor_learners']} "
-            f"actor-learners, {self.env_spec.num_actions} actions, {self.layout.size:,} parameters, "
+            f"actor-learners, {self.env_spec.num_actions} actions, "
+            f"{self.layout.size:,} parameters, "
             f"lr {cfg['initial_lr']:.3g}, seed {cfg['seed']}")
         if self.value_based:
             log("final epsilons per actor-learner: "
@@ -274,7 +276,8 @@ class Trainer:
                 if worker.exitcode == 0 or self.stopping:
                     continue
                 reason = f"{worker.name} exited with code {worker.exitcode}"
-                if restarts < cfg["max_restarts"] and runtime.steps.total() < cfg["max_global_steps"]:
+                budget_left = runtime.steps.total() < cfg["max_global_steps"]
+                if restarts < cfg["max_restarts"] and budget_left:
                     restarts += 1
                     log(f"warning: {reason}; restarting it ({restarts} of --max_restarts "
                         f"{cfg['max_restarts']})")

@@ -78,7 +78,8 @@ class Layout:
             raise ValueError(f"expected {len(self.specs)} tensors, got {len(tensors)}")
         for spec, tensor in zip(self.specs, tensors):
             if tuple(np.shape(tensor)) != spec.shape:
-                raise ValueError(f"{spec.name}: expected shape {spec.shape}, got {np.shape(tensor)}")
+                raise ValueError(f"{spec.name}: expected shape {spec.shape}, "
+                                 f"got {np.shape(tensor)}")
         return np.concatenate([np.asarray(t, np.float32).ravel() for t in tensors])
 
     def initial_values(self, rng: np.random.Generator) -> np.ndarray:
@@ -150,8 +151,8 @@ def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actio
     """Torso (+ LSTM) + policy head + state value.
 
     Vector observations get two towers: ``pi*`` layers feed the policy, ``v*`` the value (each
-    with an LSTM of its own, of MLP_LSTM_UNITS cells, when ``lstm``). ``num_actions`` is the action dimension when
-    ``continuous``.
+    with an LSTM of its own, of MLP_LSTM_UNITS cells, when ``lstm``). ``num_actions`` is the
+    action dimension when ``continuous``.
     """
     if len(observation_shape) == 1:
         width = MLP_LSTM_UNITS if lstm else MLP_HIDDEN[-1]

@@ -1,8 +1,9 @@
 """Learning curves from run directories: ``python algorithms/plot.py RUN_DIR [RUN_DIR ...]``.
 
 Reads each run's ``episodes.csv`` and draws the unclipped episode return against the global step
-and against wall-clock training time (pauses between a stop and a resume left out): every actor-learner's episodes as a thin line, their mean smoothed
-over a sliding window as a thick one. Each run gets a row of two panels, or with ``--overlay``
+and against wall-clock training time (pauses between a stop and a resume left out): every
+actor-learner's episodes as a thin line, their mean smoothed over a sliding window as a thick
+one. Each run gets a row of two panels, or with ``--overlay``
 all runs share the two panels (one colour per run, for comparisons). Writes a PNG
 (``-o``, default ``learning_curves.png`` in the first run directory).
 """

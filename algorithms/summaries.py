@@ -33,7 +33,8 @@ def package_versions() -> dict[str, str]:
 
 
 def game_folder(game: str) -> str:
-    """A file-system-safe folder name for a game or Gymnasium id ('ALE/Pong-v5' -> 'ALE-Pong-v5')."""
+    """A file-system-safe folder name for a game or Gymnasium id
+    ('ALE/Pong-v5' -> 'ALE-Pong-v5')."""
     return game.replace("/", "-").replace(os.sep, "-")
 
 

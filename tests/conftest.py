@@ -52,7 +52,8 @@ class CliRun:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.stdout, self.stderr = self.proc.communicate()
-            raise AssertionError(f"timed out after {timeout}s:\n{self.stdout}\n{self.stderr}")
+            raise AssertionError(
+                f"timed out after {timeout}s:\n{self.stdout}\n{self.stderr}") from None
         self.returncode = self.proc.returncode
 
     def checkpoints(self) -> list[str]:

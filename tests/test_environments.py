@@ -112,7 +112,7 @@ def test_continuous_action_spaces(env_id, dims, low, high):
 def test_gym_truncation_is_reported():
     env = make_environment("GYM", "MountainCar-v0", None, seed=0)
     env.reset()
-    for step in range(200):
+    for _ in range(200):
         _, _, done, info = env.step(1)
     assert done and info["truncated"]
 

@@ -21,7 +21,8 @@ def test_gaussian_log_density_and_entropy_by_hand():
     variance = tf.constant([[1.0, 4.0]])
     action = tf.constant([[0.5, -1.0]])
     # N(0.5; 0, 1) and N(-1; 1, 4), written out
-    by_hand = (-0.5 * 0.25 - 0.5 * math.log(2 * math.pi)) + (-0.5 * 4 / 4 - 0.5 * math.log(8 * math.pi))
+    by_hand = (-0.5 * 0.25 - 0.5 * math.log(2 * math.pi)) \
+        + (-0.5 * 4 / 4 - 0.5 * math.log(8 * math.pi))
     assert float(gaussian_log_density(mean, variance, action)[0]) == pytest.approx(by_hand, 1e-6)
     entropy = 0.5 * math.log(2 * math.pi * math.e) + 0.5 * math.log(2 * math.pi * math.e * 4)
     assert float(gaussian_entropy(variance)[0]) == pytest.approx(entropy, 1e-6)
