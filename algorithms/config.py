@@ -258,7 +258,8 @@ def build_parser() -> OneLineParser:
 
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
 INVOCATION_FLAGS = ("resume", "checkpoint", "mode", "eval_episodes", "greedy", "eval_epsilon",
-                    "eval_file", "record_video", "video_episodes", "quiet", "visualize")
+                    "eval_file", "record_video", "video_episodes", "quiet", "visualize",
+                    "stop_return")
 
 
 def explicit_flags(argv: Sequence[str] | None = None) -> set[str]:

@@ -199,3 +199,15 @@ def test_shared_memory_too_small_for_the_run():
     assert message is not None and f"needs {floats * 4 / 2**20:.0f} MB in /dev/shm" in message
     assert "--shm-size" in message
     assert shared.space_problem({"params": 681_027, "opt_g": 681_027}) is None
+
+
+def test_stop_return_is_not_taken_from_a_checkpoint():
+    """A resumed run takes the checkpoint's hyperparameters, but --stop_return belongs to the
+    invocation: a run that stopped at its target trains on when resumed without one."""
+    argv = ["CartPole-v1", "--env", "GYM", "--resume"]
+    saved = {"stop_return": 400.0, "gamma": 0.9}
+    merged = main.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    assert merged.stop_return is None and merged.gamma == 0.9
+    argv += ["--stop_return", "450"]
+    merged = main.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    assert merged.stop_return == 450.0
