@@ -161,7 +161,7 @@ class ActorLearner:
                 t2 = clock()
                 timer.add("forward", t1 - t0)
                 timer.add("environment", t2 - t1)
-                if self.window is not None:
+                if self.window is not None and self.window.due():
                     self.window.show(env.screen())
                 truncated = info["truncated"]
                 states[n], actions[n] = state, action

@@ -48,19 +48,22 @@ class Window:
         self._screen = pygame.Surface((width, height))
         self._pygame = pygame
 
+    def due(self) -> bool:
+        """Whether ``show`` would draw now: callers skip fetching a screen it would drop."""
+        return not self.closed and (self.realtime
+                                    or time.monotonic() - self._last >= self.interval)
+
     def show(self, rgb: np.ndarray) -> None:
         """Draws an RGB screen (or skips it, see the class)."""
-        if self.closed:
+        if not self.due():
             return
+        if self._pygame is None:
+            self._open(*rgb.shape[:2])
         now = time.monotonic()
-        if now - self._last < self.interval:
-            if not self.realtime:
-                return
+        if now - self._last < self.interval:   # realtime: wait for the frame's time
             time.sleep(self.interval - (now - self._last))
             now = time.monotonic()
         self._last = now
-        if self._pygame is None:
-            self._open(*rgb.shape[:2])
         pygame = self._pygame
         if any(event.type == pygame.QUIT for event in pygame.event.get()):
             self.close()   # the user closed the window: the run goes on without it

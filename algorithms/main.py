@@ -17,7 +17,6 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)  # the modules import each other by plain name
 
-
 import config  # noqa: E402
 from config import UserError  # noqa: E402
 
@@ -86,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"argument --alg_type: {args.alg_type} needs discrete actions, and "
                             f"{args.game} has continuous ones (use --alg_type a3c, whose "
                             "Gaussian policy handles them)")
+        layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
+                             env_spec.num_actions, args.lstm, env_spec.continuous)
         if ckpt is not None:
-            layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                                 env_spec.num_actions, args.lstm, env_spec.continuous)
             checkpoint.check_compatible(ckpt, vars(args), [[s.name, list(s.shape)]
                                                            for s in layout.specs],
                                         env_spec.observation_shape, env_spec.num_actions)
@@ -115,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     from launcher import shared_sizes, train
     from shared import space_problem
     sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
-    layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                         env_spec.num_actions, args.lstm, env_spec.continuous)
     problem = space_problem(shared_sizes(vars(args), layout.size))
     if problem:
         return _fail(problem)

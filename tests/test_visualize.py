@@ -136,3 +136,33 @@ def test_evaluation_window_shows_the_game(display, tmp_path):
     assert "interrupted" in err and "Traceback" not in err
     assert not list((tmp_path / "checkpoints").rglob("eval-*.json")), "an interrupted " \
         "evaluation must not write a result"
+
+
+def test_window_draws_at_most_fps_times_a_second(display):
+    """Training windows skip frames beyond their rate (so the actor does not fetch screens it
+    would drop); evaluation windows wait instead and take every frame. Run in a process of its
+    own, as the actor-learners do, so that no X connection outlives it."""
+    probe = """
+import time, numpy as np
+from display import Window
+screen = np.zeros((210, 160, 3), np.uint8)
+training = Window("rate test", fps=10)
+assert training.due()
+training.show(screen)
+assert not training.due()
+time.sleep(0.11)
+assert training.due()
+training.close()
+assert not training.due()
+evaluation = Window("rate test", fps=10, realtime=True)
+start = time.monotonic()
+for _ in range(4):
+    assert evaluation.due()
+    evaluation.show(screen)
+assert time.monotonic() - start >= 0.29   # three waits of 0.1 s after the first frame
+evaluation.close()
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ALGORITHMS, capture_output=True,
+                            text=True, env=dict(os.environ, DISPLAY=display), timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
