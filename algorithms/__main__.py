@@ -1,9 +1,6 @@
-"""``python -m algorithms ...`` is ``python algorithms/main.py ...``."""
-import os
+"""``python -m algorithms ...`` is ``cd algorithms && python main.py ...``."""
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from main import main  # noqa: E402
+from .cli import main
 
 sys.exit(main())

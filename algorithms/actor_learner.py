@@ -26,9 +26,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from display import Window
-from environments import EnvSpec
-from networks import Layout
+from .display import Window
+from .environments import EnvSpec
+from .networks import Layout
 
 SUMMARY_SECONDS = 5.0
 # Test-only fault injection, off unless set: the actor-learner with this id makes every reward
@@ -80,12 +80,12 @@ class ActorLearner:
     """One actor-learner process's state and loop."""
 
     def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
-        from agents import make_agent
-        from environments import make_environment
-        from optimizers import SLOTS, ActorCounter, SharedCounter, make_optimizer
-        from returns import RewardTransform
-        from shared import SharedVectors
-        from summaries import ScalarWriter
+        from .agents import make_agent
+        from .environments import make_environment
+        from .optimizers import SLOTS, ActorCounter, SharedCounter, make_optimizer
+        from .returns import RewardTransform
+        from .shared import SharedVectors
+        from .summaries import ScalarWriter
 
         cfg = spec.config
         self.spec, self.runtime, self.cfg = spec, runtime, cfg
@@ -129,7 +129,7 @@ class ActorLearner:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        from agents import Segment
+        from .agents import Segment
 
         cfg, runtime, agent, env, timer = self.cfg, self.runtime, self.agent, self.env, self.timer
         clock = time.perf_counter

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from environments import EnvSpec
-from exploration import epsilon as epsilon_schedule
-from networks import Layout
+from .environments import EnvSpec
+from .exploration import epsilon as epsilon_schedule
+from .networks import Layout
 
 
 @dataclass
@@ -103,8 +103,8 @@ class ActorCritic(_Agent):
                  env_spec: EnvSpec, cfg: dict[str, Any]):
         super().__init__(layout, shared_params, rng)
         tf = self._tf
-        from losses import actor_critic_loss, clip_gradients, gaussian_actor_critic_loss
-        from networks import actor_critic_forward, recurrent_state_shape
+        from .losses import actor_critic_loss, clip_gradients, gaussian_actor_critic_loss
+        from .networks import actor_critic_forward, recurrent_state_shape
 
         arch, beta = cfg["arch"], cfg["entropy"]
         clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
@@ -193,7 +193,7 @@ class ActorCritic(_Agent):
         return sample(out, self.rng.random())
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
-        from returns import n_step_returns
+        from .returns import n_step_returns
         if seg.done and not seg.truncated:
             bootstrap = 0.0
         else:
@@ -222,8 +222,8 @@ class ValueLearner(_Agent):
                  target_version, final_epsilon: float):
         super().__init__(layout, shared_params, rng)
         tf = self._tf
-        from losses import clip_gradients, td_loss
-        from networks import q_forward
+        from .losses import clip_gradients, td_loss
+        from .networks import q_forward
 
         arch, clip_delta = cfg["arch"], cfg["clip_loss"]
         clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
@@ -286,7 +286,7 @@ class ValueLearner(_Agent):
         return self.choose(state) if action is None else action
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
-        from returns import value_targets
+        from .returns import value_targets
         bootstrap_alive = not seg.done or seg.truncated
         next_action = self.choose(seg.next_state) if (self.sarsa and bootstrap_alive) else 0
         if self.sarsa and not seg.done:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from config import UserError
+from .config import UserError
 
 FORMAT = 1
 _NAME = re.compile(r"^checkpoint-(\d+)\.npz$")

@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from checkpoint import Checkpoint
-from display import Window
-from environments import EnvSpec
+from .checkpoint import Checkpoint
+from .display import Window
+from .environments import EnvSpec
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
 
@@ -78,11 +78,11 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
 
 def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     """Play ``args.eval_episodes`` episodes with the checkpoint's parameters; returns 0."""
-    from actor_learner import _configure_tensorflow
+    from .actor_learner import _configure_tensorflow
     _configure_tensorflow()
-    from agents import make_agent
-    from environments import make_environment
-    from networks import make_layout
+    from .agents import make_agent
+    from .environments import make_environment
+    from .networks import make_layout
 
     cfg = vars(args)
     layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,

@@ -36,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
-import checkpoint
-from actor_learner import Runtime, WorkerSpec, worker_main
-from environments import EnvSpec
-from exploration import sample_final_epsilons
-from networks import make_layout
-from optimizers import SLOTS
-from shared import SharedVectors, StepCounters
-from summaries import EpisodeLog, make_run_dir, package_versions, write_config
+from . import checkpoint
+from .actor_learner import Runtime, WorkerSpec, worker_main
+from .environments import EnvSpec
+from .exploration import sample_final_epsilons
+from .networks import make_layout
+from .optimizers import SLOTS
+from .shared import SharedVectors, StepCounters
+from .summaries import EpisodeLog, make_run_dir, package_versions, write_config
 
 PROGRESS_SECONDS = 5.0
 JOIN_SECONDS = 10.0

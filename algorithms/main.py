@@ -1,129 +1,19 @@
-"""Command-line entry point: ``python main.py pong`` trains A3C on Pong with the paper's settings.
+"""Entry shim: ``cd algorithms && python main.py pong`` trains, as in the original project.
 
-Run it as ``cd algorithms && python main.py ...``, ``python algorithms/main.py ...`` or
-``python -m algorithms ...``; ``python main.py -h`` lists every flag.
-
-* ``python main.py pong`` trains from scratch (checkpoints in ``checkpoints/pong/a3c/``);
-* ``python main.py pong --resume`` continues from the latest checkpoint there;
-* ``python main.py pong --mode eval`` evaluates it.
+Run as a script, this file's folder is on ``sys.path`` and the package above it is not: the
+folder is swapped for the repository root, so that every module is loaded once, as
+``algorithms.<module>``. This is the only place in the project that touches ``sys.path``.
+``python -m algorithms ...`` from the repository root needs no shim.
 """
-from __future__ import annotations
-
-import argparse
 import os
 import sys
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)  # the modules import each other by plain name
+if __package__ in (None, ""):
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
+    sys.path.insert(0, os.path.dirname(_here))
 
-import config  # noqa: E402
-from config import UserError  # noqa: E402
-
-
-def _fail(message: str) -> int:
-    print(f"main.py: error: {message}", file=sys.stderr)
-    return 2
-
-
-def find_checkpoint(args: argparse.Namespace, purpose: str):
-    """The checkpoint named by --checkpoint, or the latest in --checkpoint_dir."""
-    import checkpoint
-    path = args.checkpoint
-    if path is None:
-        path = checkpoint.latest(args.checkpoint_dir)
-        if path is None:
-            hint = ("train without --resume to start a new run" if purpose == "resume"
-                    else "train first, or pass --checkpoint PATH")
-            raise UserError(f"no checkpoint in {args.checkpoint_dir!r} to {purpose} "
-                            f"(give --checkpoint_dir or --checkpoint; or {hint})")
-    return checkpoint.load(path)
-
-
-def merge_config(args: argparse.Namespace, saved: dict, explicit: set[str]) -> argparse.Namespace:
-    """A resumed or evaluated run's hyperparameters: the checkpoint's, except the flags given on
-    this command line and those that belong to this invocation alone."""
-    merged = vars(args).copy()
-    for key, value in saved.items():
-        if key in merged and key not in explicit and key not in config.INVOCATION_FLAGS:
-            merged[key] = value
-    return argparse.Namespace(**merged)
-
-
-def probe(args: argparse.Namespace):
-    """The environment's spec (observation shape, actions), from a throw-away instance."""
-    import environments
-    if args.env == "ALE":
-        _, notice = environments.resolve_rom(args.game, args.rom_path)
-        if notice:
-            print(f"notice: {notice}")
-    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0)
-    spec = env.spec
-    env.close()
-    return spec
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = config.parse_args(argv)
-    explicit = config.explicit_flags(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import checkpoint
-    from networks import make_layout
-
-    try:
-        ckpt = None
-        if args.mode == "eval" or args.resume:
-            ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
-            args = merge_config(args, ckpt.config, explicit)
-        elif checkpoint.list_checkpoints(args.checkpoint_dir):
-            raise UserError(
-                f"argument --checkpoint_dir: {args.checkpoint_dir!r} already holds checkpoints "
-                f"(latest {os.path.basename(checkpoint.latest(args.checkpoint_dir))}); pass "
-                "--resume to continue that run, or another --checkpoint_dir to start a new one")
-        env_spec = probe(args)
-        if env_spec.continuous and args.alg_type != "a3c":
-            raise UserError(f"argument --alg_type: {args.alg_type} needs discrete actions, and "
-                            f"{args.game} has continuous ones (use --alg_type a3c, whose "
-                            "Gaussian policy handles them)")
-        layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                             env_spec.num_actions, args.lstm, env_spec.continuous)
-        if ckpt is not None:
-            checkpoint.check_compatible(ckpt, vars(args), [[s.name, list(s.shape)]
-                                                           for s in layout.specs],
-                                        env_spec.observation_shape, env_spec.num_actions)
-        if args.mode == "eval":
-            from evaluate import evaluate
-            try:
-                return evaluate(args, env_spec, ckpt)
-            except KeyboardInterrupt:
-                print("interrupted: evaluation stopped, no result written", file=sys.stderr)
-                return 130
-        if ckpt is not None:
-            if ckpt.step >= args.max_global_steps:
-                raise UserError(
-                    f"checkpoint {ckpt.path!r} is at step {ckpt.step:,}, which already reaches "
-                    f"--max_global_steps {args.max_global_steps:,}; raise --max_global_steps "
-                    "to train further")
-            removed = checkpoint.remove_stale_temporaries(args.checkpoint_dir)
-            if removed:
-                print(f"notice: removed {len(removed)} incomplete checkpoint file(s) left by an "
-                      "interrupted write")
-    except UserError as err:
-        return _fail(str(err))
-
-    from launcher import shared_sizes, train
-    from shared import space_problem
-    sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
-    problem = space_problem(shared_sizes(vars(args), layout.size))
-    if problem:
-        return _fail(problem)
-    if sampled:
-        print(sampled)
-    try:
-        return train(config.to_dict(args), env_spec, ckpt)
-    except KeyboardInterrupt:
-        return 130
-
+from algorithms.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

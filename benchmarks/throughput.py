@@ -23,11 +23,7 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "algorithms"))
-
-import config  # noqa: E402
-import environments  # noqa: E402
+from algorithms import config, environments
 
 PHASES = ("environment", "forward", "learn", "optimizer", "sync")
 
@@ -68,7 +64,7 @@ VARIANTS = {
 
 
 def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
-    from launcher import Trainer
+    from algorithms.launcher import Trainer
     scratch = tempfile.mkdtemp(prefix="throughput_benchmark_")
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
                               "--arch", arch, "--quiet", "--seed", "1",

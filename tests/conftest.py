@@ -1,4 +1,7 @@
-"""Shared test helpers: the algorithms folder on sys.path, and running the real CLI."""
+"""Shared test helpers: running the real CLI, finding its processes, a virtual screen.
+
+The package is importable as ``algorithms`` through pytest's ``pythonpath`` setting
+(``pyproject.toml``); nothing here edits ``sys.path``."""
 from __future__ import annotations
 
 import os
@@ -12,8 +15,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")
-if ALGORITHMS not in sys.path:
-    sys.path.insert(0, ALGORITHMS)
 
 
 def processes_with_token(token: str) -> list[int]:

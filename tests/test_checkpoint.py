@@ -9,12 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-import checkpoint
-from config import UserError
-from conftest import ALGORITHMS
-from launcher import restore
-from networks import make_layout
-from shared import SharedVectors, StepCounters
+from algorithms import checkpoint
+from algorithms.config import UserError
+from conftest import ROOT
+from algorithms.launcher import restore
+from algorithms.networks import make_layout
+from algorithms.shared import SharedVectors, StepCounters
 
 
 def _arrays(rng, size=1000, actors=3):
@@ -53,7 +53,7 @@ def test_restore_into_shared_memory_is_bit_for_bit(tmp_path):
     ctx = mp.get_context("spawn")
     shared = SharedVectors.create({"params": 1000, "target": 1000, "opt_g": 1000})
     try:
-        from actor_learner import Runtime
+        from algorithms.actor_learner import Runtime
         runtime = Runtime(StepCounters(ctx, 3), StepCounters(ctx, 3), ctx.Event(),
                           ctx.Value("q", 0), os.getpid())
         restore(ckpt, shared, runtime)
@@ -89,12 +89,13 @@ def test_sigkill_during_a_write_leaves_the_previous_checkpoint(tmp_path):
     never taken for a checkpoint and is removed before a resume."""
     arrays = _arrays(np.random.default_rng(3))
     first = checkpoint.save(str(tmp_path), 1000, arrays, META, keep=3)
-    script = (f"import sys; sys.path.insert(0, {ALGORITHMS!r})\n"
-              "import numpy as np, checkpoint\n"
+    script = ("import numpy as np\n"
+              "from algorithms import checkpoint\n"
               "a = {'params': np.ones(2_000_000, np.float32), 'steps': np.zeros(2, np.int64),\n"
               "     'updates': np.zeros(2, np.int64), 'final_epsilons': np.ones(2)}\n"
               f"checkpoint.save({str(tmp_path)!r}, 2000, a, {META!r}, keep=3)\n")
-    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+    writer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True,
                               env=dict(os.environ, ASYNCRL_TEST_CHECKPOINT_PAUSE="60"))
     try:
         line = writer.stdout.readline()

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-import config
-import main
+from algorithms import config
+from algorithms import cli
 
 
 def parse(*argv):
@@ -139,14 +139,14 @@ def test_summary_dir_that_is_a_file(capsys, tmp_path):
 
 
 def test_unknown_atari_game_lists_close_matches(capsys, tmp_path):
-    assert main.main(["pongg", "--summary_dir", str(tmp_path)]) == 2
+    assert cli.main(["pongg", "--summary_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown Atari game 'pongg'" in err and "pong" in err
     assert not list(tmp_path.iterdir()), "nothing may be created for a bad game name"
 
 
 def test_unknown_gym_id_lists_close_matches(capsys, tmp_path):
-    assert main.main(["CartPole-v9", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
+    assert cli.main(["CartPole-v9", "--env", "GYM", "--summary_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "CartPole-v1" in err
     assert not list(tmp_path.iterdir())
@@ -159,7 +159,7 @@ def test_every_algorithm_parses(alg):
 
 @pytest.mark.parametrize("alg", ["q", "sarsa"])
 def test_value_methods_refuse_continuous_actions(capsys, tmp_path, alg):
-    assert main.main(["Pendulum-v1", "--env", "GYM", "--alg_type", alg,
+    assert cli.main(["Pendulum-v1", "--env", "GYM", "--alg_type", alg,
                       "--summary_dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs discrete actions" in err and "a3c" in err
@@ -192,7 +192,7 @@ def test_evaluation_flags_out_of_place(capsys, argv, message):
 def test_shared_memory_too_small_for_the_run():
     """Measured against the real /dev/shm: a run that would not fit is refused up front (a
     segment larger than the space left would kill the parent with SIGBUS when filled)."""
-    import shared
+    from algorithms import shared
     info = os.statvfs(shared.SHM_FOLDER)
     floats = info.f_bavail * info.f_frsize // 4 + 2**20
     message = shared.space_problem({"params": floats // 2, "opt_g": floats - floats // 2})
@@ -206,8 +206,8 @@ def test_stop_return_is_not_taken_from_a_checkpoint():
     invocation: a run that stopped at its target trains on when resumed without one."""
     argv = ["CartPole-v1", "--env", "GYM", "--resume"]
     saved = {"stop_return": 400.0, "gamma": 0.9}
-    merged = main.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    merged = cli.merge_config(parse(*argv), saved, config.explicit_flags(argv))
     assert merged.stop_return is None and merged.gamma == 0.9
     argv += ["--stop_return", "450"]
-    merged = main.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    merged = cli.merge_config(parse(*argv), saved, config.explicit_flags(argv))
     assert merged.stop_return == 450.0

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-import config
+from algorithms import config
 from conftest import ROOT
 
 DOC = os.path.join(ROOT, "help", "HYPERPARAMETERS.md")

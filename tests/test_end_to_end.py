@@ -225,7 +225,7 @@ def test_dead_worker_past_max_restarts_stops_training(tmp_path):
 
 def _assert_final_checkpoint(out, tmp_path):
     """The run's last words include a final checkpoint, at the step training reached."""
-    import checkpoint
+    from algorithms import checkpoint
     [line] = [l for l in out.splitlines() if l.startswith("final checkpoint: ")]
     path = line.split(": ", 1)[1].split(" (")[0]
     assert path.startswith(str(tmp_path / "checkpoints" / "CartPole-v1" / "a3c"))
@@ -250,7 +250,7 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
     distribution gives with probability 0.09, makes half the actions random, and no learned
     Q-function then holds the pole for 300 steps on average.
     """
-    from exploration import epsilon
+    from algorithms.exploration import epsilon
     budget = VALUE_BUDGETS[t_max]
     run, returns = train_until(
         run_cli, tmp_path, ["CartPole-v1", "--env", "GYM", "-n", "2", "--alg_type", alg,

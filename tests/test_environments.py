@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from config import UserError
-from environments import (AtariEnvironment, GymEnvironment, make_environment, normalise_game,
-                          resolve_rom)
+from algorithms.config import UserError
+from algorithms.environments import (AtariEnvironment, GymEnvironment, make_environment,
+                                    normalise_game, resolve_rom)
 
 
 def test_game_names_are_normalised():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from exploration import FINAL_EPSILONS, epsilon, sample_final_epsilons
+from algorithms.exploration import FINAL_EPSILONS, epsilon, sample_final_epsilons
 
 
 def test_epsilon_schedule():

@@ -1,4 +1,4 @@
-"""The code passes ruff (configuration in ruff.toml): no unused names, no undefined ones, no
+"""The code passes ruff (configuration in pyproject.toml): no unused names, no undefined ones, no
 likely bugs, no line over 100 columns."""
 import os
 import subprocess

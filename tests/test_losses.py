@@ -3,7 +3,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from losses import actor_critic_loss, clip_gradients, td_loss  # noqa: E402
+from algorithms.losses import actor_critic_loss, clip_gradients, td_loss  # noqa: E402
 
 
 def reference(logits, values, actions, returns, beta):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from networks import actor_critic_layout
+from algorithms.networks import actor_critic_layout
 
 
 @pytest.mark.parametrize("arch, shape, actions, expected", [

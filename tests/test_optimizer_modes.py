@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from optimizers import SharedCounter
-from shared import StepCounters
+from algorithms.optimizers import SharedCounter
+from algorithms.shared import StepCounters
 from test_end_to_end import assert_nothing_left, read_scalars
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from optimizers import Adam, LocalCounter, Momentum, RMSProp, make_optimizer
+from algorithms.optimizers import Adam, LocalCounter, Momentum, RMSProp, make_optimizer
 
 GRADS = [np.array([0.5, -2.0, 0.0, 3.0]), np.array([-1.0, 1.0, 0.25, 0.0]),
          np.array([2.0, 0.5, -0.5, 1.0])]

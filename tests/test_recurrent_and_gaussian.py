@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agents import ActorCritic, Segment
-from environments import EnvSpec
-from losses import gaussian_entropy, gaussian_log_density
-from networks import LSTM_UNITS, MLP_LSTM_UNITS, lstm_sequence, make_layout, recurrent_state_shape
+from algorithms.agents import ActorCritic, Segment
+from algorithms.environments import EnvSpec
+from algorithms.losses import gaussian_entropy, gaussian_log_density
+from algorithms.networks import (LSTM_UNITS, MLP_LSTM_UNITS, lstm_sequence, make_layout,
+                                 recurrent_state_shape)
 
 CFG = dict(arch="NIPS", entropy=0.01, clip_norm=40.0, clip_norm_type="global", gamma=0.99,
            max_local_steps=5)

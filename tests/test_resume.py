@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-import checkpoint
+from algorithms import checkpoint
 from test_end_to_end import assert_nothing_left, read_episodes, read_scalars
 
 LR, LR_STEPS, EPS_STEPS = 3e-3, 20_000, 10_000

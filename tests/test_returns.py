@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from returns import RewardTransform, advantages, n_step_returns
+from algorithms.returns import RewardTransform, advantages, n_step_returns
 
 
 def test_bootstrapped_returns_by_hand():

@@ -3,8 +3,8 @@ import multiprocessing as mp
 
 import numpy as np
 
-from agents import refresh_target
-from shared import SharedVectors
+from algorithms.agents import refresh_target
+from algorithms.shared import SharedVectors
 
 INTERVAL = 100
 

@@ -1,7 +1,7 @@
 """Targets of one-step Q, one-step Sarsa, n-step Q and n-step Sarsa, by hand."""
 import numpy as np
 
-from returns import one_step_targets, value_targets
+from algorithms.returns import one_step_targets, value_targets
 
 GAMMA = 0.5
 REWARDS = np.array([1.0, 0.0, -1.0, 2.0], np.float32)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ALGORITHMS
+from conftest import ALGORITHMS, ROOT
 
 PONG_BACKGROUND = (144, 72, 17)
 WINDOW = re.compile(r'"(?P<title>[^"]+)": \(.*?\)\s+(?P<w>\d+)x(?P<h>\d+)\S*'   # xwininfo -tree
@@ -144,7 +144,7 @@ def test_window_draws_at_most_fps_times_a_second(display):
     own, as the actor-learners do, so that no X connection outlives it."""
     probe = """
 import time, numpy as np
-from display import Window
+from algorithms.display import Window
 screen = np.zeros((210, 160, 3), np.uint8)
 training = Window("rate test", fps=10)
 assert training.due()
@@ -163,6 +163,6 @@ assert time.monotonic() - start >= 0.29   # three waits of 0.1 s after the first
 evaluation.close()
 print("ok")
 """
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ALGORITHMS, capture_output=True,
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, env=dict(os.environ, DISPLAY=display), timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
