@@ -2,13 +2,14 @@
 
 One iteration (a *segment*, the paper's Algorithms S2 and S3):
 
-1. sync: snapshot the shared parameters into local tensors (one copy);
+1. sync: snapshot the store's parameters into local tensors (one copy; ``store.py``);
 2. act: up to the agent's segment length (t_max, or I_AsyncUpdate for one-step methods) steps,
    stopping early at the end of an episode;
 3. learn: the agent (``agents.py``) makes its targets and returns the segment's summed-loss
    gradient as one flat, clipped vector;
-4. apply: the optimizer updates the *shared* parameters in place, lock-free (Hogwild); value-based
-   methods then refresh the shared target network when a refresh interval has been crossed.
+4. apply: ``store.push`` applies it to the *shared* parameters in place, lock-free (Hogwild);
+   ``store.after_update`` then refreshes the value-based methods' target network when a refresh
+   interval has been crossed.
 
 Concurrency: a worker takes no lock in its loop (its step and update counts have slots of their
 own; the value-based target refresh takes one once per refresh interval). A worker ignores SIGINT
@@ -26,9 +27,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .config import Config
 from .display import Window
 from .environments import EnvSpec
 from .networks import Layout
+from .store import StoreHandle
 
 SUMMARY_SECONDS = 5.0
 # Test-only fault injection, off unless set: the actor-learner with this id makes every reward
@@ -43,21 +46,19 @@ class WorkerSpec:
     """Everything a worker needs, picklable (no runtime handles: see Runtime)."""
     actor_id: int
     seed: int
-    config: dict[str, Any]
+    config: Config
     env_spec: EnvSpec
     layout: Layout
-    shared_handles: dict[str, tuple[str, int]]
+    store: StoreHandle
     run_dir: str
     final_epsilon: float = 1.0   # value-based methods: this learner's final exploration rate
     incarnation: int = 0         # how many times this actor-learner was restarted before
 
 
 class Runtime(NamedTuple):
-    """Process-shared handles, created by the parent with the ``spawn`` context."""
+    """The supervisor's process-shared handles, created with the ``spawn`` context."""
     steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
-    updates: Any         # shared.StepCounters: updates per actor; the sum is Adam's shared t
     stop: Any            # multiprocessing.Event
-    target_version: Any  # multiprocessing.Value('q'), index of the last target refresh
     parent_pid: int
 
 
@@ -82,38 +83,23 @@ class ActorLearner:
     def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
         from .agents import make_agent
         from .environments import make_environment
-        from .optimizers import SLOTS, ActorCounter, SharedCounter, make_optimizer
         from .returns import RewardTransform
-        from .shared import SharedVectors
         from .summaries import ScalarWriter
 
-        cfg = spec.config
-        self.spec, self.runtime, self.cfg = spec, runtime, cfg
+        config = spec.config
+        self.spec, self.runtime, self.config = spec, runtime, config
         self.messages = messages   # this worker's own pipe to the parent
         self.actor_id = spec.actor_id
         rng = np.random.default_rng(spec.seed)
-        visualize = cfg["visualize"] == 1 or (cfg["visualize"] == 2 and spec.actor_id == 0)
-        self.env = make_environment(cfg["env"], cfg["game"], cfg["rom_path"], spec.seed,
-                                    single_life=cfg["single_life_episodes"], render=visualize)
-        self.window = Window(f"{cfg['game']} - actor {spec.actor_id}", slot=spec.actor_id) \
+        visualize = config.visualize == 1 or (config.visualize == 2 and spec.actor_id == 0)
+        self.env = make_environment(config.env, config.game, config.rom_path, spec.seed,
+                                    single_life=config.single_life_episodes, render=visualize)
+        self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None
-        self.shared = SharedVectors.attach(spec.shared_handles)
-        self.params = self.shared["params"]
-        slot_names = SLOTS[cfg["opt_type"]]
-        # Local statistics live in shared memory too (a vector per actor-learner, used by it
-        # alone), so that the parent can checkpoint them.
-        if cfg["opt_mode"] == "shared":
-            slots = {name: self.shared[f"opt_{name}"] for name in slot_names}
-            next_step = SharedCounter(runtime.updates, spec.actor_id)
-        else:
-            slots = {name: self.shared[f"opt_{name}_{spec.actor_id}"] for name in slot_names}
-            next_step = ActorCounter(runtime.updates, spec.actor_id)
-        self.optimizer = make_optimizer(cfg["opt_type"], self.params, slots, alpha=cfg["alpha"],
-                                        eps=cfg["e"], b1=cfg["b1"], b2=cfg["b2"],
-                                        next_step=next_step)
-        self.agent = make_agent(cfg, spec.layout, spec.env_spec, self.shared, runtime, rng,
+        self.store = spec.store.connect(spec.actor_id, config)
+        self.agent = make_agent(config, spec.layout, spec.env_spec, self.store, rng,
                                 spec.final_epsilon)
-        self.rewards = RewardTransform(cfg["rescale_rewards"])
+        self.rewards = RewardTransform(config.rescale_rewards)
         self.writer = ScalarWriter(spec.run_dir, spec.actor_id)
         self.timer = Timer()
         length = self.agent.segment_length
@@ -131,10 +117,12 @@ class ActorLearner:
     def run(self) -> None:
         from .agents import Segment
 
-        cfg, runtime, agent, env, timer = self.cfg, self.runtime, self.agent, self.env, self.timer
+        config, runtime, agent, env, timer = (self.config, self.runtime, self.agent, self.env,
+                                              self.timer)
+        store = self.store
         clock = time.perf_counter
         length = agent.segment_length
-        max_steps, single_life = cfg["max_global_steps"], cfg["single_life_episodes"]
+        max_steps, single_life = config.max_global_steps, config.single_life_episodes
         states, actions, rewards, terminals = (self._states, self._actions, self._rewards,
                                                self._terminals)
         episode_return, episode_length, local_steps, updates, skipped = 0.0, 0, 0, 0, 0
@@ -181,9 +169,9 @@ class ActorLearner:
                                               terminals[:n], state, done, truncated))
             t1 = clock()
             global_step = runtime.steps.add(actor, n)
-            lr = learning_rate(cfg["initial_lr"], global_step, cfg["lr_annealing_steps"])
+            lr = learning_rate(config.initial_lr, global_step, config.lr_annealing_steps)
             if np.isfinite(stats["train/grad_norm"]):
-                self.optimizer.apply(grad, lr)
+                store.push(grad, lr)
             else:
                 # A NaN or inf anywhere in the gradient makes its norm non-finite. Applying it
                 # would poison the parameters every learner shares: skip it and count it.
@@ -192,7 +180,7 @@ class ActorLearner:
                     messages.send(("warning", actor,
                                           "non-finite gradient: update skipped (further ones are "
                                           "counted in train/skipped_updates)"))
-            agent.after_update(global_step)
+            store.after_update(global_step)
             t2 = clock()
             timer.add("learn", t1 - t0)
             timer.add("optimizer", t2 - t1)
@@ -234,7 +222,7 @@ class ActorLearner:
         self.env.close()
         if self.window is not None:
             self.window.close()
-        self.shared.close()
+        self.store.close()
 
 
 def _configure_tensorflow() -> None:

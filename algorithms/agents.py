@@ -3,13 +3,14 @@
 An agent owns the local TensorFlow functions of its algorithm and answers four questions of the
 shared loop in ``actor_learner.py``:
 
-* ``sync(global_step)``: snapshot the shared parameters (and target parameters) into local
-  tensors;
+* ``sync(global_step)``: snapshot the parameters (and target parameters) of the store
+  (``store.py``) into local tensors;
 * ``act(state)``: the action to take;
 * ``learn(segment)``: the flat gradient of the segment's loss (and scalars to log);
-* ``after_update(global_step)``: anything due once the shared parameters have changed (the
-  value-based methods' target refresh);
 * ``episode_scalars()``: per-episode scalars, at the end of an episode.
+
+An agent reads the parameters from the store and never writes them: applying the gradient is the
+loop's business (``store.push``).
 
 ``ActorCritic`` is A3C. ``ValueLearner`` is one-step Q-learning, one-step Sarsa, n-step
 Q-learning and n-step Sarsa: with ``--max_local_steps 1`` it makes one-step targets and applies
@@ -20,10 +21,10 @@ makes forward-view n-step targets over segments of N steps. Targets bootstrap fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from .config import Config
 from .environments import EnvSpec
 from .exploration import epsilon as epsilon_schedule
 from .networks import Layout
@@ -61,11 +62,11 @@ def _flatten(tf, grads):
 class _Agent:
     """What every agent shares: the local snapshot of the shared parameters."""
 
-    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator):
+    def __init__(self, layout: Layout, store, rng: np.random.Generator):
         import tensorflow as tf
         self._tf = tf
         self.layout = layout
-        self.shared_params = shared_params
+        self.store = store
         self.rng = rng
         self.params: list = []
 
@@ -75,10 +76,7 @@ class _Agent:
         return [constant(view) for view in self.layout.split(flat)]
 
     def sync(self, global_step: int) -> None:
-        self.params = self.snapshot(self.shared_params)
-
-    def after_update(self, global_step: int) -> None:
-        pass
+        self.params = self.snapshot(self.store.pull())
 
     def start_episode(self) -> None:
         """Called before the first step of every episode (recurrent agents reset their state)."""
@@ -99,17 +97,17 @@ class ActorCritic(_Agent):
     segment started with, so gradients are truncated at segment boundaries.
     """
 
-    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
-                 env_spec: EnvSpec, cfg: dict[str, Any]):
-        super().__init__(layout, shared_params, rng)
+    def __init__(self, layout: Layout, store, rng: np.random.Generator, env_spec: EnvSpec,
+                 config: Config):
+        super().__init__(layout, store, rng)
         tf = self._tf
         from .losses import actor_critic_loss, clip_gradients, gaussian_actor_critic_loss
         from .networks import actor_critic_forward, recurrent_state_shape
 
-        arch, beta = cfg["arch"], cfg["entropy"]
-        clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
-        self.gamma = cfg["gamma"]
-        self.segment_length = cfg["max_local_steps"]
+        beta = config.entropy
+        clip_norm, clip_type = config.clip_norm, config.clip_norm_type
+        self.gamma = config.gamma
+        self.segment_length = config.max_local_steps
         self.continuous = env_spec.continuous
         self.dims = env_spec.num_actions
         self.state_shape = recurrent_state_shape(layout)
@@ -120,8 +118,8 @@ class ActorCritic(_Agent):
         state_sig = [tf.TensorSpec(self.state_shape, tf.float32)] if recurrent else []
 
         def forward(params, observations, state):
-            out = actor_critic_forward(arch, params, observations,
-                                       state[0] if recurrent else None, continuous)
+            out = actor_critic_forward(layout, params, observations,
+                                       state[0] if recurrent else None)
             return out if recurrent else (*out, None)
 
         @tf.function(input_signature=[param_sig, obs_sig] + state_sig)
@@ -217,40 +215,38 @@ class ActorCritic(_Agent):
 class ValueLearner(_Agent):
     """Asynchronous one-step / n-step Q-learning and Sarsa with a shared target network."""
 
-    def __init__(self, layout: Layout, shared_params: np.ndarray, rng: np.random.Generator,
-                 env_spec: EnvSpec, cfg: dict[str, Any], shared_target: np.ndarray,
-                 target_version, final_epsilon: float):
-        super().__init__(layout, shared_params, rng)
+    def __init__(self, layout: Layout, store, rng: np.random.Generator, env_spec: EnvSpec,
+                 config: Config, final_epsilon: float):
+        super().__init__(layout, store, rng)
         tf = self._tf
         from .losses import clip_gradients, td_loss
         from .networks import q_forward
 
-        arch, clip_delta = cfg["arch"], cfg["clip_loss"]
-        clip_norm, clip_type = cfg["clip_norm"], cfg["clip_norm_type"]
-        self.sarsa = cfg["alg_type"] == "sarsa"
-        self.gamma = cfg["gamma"]
-        self.one_step = cfg["max_local_steps"] == 1
-        self.segment_length = cfg["grads_update_steps"] if self.one_step else cfg["max_local_steps"]
+        clip_delta = config.clip_loss
+        clip_norm, clip_type = config.clip_norm, config.clip_norm_type
+        self.sarsa = config.alg_type == "sarsa"
+        self.gamma = config.gamma
+        self.one_step = config.max_local_steps == 1
+        self.segment_length = (config.grads_update_steps if self.one_step
+                               else config.max_local_steps)
         self.final_epsilon = final_epsilon
-        self.annealing_steps = cfg["epsilon_annealing_steps"]
+        self.annealing_steps = config.epsilon_annealing_steps
         self.num_actions = env_spec.num_actions
-        self.shared_target = shared_target
-        self.target_version = target_version
-        self.target_interval = cfg["q_target_update_steps"]
         self._target_seen = -1
         self.target: list = []
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
 
         @tf.function(input_signature=[param_sig, obs_sig])
         def q_values(params, observations):
-            return q_forward(arch, params, observations)
+            return q_forward(layout, params, observations)
 
         @tf.function(input_signature=[param_sig, obs_sig, tf.TensorSpec([None], tf.int32),
                                       tf.TensorSpec([None], tf.float32)])
         def gradient(params, observations, actions, targets):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                loss = td_loss(q_forward(arch, params, observations), actions, targets, clip_delta)
+                loss = td_loss(q_forward(layout, params, observations), actions, targets,
+                               clip_delta)
             grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
             return _flatten(tf, grads), loss.total, tf.reduce_sum(loss.max_q), norm
 
@@ -262,15 +258,11 @@ class ValueLearner(_Agent):
 
     def sync(self, global_step: int) -> None:
         super().sync(global_step)
-        version = 0 if self.target_version is None else self.target_version.value
+        version = self.store.target_version()
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
-            self.target = self.snapshot(self.shared_target)
+            self.target = self.snapshot(self.store.pull_target())
         self.epsilon = epsilon_schedule(global_step, self.final_epsilon, self.annealing_steps)
-
-    def after_update(self, global_step: int) -> None:
-        refresh_target(global_step, self.target_interval, self.target_version,
-                       self.shared_params, self.shared_target)
 
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
         return self._q(params, self._tf.constant(observations)).numpy()
@@ -315,31 +307,9 @@ class ValueLearner(_Agent):
         return {"q/max_mean": mean, "explore/epsilon": self.epsilon}
 
 
-def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
-                   target: np.ndarray) -> bool:
-    """Copy ``params`` into ``target`` once per ``interval`` global steps.
-
-    ``version`` (a locked ``multiprocessing.Value``) holds the index of the last interval whose
-    refresh was done. Whichever worker first sees a new interval copies; the others, even if they
-    cross the boundary at the same moment, find the index already taken. Returns True for the one
-    worker that copied.
-    """
-    due = global_step // interval
-    if due <= version.value:          # the common case, without taking the lock
-        return False
-    with version.get_lock():
-        if due <= version.value:
-            return False
-        np.copyto(target, params)
-        version.value = due
-    return True
-
-
-def make_agent(cfg: dict[str, Any], layout: Layout, env_spec: EnvSpec, shared, runtime,
+def make_agent(config: Config, layout: Layout, env_spec: EnvSpec, store,
                rng: np.random.Generator, final_epsilon: float):
-    """The agent of ``cfg["alg_type"]``. Without a ``runtime`` (evaluation) the target network
-    is read once."""
-    if cfg["alg_type"] == "a3c":
-        return ActorCritic(layout, shared["params"], rng, env_spec, cfg)
-    return ValueLearner(layout, shared["params"], rng, env_spec, cfg, shared["target"],
-                        None if runtime is None else runtime.target_version, final_epsilon)
+    """The agent of ``config.alg_type``, reading its parameters from ``store``."""
+    if config.alg_type == "a3c":
+        return ActorCritic(layout, store, rng, env_spec, config)
+    return ValueLearner(layout, store, rng, env_spec, config, final_epsilon)

@@ -13,10 +13,12 @@ One checkpoint is one file, ``<checkpoint_dir>/checkpoint-<global step>.npz``, h
   directory and how many times the run was resumed. The learning-rate and epsilon schedules are
   functions of the global step and the config, so they resume where they were.
 
-Writes are atomic: the bytes go to a hidden temporary file in the same folder, which is flushed,
-``fsync``-ed and renamed over the final name; a crash or ``kill -9`` at any point leaves either
-the complete new file or none (the previous checkpoints are untouched). Loading uses
+Writes are atomic (``files.write_atomically``): a crash or ``kill -9`` at any point leaves either
+the complete new file or none, and the previous checkpoints untouched. Loading uses
 ``allow_pickle=False``: a checkpoint is data, never code. Only the newest ``keep`` are kept.
+
+:class:`Checkpointer` is the parent's side of it: when a checkpoint is due, and what goes into
+one (the parameter store's arrays, the supervisor's counters, the configuration and layout).
 """
 from __future__ import annotations
 
@@ -31,13 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from .config import UserError
+from .config import Config, UserError
+from .files import TEMPORARY_SUFFIX, write_atomically
 
 FORMAT = 1
 _NAME = re.compile(r"^checkpoint-(\d+)\.npz$")
-# Test-only: seconds to pause half-way through writing a checkpoint, so that a test can kill the
-# writer with SIGKILL in the middle of a write. Off unless set.
-PAUSE_ENV = "ASYNCRL_TEST_CHECKPOINT_PAUSE"
 # Config entries that fix the shape or meaning of the saved arrays: resuming with another value
 # cannot work.
 REQUIRED_ARRAYS = ("params", "steps", "updates", "final_epsilons")
@@ -86,37 +86,13 @@ def save(directory: str, step: int, arrays: dict[str, np.ndarray], meta: dict[st
                 saved=time.strftime("%Y-%m-%dT%H:%M:%S"))
     buffer = io.BytesIO()
     np.savez(buffer, meta=np.array(json.dumps(meta, sort_keys=True, default=str)), **arrays)
-    data = buffer.getbuffer()
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
-            if pause > 0:
-                f.flush()
-                print(f"checkpoint write paused: {tmp}", flush=True)
-                time.sleep(pause)
-            f.write(data[half:])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
+    write_atomically(path, buffer.getvalue())
     for old in list_checkpoints(directory)[:-keep]:
-        os.unlink(old)
+        try:
+            os.unlink(old)
+        except FileNotFoundError:
+            pass   # already gone: nothing to prune
     return path
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def remove_stale_temporaries(directory: str) -> list[str]:
@@ -124,7 +100,7 @@ def remove_stale_temporaries(directory: str) -> list[str]:
     if not os.path.isdir(directory):
         return []
     stale = [os.path.join(directory, n) for n in os.listdir(directory)
-             if n.startswith(".checkpoint-") and n.endswith(".tmp")]
+             if n.startswith(".checkpoint-") and n.endswith(TEMPORARY_SUFFIX)]
     for path in stale:
         os.unlink(path)
     return stale
@@ -178,3 +154,27 @@ def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: lis
     if ckpt.meta["layout"] != layout_names:
         raise UserError(f"checkpoint {ckpt.path!r} holds another network (parameter layout "
                         "differs); resume with the flags it was trained with")
+
+
+class Checkpointer:
+    """Writes the checkpoints of one training run: every ``--checkpoint_interval`` global
+    steps, and a final one when training ends."""
+
+    def __init__(self, config: Config, meta: dict[str, Any], first_step: int):
+        self.config = config
+        self.meta = meta   # the run's constant part: config, layout, run folder, versions...
+        self.next_step = self._next(first_step)
+        self.last_path: str | None = None
+
+    def _next(self, step: int) -> int:
+        interval = self.config.checkpoint_interval
+        return (step // interval + 1) * interval
+
+    def due(self, step: int) -> bool:
+        return self.next_step <= step < self.config.max_global_steps
+
+    def save(self, step: int, arrays: dict[str, np.ndarray]) -> str:
+        self.next_step = self._next(step)
+        self.last_path = save(self.config.checkpoint_dir, step, arrays, self.meta,
+                              self.config.keep_checkpoints)
+        return self.last_path

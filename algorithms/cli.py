@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     explicit = config.explicit_flags(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from . import checkpoint
+    from .launcher import layout_record
     from .networks import make_layout
 
     try:
@@ -84,17 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
                              env_spec.num_actions, args.lstm, env_spec.continuous)
         if ckpt is not None:
-            checkpoint.check_compatible(ckpt, vars(args), [[s.name, list(s.shape)]
-                                                           for s in layout.specs],
+            checkpoint.check_compatible(ckpt, vars(args), layout_record(layout),
                                         env_spec.observation_shape, env_spec.num_actions)
-        if args.mode == "eval":
-            from .evaluate import evaluate
-            try:
-                return evaluate(args, env_spec, ckpt)
-            except KeyboardInterrupt:
-                print("interrupted: evaluation stopped, no result written", file=sys.stderr)
-                return 130
-        if ckpt is not None:
+        if ckpt is not None and args.mode == "train":
             if ckpt.step >= args.max_global_steps:
                 raise UserError(
                     f"checkpoint {ckpt.path!r} is at step {ckpt.step:,}, which already reaches "
@@ -107,16 +100,26 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         return _fail(str(err))
 
-    from .launcher import shared_sizes, train
-    from .shared import space_problem
     sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
-    problem = space_problem(shared_sizes(vars(args), layout.size))
+    settings = config.Config.from_namespace(args)
+    if settings.mode == "eval":
+        from .evaluate import evaluate
+        try:
+            return evaluate(settings, env_spec, ckpt)
+        except KeyboardInterrupt:
+            print("interrupted: evaluation stopped, no result written", file=sys.stderr)
+            return 130
+
+    from .launcher import train
+    from .shared import space_problem
+    from .store import vector_sizes
+    problem = space_problem(vector_sizes(settings, layout.size))
     if problem:
         return _fail(problem)
     if sampled:
         print(sampled)
     try:
-        return train(config.to_dict(args), env_spec, ckpt)
+        return train(settings, env_spec, ckpt)
     except KeyboardInterrupt:
         return 130
 

@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import sys
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NoReturn, Sequence
 
 ALGORITHMS = ("a3c", "q", "sarsa")
@@ -379,10 +380,97 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
     return None
 
 
-def to_dict(args: argparse.Namespace) -> dict[str, Any]:
-    """The hyperparameters as a JSON-ready dict."""
-    return dict(sorted(vars(args).items()))
+@dataclass(frozen=True)
+class Config:
+    """Every hyperparameter of one run, resolved, typed and frozen.
+
+    Built once by :func:`from_namespace` after parsing, validation and
+    :func:`resolve_defaults`; travels to every process and into every checkpoint. Field names are
+    the flags' names (``--max_local_steps`` is ``config.max_local_steps``). ``config.json`` and
+    checkpoints hold :meth:`to_dict`; :meth:`from_dict` reads them back, from any version:
+    unknown keys are dropped and keys that an older version did not write take today's
+    defaults.
+    """
+    # environment
+    game: str
+    env: str
+    rom_path: str | None
+    single_life_episodes: bool
+    # algorithm and network
+    alg_type: str
+    arch: str
+    lstm: bool
+    num_actor_learners: int
+    max_local_steps: int
+    grads_update_steps: int
+    gamma: float
+    entropy: float
+    rescale_rewards: bool
+    clip_loss: float
+    q_target_update_steps: int
+    epsilon_annealing_steps: int
+    # optimizer
+    opt_type: str
+    opt_mode: str
+    initial_lr: float
+    lr_annealing_steps: int
+    alpha: float
+    e: float
+    b1: float
+    b2: float
+    clip_norm: float
+    clip_norm_type: str
+    # the run
+    seed: int
+    max_global_steps: int
+    stop_return: float | None
+    summary_dir: str
+    checkpoint_dir: str
+    checkpoint_interval: int
+    keep_checkpoints: int
+    max_restarts: int
+    stall_timeout: float
+    visualize: int
+    quiet: bool
+    # this invocation
+    mode: str
+    resume: bool
+    checkpoint: str | None
+    eval_episodes: int
+    greedy: bool
+    eval_epsilon: float
+    eval_file: str | None
+    record_video: str | None
+    video_episodes: int | None
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> "Config":
+        return cls.from_dict(vars(args))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        """A configuration from saved values; missing keys take the parser's defaults."""
+        known = {f.name for f in fields(cls)}
+        merged = {**parser_defaults(), **{k: v for k, v in values.items() if k in known}}
+        return cls(**merged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hyperparameters as a JSON-ready dict, sorted by name."""
+        return dict(sorted(asdict(self).items()))
+
+    def replace(self, **changes: Any) -> "Config":
+        return replace(self, **changes)
+
+    @property
+    def value_based(self) -> bool:
+        return self.alg_type != "a3c"
+
+
+def parser_defaults() -> dict[str, Any]:
+    """Every flag's default, as the parser gives it (before :func:`resolve_defaults`)."""
+    return {action.dest: action.default for action in build_parser()._actions
+            if action.dest != "help"}
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience for `python config.py -h`
-    print(to_dict(parse_args(sys.argv[1:])))
+    print(vars(parse_args(sys.argv[1:])))

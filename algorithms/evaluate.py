@@ -13,7 +13,6 @@ to a JSON file (``--eval_file``, default ``eval-<step>.json`` beside the checkpo
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -22,8 +21,10 @@ from typing import Any
 import numpy as np
 
 from .checkpoint import Checkpoint
+from .config import Config
 from .display import Window
 from .environments import EnvSpec
+from .files import write_atomically
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
 
@@ -76,22 +77,22 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
         steps += 1
 
 
-def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
+def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     """Play ``args.eval_episodes`` episodes with the checkpoint's parameters; returns 0."""
     from .actor_learner import _configure_tensorflow
     _configure_tensorflow()
     from .agents import make_agent
     from .environments import make_environment
     from .networks import make_layout
+    from .store import FrozenStore
 
-    cfg = vars(args)
     layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
                          env_spec.num_actions, args.lstm, env_spec.continuous)
     params = ckpt.arrays["params"].astype(np.float32)
     target = ckpt.arrays.get("target", params).astype(np.float32)
     seed = int(args.seed or 0) + 1_000_003
     rng = np.random.default_rng(seed)
-    agent = make_agent(cfg, layout, env_spec, {"params": params, "target": target}, None, rng,
+    agent = make_agent(args, layout, env_spec, FrozenStore(params, target), rng,
                        final_epsilon=args.eval_epsilon)
     agent.sync(ckpt.step)
     value_based = args.alg_type != "a3c"
@@ -150,11 +151,7 @@ def evaluate(args: argparse.Namespace, env_spec: EnvSpec, ckpt: Checkpoint) -> i
     }
     path = args.eval_file or os.path.join(os.path.dirname(os.path.abspath(ckpt.path)),
                                           f"eval-{ckpt.step}.json")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(result, indent=2) + "\n")
     print(f"score over {len(scores)} episodes: mean {result['mean']:.2f} ± {result['std']:.2f} "
           f"(min {result['min']:g}, max {result['max']:g}); written to {path}", flush=True)
     if videos:

@@ -6,10 +6,11 @@ A network here is two things:
   float32 vector that holds every parameter in shared memory (so the shared layout is always
   derived from the network, never written by hand), and which initialises that vector with numpy
   in the parent process (which never imports TensorFlow);
-* pure functions ``forward(params, observations)`` that take the parameters as a list of tensors
-  (in layout order) and return the policy logits and the state value. Passing the parameters in,
-  rather than keeping per-layer ``tf.Variable`` objects, makes "sync with the shared vector" one
-  copy per segment and "gradient as one flat vector" one ``concat``.
+* pure functions ``forward(layout, params, observations)`` that take the parameters as a list of
+  tensors (in layout order), read each by its name, and return the policy outputs and the state
+  value (or the Q-values). Passing the parameters in, rather than keeping per-layer
+  ``tf.Variable`` objects, makes "sync with the shared vector" one copy per segment and "gradient
+  as one flat vector" one ``concat``.
 
 Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dense 256),
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), and for vector
@@ -29,6 +30,9 @@ CONV_TORSOS = {
     "NIPS": ([(16, 8, 4), (32, 4, 2)], 256),
     "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
 }
+# A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
+CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
+                for filters, kernel, stride in convs}
 MLP_HIDDEN = (64, 64)
 LSTM_UNITS = 256      # the paper's A3C LSTM: 256 cells after the conv torso's dense layer
 MLP_LSTM_UNITS = 64   # ours, after the 64-wide MLP towers of vector tasks (256 ran 4x slower)
@@ -61,26 +65,12 @@ class Layout:
     def size(self) -> int:
         return self.offsets[-1]
 
-    @property
-    def names(self) -> list[str]:
-        return [s.name for s in self.specs]
-
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """Views of ``flat`` (no copy), one per parameter, in their shapes."""
         if flat.shape != (self.size,):
             raise ValueError(f"expected a flat vector of {self.size} values, got {flat.shape}")
         return [flat[lo:hi].reshape(spec.shape)
                 for spec, lo, hi in zip(self.specs, self.offsets[:-1], self.offsets[1:])]
-
-    def pack(self, tensors: Sequence[np.ndarray]) -> np.ndarray:
-        """The flat float32 vector holding ``tensors`` (inverse of :meth:`split`)."""
-        if len(tensors) != len(self.specs):
-            raise ValueError(f"expected {len(self.specs)} tensors, got {len(tensors)}")
-        for spec, tensor in zip(self.specs, tensors):
-            if tuple(np.shape(tensor)) != spec.shape:
-                raise ValueError(f"{spec.name}: expected shape {spec.shape}, "
-                                 f"got {np.shape(tensor)}")
-        return np.concatenate([np.asarray(t, np.float32).ravel() for t in tensors])
 
     def initial_values(self, rng: np.random.Generator) -> np.ndarray:
         """Glorot-uniform weights (scaled per layer), zero biases, as one flat vector."""
@@ -200,28 +190,35 @@ def make_layout(alg_type: str, arch: str, observation_shape: tuple[int, ...],
 
 
 # --------------------------------------------------------------------------- TensorFlow
+# Every forward pass takes the layout and the parameter tensors in layout order, and reads each
+# tensor by its name: the layout alone says which network it is (conv or MLP torso, LSTM or not,
+# softmax or Gaussian head), so no argument can disagree with it.
 
-def torso(arch: str, params: Sequence, observations):
-    """Apply the torso; returns (features, number of parameter tensors used)."""
+def named(layout: Layout, params: Sequence) -> dict:
+    """{parameter name: tensor} for ``params`` in ``layout``'s order."""
+    return {spec.name: tensor for spec, tensor in zip(layout.specs, params)}
+
+
+def conv_torso(p: dict, observations):
+    """Conv layers ``conv<i>``, then ``dense``, ReLU each; uint8 screens scaled to [0, 1]."""
     import tensorflow as tf
-    if observations.shape.rank == 2:
-        return mlp(params, observations), 2 * len(MLP_HIDDEN)
-    convs, _ = CONV_TORSOS[arch]
     h = tf.cast(observations, tf.float32) * (1.0 / 255.0)
-    used = 0
-    for _, _, stride in convs:
-        h = tf.nn.relu(tf.nn.conv2d(h, params[used], stride, "VALID") + params[used + 1])
-        used += 2
+    i = 0
+    while f"conv{i}/w" in p:
+        w = p[f"conv{i}/w"]
+        stride = CONV_STRIDES[(int(w.shape[0]), int(w.shape[-1]))]
+        h = tf.nn.relu(tf.nn.conv2d(h, w, stride, "VALID") + p[f"conv{i}/b"])
+        i += 1
     h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
-    h = tf.nn.relu(tf.matmul(h, params[used]) + params[used + 1])
-    return h, used + 2
+    return tf.nn.relu(tf.matmul(h, p["dense/w"]) + p["dense/b"])
 
 
-def mlp(params: Sequence, observations):
+def mlp(p: dict, prefix: str, observations):
+    """The tanh layers ``<prefix>0``, ``<prefix>1``, ..."""
     import tensorflow as tf
     h = observations
     for i in range(len(MLP_HIDDEN)):
-        h = tf.tanh(tf.matmul(h, params[2 * i]) + params[2 * i + 1])
+        h = tf.tanh(tf.matmul(h, p[f"{prefix}{i}/w"]) + p[f"{prefix}{i}/b"])
     return h
 
 
@@ -249,61 +246,48 @@ def lstm_sequence(w, b, inputs, state):
     return states[:, 1], states[-1]
 
 
-def _policy_head(params: Sequence, h, continuous: bool):
-    """(logits) or (mean, variance) from features ``h``; returns (outputs, tensors used)."""
+def _policy_head(p: dict, h):
+    """Logits, or (mean, variance) when the layout has a Gaussian head."""
     import tensorflow as tf
-    if continuous:
-        mean = tf.matmul(h, params[0]) + params[1]
-        variance = tf.nn.softplus(tf.matmul(h, params[2]) + params[3]) + 1e-4
-        return (mean, variance), 4
-    return tf.matmul(h, params[0]) + params[1], 2
+    if "policy/mean_w" in p:
+        mean = tf.matmul(h, p["policy/mean_w"]) + p["policy/mean_b"]
+        variance = tf.nn.softplus(tf.matmul(h, p["policy/var_w"]) + p["policy/var_b"]) + 1e-4
+        return mean, variance
+    return tf.matmul(h, p["policy/w"]) + p["policy/b"]
 
 
-def actor_critic_forward(arch: str, params: Sequence, observations, state=None,
-                         continuous: bool = False):
+def _value_head(p: dict, h):
+    import tensorflow as tf
+    return tf.matmul(h, p["value/w"])[:, 0] + p["value/b"][0]
+
+
+def actor_critic_forward(layout: Layout, params: Sequence, observations, state=None):
     """Policy outputs and state values (batch,) for a batch, or with ``state`` for a sequence.
 
-    The policy outputs are logits (batch, actions), or (mean, variance) each (batch, dims) when
-    ``continuous``. With ``state`` (the recurrent state before the first observation, see
+    The policy outputs are logits (batch, actions), or (mean, variance) each (batch, dims) for a
+    Gaussian head. With ``state`` (the recurrent state before the first observation, see
     :func:`recurrent_state_shape`) the observations are one sequence in time order and the new
     state is returned too: ``(policy, values, state)``.
     """
     import tensorflow as tf
-    if observations.shape.rank == 2:
-        n = 2 * len(MLP_HIDDEN)
-        h = mlp(params, observations)
-        states = []
-        if state is not None:
-            h, s = lstm_sequence(params[n], params[n + 1], h, state[0:2])
-            states.append(s)
-            n += 2
-        policy, used = _policy_head(params[n:], h, continuous)
-        value_params = params[n + used:]
-        n = 2 * len(MLP_HIDDEN)
-        h = mlp(value_params, observations)
-        if state is not None:
-            h, s = lstm_sequence(value_params[n], value_params[n + 1], h, state[2:4])
-            states.append(s)
-            n += 2
-        value = tf.matmul(h, value_params[n])[:, 0] + value_params[n + 1][0]
+    p = named(layout, params)
+    if "pi0/w" in p:   # vector observations: a policy tower and a value tower
+        h_pi, h_v = mlp(p, "pi", observations), mlp(p, "v", observations)
         if state is None:
-            return policy, value
-        return policy, value, tf.concat(states, axis=0)
-    h, used = torso(arch, params, observations)
-    new_state = None
-    if state is not None:
-        h, new_state = lstm_sequence(params[used], params[used + 1], h, state)
-        used += 2
-    policy, n = _policy_head(params[used:], h, continuous)
-    used += n
-    value = tf.matmul(h, params[used])[:, 0] + params[used + 1][0]
+            return _policy_head(p, h_pi), _value_head(p, h_v)
+        h_pi, s_pi = lstm_sequence(p["pi_lstm/w"], p["pi_lstm/b"], h_pi, state[0:2])
+        h_v, s_v = lstm_sequence(p["v_lstm/w"], p["v_lstm/b"], h_v, state[2:4])
+        return _policy_head(p, h_pi), _value_head(p, h_v), tf.concat([s_pi, s_v], axis=0)
+    h = conv_torso(p, observations)
     if state is None:
-        return policy, value
-    return policy, value, new_state
+        return _policy_head(p, h), _value_head(p, h)
+    h, new_state = lstm_sequence(p["lstm/w"], p["lstm/b"], h, state)
+    return _policy_head(p, h), _value_head(p, h), new_state
 
 
-def q_forward(arch: str, params: Sequence, observations):
+def q_forward(layout: Layout, params: Sequence, observations):
     """Q-values (batch, actions)."""
     import tensorflow as tf
-    h, used = torso(arch, params, observations)
-    return tf.matmul(h, params[used]) + params[used + 1]
+    p = named(layout, params)
+    h = mlp(p, "q", observations) if "q0/w" in p else conv_torso(p, observations)
+    return tf.matmul(h, p["q/w"]) + p["q/b"]

@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import importlib.metadata
+import io
 import json
 import os
 import platform
 import sys
 from typing import Any
 
+from .files import write_atomically
+
 EPISODE_FIELDS = ("actor", "global_step", "wall_time", "return", "length")
-PACKAGES = ("tensorflow", "numpy", "gymnasium", "ale-py", "opencv-python", "scikit-image",
-            "tensorboard")
+PACKAGES = ("tensorflow", "numpy", "gymnasium", "ale-py", "opencv-python", "tensorboard")
 
 
 def package_versions() -> dict[str, str]:
@@ -73,12 +75,8 @@ def write_config(run_dir: str, values: dict[str, Any],
     record["versions"] = package_versions()
     if resumed is not None:
         record.setdefault("resumed", []).append(dict(resumed, command=command, time=now))
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=str)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    return write_atomically(path, json.dumps(record, indent=2, sort_keys=True, default=str)
+                            + "\n")
 
 
 def _int(text: str) -> int:
@@ -102,10 +100,9 @@ class EpisodeLog:
                 rows = list(csv.reader(f))
             kept = [row for row in rows[1:]
                     if len(row) == len(EPISODE_FIELDS) and 0 <= _int(row[1]) <= resume_step]
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows([EPISODE_FIELDS, *kept])
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        csv.writer(text).writerows([EPISODE_FIELDS, *kept])
+        write_atomically(self.path, text.getvalue())
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
 

@@ -9,8 +9,8 @@
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
 
-    python benchmarks/throughput.py                  # N = CPU cores, Pong, NIPS network
-    python benchmarks/throughput.py -n 16 --seconds 60 --arch NATURE --algorithms a3c
+    python -m benchmarks.throughput                  # N = CPU cores, Pong, NIPS network
+    python -m benchmarks.throughput -n 16 --seconds 60 --arch NATURE --algorithms a3c
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ VARIANTS = {
 
 
 def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
-    from algorithms.launcher import Trainer
+    from algorithms.launcher import Training
     scratch = tempfile.mkdtemp(prefix="throughput_benchmark_")
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
                               "--arch", arch, "--quiet", "--seed", "1",
@@ -72,16 +72,17 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
                               os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     config.resolve_defaults(args, probe.spec.continuous, atari=True)
-    trainer = Trainer(config.to_dict(args), probe.spec)
-    code = trainer.run()
-    if code != 0 or len(trainer.timings) != workers:
+    training = Training(config.Config.from_namespace(args), probe.spec)
+    code = training.run()
+    timings = training.supervisor.timings
+    if code != 0 or len(timings) != workers:
         raise SystemExit(f"trainer failed (exit code {code})")
     shutil.rmtree(scratch, ignore_errors=True)
-    rate = sum(t["steps"] / t["total"] for t in trainer.timings.values())
-    total_steps = sum(t["steps"] for t in trainer.timings.values())
-    breakdown = {phase: 1e3 * sum(t.get(phase, 0.0) for t in trainer.timings.values()) / total_steps
+    rate = sum(t["steps"] / t["total"] for t in timings.values())
+    total_steps = sum(t["steps"] for t in timings.values())
+    breakdown = {phase: 1e3 * sum(t.get(phase, 0.0) for t in timings.values()) / total_steps
                  for phase in PHASES}
-    breakdown["total"] = 1e3 * sum(t["total"] for t in trainer.timings.values()) / total_steps
+    breakdown["total"] = 1e3 * sum(t["total"] for t in timings.values()) / total_steps
     return rate, breakdown
 
 
@@ -118,7 +119,7 @@ def main() -> None:
     print(f"{'':<16}" + "".join(f"{phase:>12}" for phase in PHASES + ("total",)))
     for name, (_, breakdown) in results.items():
         print(f"{name:<16}" + "".join(f"{breakdown[p]:12.3f}" for p in PHASES + ("total",)))
-    print("\nreproduce: python benchmarks/throughput.py " + " ".join(sys.argv[1:]))
+    print("\nreproduce: python -m benchmarks.throughput " + " ".join(sys.argv[1:]))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ import pytest
 from algorithms import checkpoint
 from algorithms.config import UserError
 from conftest import ROOT
-from algorithms.launcher import restore
+from algorithms.config import Config
 from algorithms.networks import make_layout
-from algorithms.shared import SharedVectors, StepCounters
+from algorithms.shared import StepCounters
+from algorithms.store import SharedParameterStore, restore_counters
 
 
 def _arrays(rng, size=1000, actors=3):
@@ -51,26 +52,34 @@ def test_restore_into_shared_memory_is_bit_for_bit(tmp_path):
     arrays = _arrays(np.random.default_rng(1))
     ckpt = checkpoint.load(checkpoint.save(str(tmp_path), 97_923, arrays, META, keep=3))
     ctx = mp.get_context("spawn")
-    shared = SharedVectors.create({"params": 1000, "target": 1000, "opt_g": 1000})
+    config = Config.from_dict(dict(META["config"], num_actor_learners=3))
+    store = SharedParameterStore(config, 1000, ctx)
     try:
-        from algorithms.actor_learner import Runtime
-        runtime = Runtime(StepCounters(ctx, 3), StepCounters(ctx, 3), ctx.Event(),
-                          ctx.Value("q", 0), os.getpid())
-        restore(ckpt, shared, runtime)
+        assert set(store.vectors.sizes) == {"params", "target", "opt_g"}
+        store.restore(ckpt.arrays)
+        steps = StepCounters(ctx, 3)
+        restore_counters(steps, ckpt.arrays["steps"])
         for name in ("params", "target", "opt_g"):
-            assert shared[name].tobytes() == arrays[name].tobytes()
-        assert list(runtime.steps.slots) == [1234, 5678, 91011]
-        assert runtime.steps.total() == ckpt.step == 97_923
-        assert list(runtime.updates.slots) == [250, 1100, 1800]
-        assert runtime.target_version.value == 7
-
-        # another number of actor-learners: the totals are kept
-        more = Runtime(StepCounters(ctx, 5), StepCounters(ctx, 5), ctx.Event(),
-                       ctx.Value("q", 0), os.getpid())
-        restore(ckpt, shared, more)
-        assert more.steps.total() == 97_923 and more.updates.total() == 3150
+            assert store.vectors[name].tobytes() == arrays[name].tobytes()
+        assert list(steps.slots) == [1234, 5678, 91011]
+        assert steps.total() == ckpt.step == 97_923
+        assert list(store.updates.slots) == [250, 1100, 1800]
+        assert store.target_version.value == 7
+        state = store.state()   # what the next checkpoint holds: the same
+        for name in ("params", "target", "opt_g", "updates", "target_version"):
+            assert state[name].tobytes() == arrays[name].tobytes(), name
     finally:
-        shared.unlink()
+        store.close()
+
+    # another number of actor-learners: the totals are kept
+    more = SharedParameterStore(config.replace(num_actor_learners=5), 1000, ctx)
+    try:
+        more.restore(ckpt.arrays)
+        steps = StepCounters(ctx, 5)
+        restore_counters(steps, ckpt.arrays["steps"])
+        assert steps.total() == 97_923 and more.updates.total() == 3150
+    finally:
+        more.close()
 
 
 def test_only_the_newest_are_kept(tmp_path):
@@ -84,19 +93,39 @@ def test_only_the_newest_are_kept(tmp_path):
 
 
 def test_sigkill_during_a_write_leaves_the_previous_checkpoint(tmp_path):
-    """A real writer process is killed with SIGKILL half-way through its write (test hook):
-    the previous checkpoint is still the latest and loads; the half-written temporary file is
-    never taken for a checkpoint and is removed before a resume."""
+    """A real writer process is killed with SIGKILL half-way through its write: the previous
+    checkpoint is still the latest and loads; the half-written temporary file is never taken for
+    a checkpoint and is removed before a resume. (The writer's script makes the pause: it gives
+    ``files.py`` an ``open`` whose files stop half-way through their write.)"""
     arrays = _arrays(np.random.default_rng(3))
     first = checkpoint.save(str(tmp_path), 1000, arrays, META, keep=3)
-    script = ("import numpy as np\n"
-              "from algorithms import checkpoint\n"
-              "a = {'params': np.ones(2_000_000, np.float32), 'steps': np.zeros(2, np.int64),\n"
-              "     'updates': np.zeros(2, np.int64), 'final_epsilons': np.ones(2)}\n"
-              f"checkpoint.save({str(tmp_path)!r}, 2000, a, {META!r}, keep=3)\n")
+    script = f"""
+import time
+import numpy as np
+from algorithms import checkpoint, files
+
+class HalfThenPause:
+    def __init__(self, path, mode):
+        self.path, self.file = path, open(path, mode)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        self.file.close()
+    def write(self, data):
+        self.file.write(data[:len(data) // 2])
+        self.file.flush()
+        print("checkpoint write paused:", self.path, flush=True)
+        time.sleep(60)
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+files.open = HalfThenPause
+a = {{'params': np.ones(2_000_000, np.float32), 'steps': np.zeros(2, np.int64),
+     'updates': np.zeros(2, np.int64), 'final_epsilons': np.ones(2)}}
+checkpoint.save({str(tmp_path)!r}, 2000, a, {META!r}, keep=3)
+"""
     writer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                              text=True,
-                              env=dict(os.environ, ASYNCRL_TEST_CHECKPOINT_PAUSE="60"))
+                              text=True)
     try:
         line = writer.stdout.readline()
         assert line.startswith("checkpoint write paused: "), line

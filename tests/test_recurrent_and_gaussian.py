@@ -8,13 +8,15 @@ import pytest
 import tensorflow as tf
 
 from algorithms.agents import ActorCritic, Segment
+from algorithms.config import Config
 from algorithms.environments import EnvSpec
 from algorithms.losses import gaussian_entropy, gaussian_log_density
 from algorithms.networks import (LSTM_UNITS, MLP_LSTM_UNITS, lstm_sequence, make_layout,
                                  recurrent_state_shape)
+from algorithms.store import FrozenStore
 
-CFG = dict(arch="NIPS", entropy=0.01, clip_norm=40.0, clip_norm_type="global", gamma=0.99,
-           max_local_steps=5)
+CFG = Config.from_dict(dict(game="CartPole-v1", env="GYM", entropy=0.01, clip_norm=40.0,
+                           clip_norm_type="global", gamma=0.99, max_local_steps=5, lstm=True))
 
 
 def test_gaussian_log_density_and_entropy_by_hand():
@@ -58,7 +60,7 @@ def _agent(observation_shape=(4,), continuous=False):
                    (-2.0, -2.0) if continuous else (), (2.0, 2.0) if continuous else ())
     layout = make_layout("a3c", "NIPS", observation_shape, 2, lstm=True, continuous=continuous)
     params = layout.initial_values(np.random.default_rng(0))
-    return ActorCritic(layout, params, np.random.default_rng(1), spec, CFG), layout
+    return ActorCritic(layout, FrozenStore(params), np.random.default_rng(1), spec, CFG), layout
 
 
 def test_state_is_carried_across_segments_and_reset_at_episode_start():
@@ -99,7 +101,7 @@ def test_gradients_reach_the_recurrent_weights_and_depend_on_the_initial_state()
     agent.start_episode()
     agent.sync(0)
     grad_from_zeros, stats = agent.learn(seg)
-    parts = dict(zip(layout.names, layout.split(grad_from_zeros)))
+    parts = dict(zip([spec.name for spec in layout.specs], layout.split(grad_from_zeros)))
     for name in ("pi_lstm/w", "v_lstm/w"):
         recurrent_rows = parts[name][-MLP_LSTM_UNITS:]   # the h -> gates kernel
         assert np.abs(recurrent_rows).sum() > 0, name

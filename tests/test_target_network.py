@@ -3,7 +3,7 @@ import multiprocessing as mp
 
 import numpy as np
 
-from algorithms.agents import refresh_target
+from algorithms.store import refresh_target
 from algorithms.shared import SharedVectors
 
 INTERVAL = 100

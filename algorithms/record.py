@@ -1,0 +1,147 @@
+"""The run's record, kept by the parent: run folder, ``config.json``, ``episodes.csv``, the
+progress line and ``--stop_return``.
+
+It knows nothing of processes or of where the parameters live: the supervisor tells it that an
+actor-learner is ready and that an episode ended, and asks it whether the run is solved.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from .config import Config
+from .summaries import EpisodeLog, make_run_dir, write_config
+
+PROGRESS_SECONDS = 5.0
+RECENT_EPISODES = 20
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    return str(_dt.timedelta(seconds=int(seconds)))
+
+
+class Progress:
+    """The console progress line, printed every few seconds."""
+
+    def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int,
+                 first_step: int = 0):
+        self.max_steps, self.frames_per_step, self.quiet = max_steps, frames_per_step, quiet
+        self.first_step = first_step   # a resumed run starts at its checkpoint's step
+        self.workers = workers
+        self.ready: set[int] = set()   # actors that have started their loop
+        self.started: float | None = None   # when the last actor-learner became ready
+        self.start = time.monotonic()
+        self.last_time, self.last_step = self.start, first_step
+        self.returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
+        self.episodes = 0
+
+    def episode(self, ret: float) -> None:
+        self.returns.append(ret)
+        self.episodes += 1
+
+    def mark_ready(self, actor: int) -> None:
+        self.ready.add(actor)
+        if len(self.ready) == self.workers and self.started is None:
+            self.started = self.last_time = time.monotonic()
+
+    def maybe_print(self, step: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.quiet or (not force and now - self.last_time < PROGRESS_SECONDS):
+            return
+        if len(self.ready) < self.workers:
+            self.last_time = now
+            if force:
+                return
+            log(f"starting the actor-learners: {len(self.ready)}/{self.workers} ready "
+                f"(elapsed {_duration(now - self.start)})")
+            return
+        elapsed = now - self.start
+        if force:   # the closing line: averages over the whole run
+            rate = (step - self.first_step) / max(now - (self.started or self.start), 1e-9)
+        else:
+            rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
+        self.last_time, self.last_step = now, step
+        remaining = max(0, self.max_steps - step) / rate if rate > 0 else float("inf")
+        mean = (f"{np.mean(self.returns):.1f} (last {len(self.returns)} of {self.episodes})"
+                if self.returns else "- (no episode finished yet)")
+        log(f"[{100.0 * step / self.max_steps:5.1f}%] step {step:,}/{self.max_steps:,} | "
+            f"{rate:,.0f} steps/s | {rate * self.frames_per_step:,.0f} frames/s | "
+            f"return {mean} | elapsed {_duration(elapsed)} | ETA {_duration(remaining)}")
+
+
+class RunRecord:
+    """The run folder and what goes into it, and the console's view of the run."""
+
+    def __init__(self, config: Config, frames_per_step: int, resume_meta: dict | None,
+                 resume_step: int):
+        self.config = config
+        self.frames_per_step = frames_per_step
+        self.resume_step = resume_step
+        saved = None if resume_meta is None else resume_meta.get("run_dir")
+        # A resumed run goes on in its own run directory when that still exists (TensorBoard
+        # then shows one continuous curve).
+        self.continued = bool(saved and os.path.isdir(saved) and os.access(saved, os.W_OK))
+        self.run_dir = saved if self.continued else make_run_dir(
+            config.summary_dir, config.game, config.alg_type)
+        self.episodes: EpisodeLog | None = None
+        self.progress: Progress | None = None
+        self.solved: str | None = None   # why --stop_return ended training
+
+    def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
+        """Write ``config.json`` (``values``: the configuration and what the run adds to it)
+        and open ``episodes.csv``."""
+        write_config(self.run_dir, values, resumed=resumed)
+        self.episodes = EpisodeLog(self.run_dir,
+                                   resume_step=self.resume_step if self.continued else None)
+
+    def start_progress(self, first_step: int) -> None:
+        config = self.config
+        self.progress = Progress(config.max_global_steps, self.frames_per_step, config.quiet,
+                                 config.num_actor_learners, first_step=first_step)
+
+    def ready(self, actor: int) -> None:
+        self.progress.mark_ready(actor)
+
+    def not_ready(self, actor: int) -> None:
+        self.progress.ready.discard(actor)
+
+    def is_ready(self, actor: int) -> bool:
+        return actor in self.progress.ready
+
+    def episode(self, actor: int, step: int, wall: float, ret: float, length: int) -> None:
+        self.episodes.write(actor, step, wall, ret, length)
+        self.progress.episode(ret)
+
+    def flush(self) -> None:
+        if self.episodes is not None:
+            self.episodes.flush()
+
+    def check_solved(self, step: int) -> bool:
+        """--stop_return: True once the last RECENT_EPISODES episodes average R."""
+        target = self.config.stop_return
+        returns = self.progress.returns
+        if self.solved is None and target is not None and len(returns) >= RECENT_EPISODES:
+            mean = float(np.mean(returns))
+            if mean >= target:
+                self.solved = (f"the mean return of the last {RECENT_EPISODES} episodes, "
+                               f"{mean:g}, reached --stop_return {target:g}")
+                log(f"{self.solved} at step {step:,}; stopping")
+        return self.solved is not None
+
+    def show(self, step: int, force: bool = False) -> None:
+        self.progress.maybe_print(step, force)
+
+    def close(self) -> None:
+        if self.episodes is not None:
+            self.episodes.close()
