@@ -34,11 +34,6 @@ from .networks import Layout
 from .store import StoreHandle
 
 SUMMARY_SECONDS = 5.0
-# Test-only fault injection, off unless set: the actor-learner with this id makes every reward
-# NaN before learning, so its losses and gradients are NaN through the real code path.
-POISON_ENV = "ASYNCRL_TEST_POISON_ACTOR"
-# Test-only: the first incarnation of the actor-learner with this id hangs after 20 updates.
-STALL_ENV = "ASYNCRL_TEST_STALL_ACTOR"
 
 
 @dataclass(frozen=True)
@@ -109,9 +104,6 @@ class ActorLearner:
                          if spec.env_spec.continuous else np.zeros(length, np.int32))
         self._rewards = np.zeros(length, np.float32)
         self._terminals = np.zeros(length, bool)
-        self._poison = os.environ.get(POISON_ENV) == str(spec.actor_id)
-        self._stall = (os.environ.get(STALL_ENV) == str(spec.actor_id)
-                       and spec.incarnation == 0)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -162,14 +154,12 @@ class ActorLearner:
                 if done:
                     break
 
-            if self._poison:
-                rewards[:n] = np.nan
             t0 = clock()
             grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n],
                                               terminals[:n], state, done, truncated))
             t1 = clock()
             global_step = runtime.steps.add(actor, n)
-            lr = learning_rate(config.initial_lr, global_step, config.lr_annealing_steps)
+            lr = learning_rate(config.initial_lr, global_step, config.lr_schedule_steps)
             if np.isfinite(stats["train/grad_norm"]):
                 store.push(grad, lr)
             else:
@@ -186,8 +176,6 @@ class ActorLearner:
             timer.add("optimizer", t2 - t1)
             local_steps += n
             updates += 1
-            if self._stall and updates == 20:
-                time.sleep(10**6)
 
             if done:
                 self._end_episode(global_step, episode_return, episode_length)

@@ -144,9 +144,11 @@ def build_parser() -> OneLineParser:
                         f"{ATARI_LR:g} for Atari (the usual choice within the paper's range), "
                         f"{VECTOR_LR:g} for vector observations (ours: CartPole learns in about "
                         "40,000 steps with 2 actor-learners)")
-    p.add_argument("-lra", "--lr_annealing_steps", default=80_000_000,
+    p.add_argument("-lra", "--lr_annealing_steps", default=None,
                    type=_number(int, "lr_annealing_steps", 1),
-                   help="global agent steps over which the learning rate falls linearly to 0")
+                   help="global agent steps over which the learning rate falls linearly to 0 "
+                        "(and stays there). Default: --max_global_steps, as in the paper, which "
+                        "anneals over the whole run")
     p.add_argument("--clip_loss", default=0.0, type=_number(float, "clip_loss", 0),
                    help="if > 0, the TD error of the value-based methods is clipped at "
                         "+/- this value (Huber loss)")
@@ -413,7 +415,7 @@ class Config:
     opt_type: str
     opt_mode: str
     initial_lr: float
-    lr_annealing_steps: int
+    lr_annealing_steps: int | None   # None: over max_global_steps (see lr_schedule_steps)
     alpha: float
     e: float
     b1: float
@@ -464,6 +466,12 @@ class Config:
     @property
     def value_based(self) -> bool:
         return self.alg_type != "a3c"
+
+    @property
+    def lr_schedule_steps(self) -> int:
+        """Global steps over which the learning rate falls to 0: ``--lr_annealing_steps``, or
+        the run's whole budget (also after a resume that raised ``--max_global_steps``)."""
+        return self.lr_annealing_steps or self.max_global_steps
 
 
 def parser_defaults() -> dict[str, Any]:

@@ -38,10 +38,7 @@ class EnvSpec:
     observation_shape: tuple[int, ...]
     num_actions: int
     frames_per_step: int           # raw frames per agent step (for frames/s)
-    action_names: tuple[str, ...] = ()
     continuous: bool = False       # a Box action space: num_actions is then its dimension
-    action_low: tuple[float, ...] = ()
-    action_high: tuple[float, ...] = ()
 
 
 # --------------------------------------------------------------------------- game names
@@ -167,8 +164,7 @@ class AtariEnvironment:
 
     @property
     def spec(self) -> EnvSpec:
-        return EnvSpec("atari", self._stack.shape, self.num_actions, self.frame_skip,
-                       tuple(a.name for a in self.actions))
+        return EnvSpec("atari", self._stack.shape, self.num_actions, self.frame_skip)
 
     def _observe(self) -> None:
         """Push max(last two raw frames), resized to 84x84, onto the frame stack."""
@@ -275,10 +271,8 @@ class GymEnvironment:
 
     @property
     def spec(self) -> EnvSpec:
-        bounds = ((tuple(float(x) for x in self._low), tuple(float(x) for x in self._high))
-                  if self.continuous else ((), ()))
         return EnvSpec("atari" if self.atari else "vector", self._shape, self.num_actions,
-                       ATARI_FRAME_SKIP if self.atari else 1, (), self.continuous, *bounds)
+                       ATARI_FRAME_SKIP if self.atari else 1, self.continuous)
 
     def _convert(self, obs: np.ndarray) -> np.ndarray:
         if self.atari:

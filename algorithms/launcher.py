@@ -50,6 +50,7 @@ from .store import SharedParameterStore, restore_counters
 from .summaries import package_versions
 
 JOIN_SECONDS = 10.0
+KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
 
 
 class Supervisor:
@@ -73,7 +74,7 @@ class Supervisor:
         self.failure: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
         self.stop_requested: float | None = None   # when the stop was asked for
-        self.terminated: set[int] = set()
+        self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -83,9 +84,10 @@ class Supervisor:
             log(f"\n{signal.Signals(signum).name}: stopping the actor-learners "
                 "(send it again to stop at once)")
         else:
-            for worker in self.workers.values():
+            for actor, worker in self.workers.items():
                 if worker.is_alive():
                     worker.terminate()
+                    self.terminated.setdefault(actor, time.monotonic())
 
     @property
     def stopping(self) -> bool:
@@ -215,18 +217,24 @@ class Supervisor:
 
     def _terminate_stragglers(self, running: set[int]) -> None:
         """Workers get JOIN_SECONDS after a stop request to finish their segment; one that is
-        hung (or still starting) past that is terminated, so a stop never waits forever."""
+        hung (or still starting) past that is terminated, and killed KILL_SECONDS later if it is
+        still there (a stopped process, SIGSTOP or a debugger, holds SIGTERM pending), so a stop
+        never waits forever."""
         now = time.monotonic()
         if self.stop_requested is None:
             self.stop_requested = now
-        elif now - self.stop_requested > JOIN_SECONDS:
-            for actor in running:
-                worker = self.workers[actor]
-                if worker.is_alive() and actor not in self.terminated:
+        for actor in running:
+            worker = self.workers[actor]
+            if not worker.is_alive():
+                continue
+            if actor not in self.terminated:
+                if now - self.stop_requested > JOIN_SECONDS:
                     log(f"warning: actor-learner {actor} did not stop within {JOIN_SECONDS:.0f} "
                         "s; terminating it")
                     worker.terminate()
-                    self.terminated.add(actor)
+                    self.terminated[actor] = now
+            elif now - self.terminated[actor] > KILL_SECONDS:
+                worker.kill()
 
     def _check_stalls(self, running: set[int]) -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed

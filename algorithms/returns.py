@@ -1,4 +1,5 @@
-"""n-step returns and advantages: pure numpy functions, tested against hand-computed values."""
+"""n-step returns, value targets and reward clipping: pure numpy, tested against hand-computed
+values."""
 from __future__ import annotations
 
 import numpy as np
@@ -54,11 +55,6 @@ def value_targets(rewards: np.ndarray, terminals: np.ndarray, q_next: np.ndarray
         return one_step_targets(rewards, terminals, bootstrap_values(q_next, next_actions), gamma)
     bootstrap = 0.0 if q_next is None else float(bootstrap_values(q_next, next_actions)[0])
     return n_step_returns(rewards, terminals, bootstrap, gamma)
-
-
-def advantages(returns: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """A(s_t, a_t) = R_t - V(s_t)."""
-    return np.asarray(returns, np.float32) - np.asarray(values, np.float32)
 
 
 class RewardTransform:

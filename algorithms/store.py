@@ -28,10 +28,6 @@ from .config import Config
 from .optimizers import SLOTS, ActorCounter, SharedCounter, make_optimizer
 from .shared import SharedVectors, StepCounters
 
-# Arrays of a checkpoint that belong to the store, beside its vectors.
-COUNTER_ARRAYS = ("updates", "target_version")
-
-
 def vector_sizes(config: Config, num_parameters: int) -> dict[str, int]:
     """Every vector training needs, all in shared memory so the parent can checkpoint them:
     in ``--opt_mode local`` each actor-learner's statistics are vectors of their own."""

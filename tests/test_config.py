@@ -31,7 +31,9 @@ def test_defaults_are_the_papers():
     assert args.checkpoint_dir == os.path.join("checkpoints", "pong", "a3c")
     assert args.checkpoint_interval == 500_000 and args.keep_checkpoints == 3
     assert args.eval_episodes == 30 and args.eval_epsilon == 0.05
-    assert args.max_global_steps == 80_000_000 and args.lr_annealing_steps == 80_000_000
+    assert args.max_global_steps == 80_000_000 and args.lr_annealing_steps is None
+    assert config.Config.from_dict(dict(vars(args), max_global_steps=3000)).lr_schedule_steps \
+        == 3000   # the paper anneals over the whole run
     assert args.q_target_update_steps == 10_000 and args.grads_update_steps == 5
     assert args.epsilon_annealing_steps == 1_000_000
     assert args.clip_norm == 40.0 and args.clip_norm_type is None   # global on Atari

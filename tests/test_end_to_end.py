@@ -12,6 +12,10 @@ import pytest
 
 from conftest import ALGORITHMS, ROOT, processes_with_token, shm_segments
 
+# Each test here trains or runs real processes for many seconds.
+pytestmark = pytest.mark.slow
+
+
 TRAIN_TAGS = {"loss/policy", "loss/value", "policy/entropy", "train/learning_rate",
               "train/steps_per_second"}
 
@@ -245,10 +249,10 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
     at 42,000 steps; one-step Q either at about 30,000 steps, or it falls back after its
     first peak and gets there at 140,000-180,000 (5 of 6 runs), so a second run is allowed.
 
-    The episodes are those of the exploring policies. Seed 1 draws final epsilons 0.1 and 0.01
-    for the two actor-learners (asserted below); a draw of 0.5 for both, which the paper's
-    distribution gives with probability 0.09, makes half the actions random, and no learned
-    Q-function then holds the pole for 300 steps on average.
+    The episodes are those of the exploring policies. Seeds 1 and 3 (the retry) both draw final
+    epsilons 0.1 and 0.01 for the two actor-learners (asserted below); a draw of 0.5 for both,
+    which the paper's distribution gives with probability 0.09, makes half the actions random,
+    and no learned Q-function then holds the pole for 300 steps on average.
     """
     from algorithms.exploration import epsilon
     budget = VALUE_BUDGETS[t_max]
@@ -257,7 +261,7 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
                             "--max_local_steps", str(t_max), "--max_global_steps", str(budget),
                             "--lr_annealing_steps", str(budget), "--epsilon_annealing_steps",
                             "30000", "--q_target_update_steps", "500", "--stop_return", "300"],
-        seeds=(1, 1), good=lambda r: trailing_means(r).max() >= 300, timeout=400)
+        seeds=(1, 3), good=lambda r: trailing_means(r).max() >= 300, timeout=400)
     assert "reached --stop_return 300 at step" in run.stdout
     run_dir = run.run_dir()
     record = json.load(open(os.path.join(run_dir, "config.json")))
@@ -279,6 +283,7 @@ def test_atari_n_step_q_smoke_run(run_cli, tmp_path):
     run = run_cli(["pong", "-n", "2", "--alg_type", "q", "--max_local_steps", "5",
                    "--max_global_steps", "4000", "--seed", "3", "--summary_dir", str(tmp_path)],
                   timeout=300)
+
     assert run.returncode == 0, run.stderr
     assert "final epsilons per actor-learner" in run.stdout
     run_dir = run.run_dir()

@@ -14,6 +14,10 @@ from test_end_to_end import (assert_nothing_left, read_episodes, read_scalars, t
                              train_until)
 
 
+# Each test here trains or runs real processes for many seconds.
+pytestmark = pytest.mark.slow
+
+
 def reached(threshold: float):
     return lambda returns: trailing_means(returns).max() >= threshold
 
@@ -86,6 +90,7 @@ def test_continuous_tasks_train_out_of_the_box(run_cli, tmp_path, env_id, episod
     run = run_cli([env_id, "--env", "GYM", "-n", "1", "--max_global_steps",
                    str(2 * episode_length + 10), "--seed", "1", "--quiet",
                    "--summary_dir", str(tmp_path)], timeout=200)
+
     assert run.returncode == 0, run.stderr
     episodes = read_episodes(run.run_dir())
     assert len(episodes) == 2 and {int(e["length"]) for e in episodes} == {episode_length}

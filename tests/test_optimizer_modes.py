@@ -29,6 +29,7 @@ def test_shared_adam_step_counter_across_processes():
     assert [counters[i] for i in range(3)] == [5000, 5000, 5000]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alg, opt_type, opt_mode", [
     ("a3c", "adam", "shared"), ("a3c", "momentum", "local"),
     ("q", "rmsprop", "local"), ("sarsa", "adam", "local"), ("q", "momentum", "shared"),

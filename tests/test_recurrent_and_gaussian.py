@@ -56,8 +56,7 @@ def test_lstm_matches_a_numpy_reference():
 
 
 def _agent(observation_shape=(4,), continuous=False):
-    spec = EnvSpec("vector", observation_shape, 2, 1, (), continuous,
-                   (-2.0, -2.0) if continuous else (), (2.0, 2.0) if continuous else ())
+    spec = EnvSpec("vector", observation_shape, 2, 1, continuous)
     layout = make_layout("a3c", "NIPS", observation_shape, 2, lstm=True, continuous=continuous)
     params = layout.initial_values(np.random.default_rng(0))
     return ActorCritic(layout, FrozenStore(params), np.random.default_rng(1), spec, CFG), layout

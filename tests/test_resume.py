@@ -13,6 +13,10 @@ from test_end_to_end import assert_nothing_left, read_episodes, read_scalars
 LR, LR_STEPS, EPS_STEPS = 3e-3, 20_000, 10_000
 
 
+# Each test here trains or runs real processes for many seconds.
+pytestmark = pytest.mark.slow
+
+
 def _base(tmp_path):
     return ["CartPole-v1", "--env", "GYM", "-n", "2", "--alg_type", "q", "--seed", "5",
             "--quiet", "-lra", str(LR_STEPS), "-ea", str(EPS_STEPS), "--q_target_update_steps",
@@ -111,6 +115,7 @@ def _bad_resumes(run_cli, tmp_path, good):
     for args, message in cases:
         run = run_cli(["CartPole-v1", "--env", "GYM", "--summary_dir", str(logs), *args],
                       timeout=60)
+
         assert run.returncode == 2, (args, run.stdout, run.stderr)
         assert message in run.stderr and run.stderr.count("\n") == 1, (args, run.stderr)
         assert "Traceback" not in run.stderr

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from algorithms.returns import RewardTransform, advantages, n_step_returns
+from algorithms.returns import RewardTransform, n_step_returns
 
 
 def test_bootstrapped_returns_by_hand():
@@ -23,10 +23,6 @@ def test_terminal_mid_segment_cuts_the_sum():
                              bootstrap=5.0, gamma=0.5)
     # R_3 = 2 + 2.5 = 4.5; R_2 = 0 + 2.25 = 2.25; R_1 = -1; R_0 = 1 - 0.5 = 0.5
     np.testing.assert_allclose(returns, [0.5, -1.0, 2.25, 4.5], rtol=1e-6)
-
-
-def test_advantages_are_returns_minus_values():
-    np.testing.assert_allclose(advantages([1.0, 2.0], [0.5, 3.0]), [0.5, -1.0])
 
 
 def test_reward_clipping_and_rescaling():

@@ -13,6 +13,10 @@ import pytest
 
 from conftest import ALGORITHMS, ROOT
 
+# Each test here trains or runs real processes for many seconds.
+pytestmark = pytest.mark.slow
+
+
 PONG_BACKGROUND = (144, 72, 17)
 WINDOW = re.compile(r'"(?P<title>[^"]+)": \(.*?\)\s+(?P<w>\d+)x(?P<h>\d+)\S*'   # xwininfo -tree
                     r'\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)')
@@ -165,4 +169,5 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True, env=dict(os.environ, DISPLAY=display), timeout=60)
+
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
