@@ -73,7 +73,7 @@ class Timer:
 
 
 class ActorLearner:
-    """One actor-learner process's state and loop."""
+    """One actor-learner process's state and loop, over ``--envs_per_actor`` environments."""
 
     def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
         from .agents import make_agent
@@ -86,43 +86,54 @@ class ActorLearner:
         self.messages = messages   # this worker's own pipe to the parent
         self.actor_id = spec.actor_id
         rng = np.random.default_rng(spec.seed)
+        count = config.envs_per_actor
         visualize = config.visualize == 1 or (config.visualize == 2 and spec.actor_id == 0)
-        self.env = make_environment(config.env, config.game, config.rom_path, spec.seed,
-                                    single_life=config.single_life_episodes, render=visualize)
+        # Environment k of actor a is seeded with seed + a + k * N (N actor-learners): distinct
+        # across all actors and environments; with one environment, the actor's own seed.
+        self.envs = [make_environment(config.env, config.game, config.rom_path,
+                                      spec.seed + k * config.num_actor_learners,
+                                      single_life=config.single_life_episodes,
+                                      render=visualize and k == 0)
+                     for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None
         self.store = spec.store.connect(spec.actor_id, config)
         self.agent = make_agent(config, spec.layout, spec.env_spec, self.store, rng,
-                                spec.final_epsilon)
+                                spec.final_epsilon, count)
         self.rewards = RewardTransform(config.rescale_rewards)
         self.writer = ScalarWriter(spec.run_dir, spec.actor_id)
         self.timer = Timer()
         length = self.agent.segment_length
         obs_dtype = np.uint8 if spec.env_spec.kind == "atari" else np.float32
-        self._states = np.zeros((length,) + tuple(spec.env_spec.observation_shape), obs_dtype)
-        self._actions = (np.zeros((length, spec.env_spec.num_actions), np.float32)
-                         if spec.env_spec.continuous else np.zeros(length, np.int32))
-        self._rewards = np.zeros(length, np.float32)
-        self._terminals = np.zeros(length, bool)
+        shape = (length, count)
+        self._states = np.zeros(shape + tuple(spec.env_spec.observation_shape), obs_dtype)
+        self._actions = (np.zeros(shape + (spec.env_spec.num_actions,), np.float32)
+                         if spec.env_spec.continuous else np.zeros(shape, np.int32))
+        self._rewards = np.zeros(shape, np.float32)
+        self._cuts = np.zeros(shape, bool)
+        self._cut_values = np.zeros(shape, np.float32)
+        self._ended = np.zeros(shape, bool)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
         from .agents import Segment
 
-        config, runtime, agent, env, timer = (self.config, self.runtime, self.agent, self.env,
-                                              self.timer)
+        config, runtime, agent, envs, timer = (self.config, self.runtime, self.agent, self.envs,
+                                               self.timer)
         store = self.store
         clock = time.perf_counter
         length = agent.segment_length
+        count = len(envs)
         max_steps, single_life = config.max_global_steps, config.single_life_episodes
-        states, actions, rewards, terminals = (self._states, self._actions, self._rewards,
-                                               self._terminals)
-        episode_return, episode_length, local_steps, updates, skipped = 0.0, 0, 0, 0, 0
+        states, actions, rewards = self._states, self._actions, self._rewards
+        cuts, cut_values, ended = self._cuts, self._cut_values, self._ended
+        episode_returns, episode_lengths = np.zeros(count), np.zeros(count, np.int64)
+        local_steps, updates, skipped = 0, 0, 0
         summary_time, summary_steps = clock(), 0
         actor, messages = self.actor_id, self.messages
         global_step = runtime.steps.total()
         agent.start_episode()
-        state = env.reset()
+        state = np.stack([env.reset() for env in envs])
         messages.send(("ready", actor))
         loop_start = clock()
 
@@ -132,33 +143,45 @@ class ActorLearner:
             t0 = clock()
             agent.sync(global_step)
             timer.add("sync", clock() - t0)
-            n, done, truncated = 0, False, False
+            finished = []   # (environment, return, length) of the episodes this segment ended
+            n = 0
             while n < length:
                 t0 = clock()
-                action = agent.act(state)
-                t1 = clock()
-                next_state, reward, done, info = env.step(action)
-                t2 = clock()
-                timer.add("forward", t1 - t0)
-                timer.add("environment", t2 - t1)
-                if self.window is not None and self.window.due():
-                    self.window.show(env.screen())
-                truncated = info["truncated"]
-                states[n], actions[n] = state, action
-                rewards[n] = self.rewards(reward)
-                terminals[n] = (done and not truncated) or (single_life and info["life_lost"])
-                episode_return += reward
-                episode_length += 1
+                chosen = agent.act(state)
+                timer.add("forward", clock() - t0)
+                states[n], actions[n] = state, chosen
+                for k, env in enumerate(envs):
+                    t0 = clock()
+                    observation, reward, done, info = env.step(chosen[k])
+                    timer.add("environment", clock() - t0)
+                    if k == 0 and self.window is not None and self.window.due():
+                        self.window.show(env.screen())
+                    rewards[n, k] = self.rewards(reward)
+                    truncated = done and info["truncated"]
+                    cuts[n, k] = done or (single_life and info["life_lost"])
+                    ended[n, k] = done
+                    # After a time limit the last observation still has a value: the returns
+                    # bootstrap from it (from this environment's current recurrent state).
+                    cut_values[n, k] = agent.final_value(observation, k) if truncated else 0.0
+                    episode_returns[k] += reward
+                    episode_lengths[k] += 1
+                    if done:
+                        finished.append((k, episode_returns[k], episode_lengths[k]))
+                        episode_returns[k], episode_lengths[k] = 0.0, 0
+                        t0 = clock()
+                        observation = env.reset()
+                        agent.start_episode(k)
+                        timer.add("environment", clock() - t0)
+                    state[k] = observation
                 n += 1
-                state = next_state
-                if done:
-                    break
+                if count == 1 and ended[n - 1, 0]:
+                    break   # the paper's segment ends with its episode
 
             t0 = clock()
-            grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n],
-                                              terminals[:n], state, done, truncated))
+            grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n], cuts[:n],
+                                              cut_values[:n], ended[:n], state))
             t1 = clock()
-            global_step = runtime.steps.add(actor, n)
+            global_step = runtime.steps.add(actor, n * count)
             lr = learning_rate(config.initial_lr, global_step, config.lr_schedule_steps)
             if np.isfinite(stats["train/grad_norm"]):
                 store.push(grad, lr)
@@ -168,22 +191,16 @@ class ActorLearner:
                 skipped += 1
                 if skipped == 1:
                     messages.send(("warning", actor,
-                                          "non-finite gradient: update skipped (further ones are "
-                                          "counted in train/skipped_updates)"))
+                                   "non-finite gradient: update skipped (further ones are "
+                                   "counted in train/skipped_updates)"))
             store.after_update(global_step)
             t2 = clock()
             timer.add("learn", t1 - t0)
             timer.add("optimizer", t2 - t1)
-            local_steps += n
+            local_steps += n * count
             updates += 1
-
-            if done:
-                self._end_episode(global_step, episode_return, episode_length)
-                episode_return, episode_length = 0.0, 0
-                t0 = clock()
-                agent.start_episode()
-                state = env.reset()
-                timer.add("environment", clock() - t0)
+            for k, episode_return, episode_length in finished:
+                self._end_episode(global_step, k, float(episode_return), int(episode_length))
 
             now = clock()
             if updates == 1 or now - summary_time >= SUMMARY_SECONDS:
@@ -195,11 +212,12 @@ class ActorLearner:
                 summary_time, summary_steps = now, local_steps
 
         messages.send(("timing", actor, dict(timer.totals, steps=local_steps,
-                                                             updates=updates, skipped=skipped,
-                                                             total=clock() - loop_start)))
+                                             updates=updates, skipped=skipped,
+                                             total=clock() - loop_start)))
 
-    def _end_episode(self, global_step: int, episode_return: float, length: int) -> None:
-        self.messages.send(("episode", self.actor_id, global_step, time.time(),
+    def _end_episode(self, global_step: int, env: int, episode_return: float,
+                     length: int) -> None:
+        self.messages.send(("episode", self.actor_id, env, global_step, time.time(),
                             episode_return, length))
         self.writer.scalars(global_step, {"episode/return": episode_return,
                                           "episode/length": length,
@@ -207,7 +225,8 @@ class ActorLearner:
 
     def close(self) -> None:
         self.writer.close()
-        self.env.close()
+        for env in self.envs:
+            env.close()
         if self.window is not None:
             self.window.close()
         self.store.close()

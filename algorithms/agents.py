@@ -5,7 +5,10 @@ shared loop in ``actor_learner.py``:
 
 * ``sync(global_step)``: snapshot the parameters (and target parameters) of the store
   (``store.py``) into local tensors;
-* ``act(state)``: the action to take;
+* ``act(states)``: the actions to take, one per environment (an agent serves K environments,
+  ``--envs_per_actor``, with one batched forward pass);
+* ``final_value(observation, env)``: the value of the last observation of an episode cut by a
+  time limit (what the returns bootstrap from there);
 * ``learn(segment)``: the flat gradient of the segment's loss (and scalars to log);
 * ``episode_scalars()``: per-episode scalars, at the end of an episode.
 
@@ -32,14 +35,26 @@ from .networks import Layout
 
 @dataclass
 class Segment:
-    """Views of the loop's buffers for the steps of one segment."""
-    states: np.ndarray       # s_0 .. s_{n-1}
-    actions: np.ndarray      # a_0 .. a_{n-1}
-    rewards: np.ndarray      # clipped or rescaled r_0 .. r_{n-1}
-    terminals: np.ndarray    # step t ended the episode for learning (no bootstrap past it)
-    next_state: np.ndarray   # s_n
-    done: bool               # the episode ended at step n-1 (s_n is its last observation)
-    truncated: bool          # ... by a time limit, so s_n still has a value
+    """Views of the loop's buffers for one segment: T steps of K environments.
+
+    A step ``t`` of environment ``k`` *cuts* the returns when nothing after it may be
+    bootstrapped through the buffer: a game over, a lost life with ``--single_life_episodes``,
+    or the end of an episode by a time limit. ``cut_values[t, k]`` stands in for what follows
+    a cut: 0 after a terminal state, the value of the episode's last observation after a time
+    limit (computed when it was seen). ``ended[t, k]``: the episode ended at step t, so step t + 1
+    starts a new one (recurrent states are reset there).
+    """
+    states: np.ndarray       # (T, K, ...): s_0 .. s_{T-1}
+    actions: np.ndarray      # (T, K) or (T, K, dims)
+    rewards: np.ndarray      # (T, K): clipped or rescaled
+    cuts: np.ndarray         # (T, K) bool
+    cut_values: np.ndarray   # (T, K)
+    ended: np.ndarray        # (T, K) bool
+    next_states: np.ndarray  # (K, ...): s_T, what each environment shows next
+
+    @property
+    def steps(self) -> int:
+        return len(self.rewards)
 
 
 def sample(probs: np.ndarray, u: float) -> int:
@@ -78,27 +93,34 @@ class _Agent:
     def sync(self, global_step: int) -> None:
         self.params = self.snapshot(self.store.pull())
 
-    def start_episode(self) -> None:
-        """Called before the first step of every episode (recurrent agents reset their state)."""
+    def start_episode(self, env: int | None = None) -> None:
+        """Called before the first step of every episode of environment ``env`` (of all of them
+        when None): recurrent agents reset its state."""
 
     def episode_scalars(self) -> dict[str, float]:
         return {}
 
 
 class ActorCritic(_Agent):
-    """A3C: n-step advantage actor-critic with an entropy bonus.
+    """A3C: n-step advantage actor-critic with an entropy bonus, over K environments at once.
 
     Feed-forward or LSTM (``--lstm``), over discrete actions (softmax policy) or continuous ones
     (Gaussian policy: a mean and a variance per action dimension; actions are sampled unclipped,
     learned from as sampled, and clipped to the action space by the environment).
 
-    The LSTM's state is carried from step to step and across the segments of an episode, and
-    reset to zeros when an episode starts. ``learn`` re-runs the segment from the state the
-    segment started with, so gradients are truncated at segment boundaries.
+    The LSTM's state (one per environment) is carried from step to step and across the segments
+    of an episode, and reset to zeros when that environment's episode starts. ``learn`` re-runs
+    the segment from the states the segment started with, resetting each environment's state
+    where its episode ended inside the segment, so gradients are truncated at segment
+    boundaries.
+
+    The loss is summed over the steps of a segment (the paper's Algorithm S3) and averaged over
+    the K environments: one update of K environments is as large as the paper's update of one,
+    and the learning rate means the same at every K.
     """
 
     def __init__(self, layout: Layout, store, rng: np.random.Generator, env_spec: EnvSpec,
-                 config: Config):
+                 config: Config, num_envs: int = 1):
         super().__init__(layout, store, rng)
         tf = self._tf
         from .losses import actor_critic_loss, clip_gradients, gaussian_actor_critic_loss
@@ -108,104 +130,131 @@ class ActorCritic(_Agent):
         clip_norm, clip_type = config.clip_norm, config.clip_norm_type
         self.gamma = config.gamma
         self.segment_length = config.max_local_steps
+        self.num_envs = num_envs
         self.continuous = env_spec.continuous
         self.dims = env_spec.num_actions
-        self.state_shape = recurrent_state_shape(layout)
+        shape = recurrent_state_shape(layout)
+        self.state_shape = None if shape is None else (num_envs,) + shape
         recurrent, continuous = self.state_shape is not None, self.continuous
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
         action_sig = (tf.TensorSpec([None, self.dims], tf.float32) if continuous
                       else tf.TensorSpec([None], tf.int32))
-        state_sig = [tf.TensorSpec(self.state_shape, tf.float32)] if recurrent else []
+        state_sig = ([tf.TensorSpec([None] + list(shape), tf.float32),
+                      tf.TensorSpec([None, None], tf.float32)] if recurrent else [])
 
-        def forward(params, observations, state):
-            out = actor_critic_forward(layout, params, observations,
-                                       state[0] if recurrent else None)
-            return out if recurrent else (*out, None)
+        def forward(params, observations, recurrent_args):
+            if not recurrent:
+                return (*actor_critic_forward(layout, params, observations), None)
+            state, keep = recurrent_args
+            return actor_critic_forward(layout, params, observations, state, keep)
 
         @tf.function(input_signature=[param_sig, obs_sig] + state_sig)
-        def policy(params, observations, *state):
-            head, values, new_state = forward(params, observations, state)
+        def policy(params, observations, *recurrent_args):
+            head, values, new_state = forward(params, observations, recurrent_args)
             parts = list(head) if continuous else [tf.nn.softmax(head)]
-            out = tf.concat([p[0] for p in parts] + [values[:1]], axis=0)
+            out = tf.concat(parts + [values[:, None]], axis=1)
             return (out, new_state) if recurrent else out
 
         @tf.function(input_signature=[param_sig, obs_sig, action_sig,
-                                      tf.TensorSpec([None], tf.float32)] + state_sig)
-        def gradient(params, observations, actions, returns, *state):
+                                      tf.TensorSpec([None], tf.float32),
+                                      tf.TensorSpec([], tf.float32)] + state_sig)
+        def gradient(params, observations, actions, returns, envs, *recurrent_args):
             with tf.GradientTape() as tape:
                 tape.watch(params)
-                head, values, _ = forward(params, observations, state)
+                head, values, _ = forward(params, observations, recurrent_args)
                 if continuous:
                     loss = gaussian_actor_critic_loss(*head, values, actions, returns, beta)
                 else:
                     loss = actor_critic_loss(head, values, actions, returns, beta)
-            grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
-            return _flatten(tf, grads), tf.stack([loss.policy, loss.value, loss.entropy, norm])
+                total = loss.total / envs
+            grads, norm = clip_gradients(tape.gradient(total, params), clip_norm, clip_type)
+            return _flatten(tf, grads), tf.stack([loss.policy / envs, loss.value / envs,
+                                                  loss.entropy, norm])
 
         # Calling the concrete functions skips tf.function's per-call argument matching, which
         # costs more than the forward pass itself on a single Atari frame.
         self._policy = policy.get_concrete_function()
         self._gradient = gradient.get_concrete_function()
-        self._cached: tuple | None = None   # (policy output, state after it) for the next act
+        self._cached: tuple | None = None   # (policy outputs, states after them) for next act
         self.greedy = False   # evaluation's --greedy: the most probable action (or the mean)
         self.state = self._zero_state()
         self.segment_state = self.state
+        self._keep_one = np.ones((1, num_envs), np.float32)
 
     def _zero_state(self):
         return None if self.state_shape is None else np.zeros(self.state_shape, np.float32)
 
-    def start_episode(self) -> None:
-        self.state = self.segment_state = self._zero_state()
+    def start_episode(self, env: int | None = None) -> None:
+        """A new episode in environment ``env`` (all of them when None): its recurrent state
+        goes back to zeros."""
+        if env is None:
+            self.state = self.segment_state = self._zero_state()
+        elif self.state is not None:
+            self.state = self.state.copy()
+            self.state[env] = 0.0
         self._cached = None
 
     def sync(self, global_step: int) -> None:
         super().sync(global_step)
-        self.segment_state = self.state   # the state before the segment's first step
+        self.segment_state = self.state   # the states before the segment's first step
 
-    def policy(self, params: list, observation: np.ndarray, state=None):
-        """(policy output, V(s), state after s) of one observation; the output is the action
-        probabilities, or the means then variances."""
-        args = [params, self._tf.constant(observation[None])]
+    def policy(self, params: list, observations: np.ndarray, state=None):
+        """(policy outputs, V(s), states after s) of a batch of observations, one per
+        environment; the outputs are the action probabilities, or the means then variances."""
+        args = [params, self._tf.constant(observations)]
         if self.state_shape is None:
             out, new_state = self._policy(*args), None
         else:
-            out, new_state = self._policy(*args, self._tf.constant(state))
+            keep = self._keep_one if len(observations) == self.num_envs else \
+                np.ones((1, len(observations)), np.float32)
+            out, new_state = self._policy(*args, self._tf.constant(state),
+                                          self._tf.constant(keep))
             new_state = new_state.numpy()
         out = out.numpy()
-        return out[:-1], float(out[-1]), new_state
+        return out[:, :-1], out[:, -1], new_state
 
-    def act(self, state: np.ndarray):
+    def final_value(self, observation: np.ndarray, env: int) -> float:
+        """V of the last observation of an episode cut by a time limit, from environment
+        ``env``'s current recurrent state."""
+        state = None if self.state is None else self.state[env:env + 1]
+        return float(self.policy(self.params, observation[None], state)[1][0])
+
+    def act(self, states: np.ndarray) -> np.ndarray:
+        """One action per environment: (K,) indices, or (K, dims) for continuous actions."""
         cached, self._cached = self._cached, None
         if cached is None:
-            out, _, self.state = self.policy(self.params, state, self.state)
+            out, _, self.state = self.policy(self.params, states, self.state)
         else:
             out, self.state = cached
         if self.continuous:
-            mean, variance = out[:self.dims], out[self.dims:]
+            mean, variance = out[:, :self.dims], out[:, self.dims:]
             if self.greedy:
                 return mean.astype(np.float32)
-            return (mean + np.sqrt(variance) * self.rng.standard_normal(self.dims)).astype(
-                np.float32)
+            noise = self.rng.standard_normal(mean.shape)
+            return (mean + np.sqrt(variance) * noise).astype(np.float32)
         if self.greedy:
-            return int(np.argmax(out))
-        return sample(out, self.rng.random())
+            return np.argmax(out, axis=1).astype(np.int32)
+        return np.array([sample(p, u) for p, u in zip(out, self.rng.random(len(out)))],
+                        np.int32)
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
         from .returns import n_step_returns
-        if seg.done and not seg.truncated:
-            bootstrap = 0.0
-        else:
-            # V(s_n). Its policy also picks the next segment's first action: that action then
-            # comes from parameters one update older, no staler than Hogwild makes every action,
-            # and it saves one forward pass per segment. (The recurrent state stays the one
-            # before s_n until that action is taken.)
-            out, bootstrap, after = self.policy(self.params, seg.next_state, self.state)
-            self._cached = None if seg.done else (out, after)
-        returns = n_step_returns(seg.rewards, seg.terminals, bootstrap, self.gamma)
+        # V(s_T) for every environment. Its policy also picks the next segment's first actions:
+        # they then come from parameters one update older, no staler than Hogwild makes every
+        # action, and it saves one forward pass per segment. (The recurrent states stay the ones
+        # before s_T until those actions are taken.)
+        out, bootstrap, after = self.policy(self.params, seg.next_states, self.state)
+        self._cached = (out, after)
+        returns = n_step_returns(seg.rewards, seg.cuts, bootstrap, self.gamma, seg.cut_values)
         constant = self._tf.constant
-        args = [self.params, constant(seg.states), constant(seg.actions), constant(returns)]
+        steps, envs = seg.rewards.shape
+        flat_actions = seg.actions.reshape((steps * envs,) + seg.actions.shape[2:])
+        args = [self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
+                constant(flat_actions), constant(returns.reshape(-1)), constant(float(envs))]
         if self.state_shape is not None:
-            args.append(constant(self.segment_state))
+            keep = np.ones((steps, envs), np.float32)
+            keep[1:] = ~seg.ended[:-1]   # a new episode starts after each end
+            args += [constant(self.segment_state), constant(keep)]
         flat, stats = self._gradient(*args)
         stats = stats.numpy()
         return flat.numpy(), {"loss/policy": stats[0], "loss/value": stats[1],
@@ -213,10 +262,12 @@ class ActorCritic(_Agent):
 
 
 class ValueLearner(_Agent):
-    """Asynchronous one-step / n-step Q-learning and Sarsa with a shared target network."""
+    """Asynchronous one-step / n-step Q-learning and Sarsa with a shared target network, over
+    K environments at once (the loss summed over steps, averaged over environments, as A3C's).
+    """
 
     def __init__(self, layout: Layout, store, rng: np.random.Generator, env_spec: EnvSpec,
-                 config: Config, final_epsilon: float):
+                 config: Config, final_epsilon: float, num_envs: int = 1):
         super().__init__(layout, store, rng)
         tf = self._tf
         from .losses import clip_gradients, td_loss
@@ -232,6 +283,7 @@ class ValueLearner(_Agent):
         self.final_epsilon = final_epsilon
         self.annealing_steps = config.epsilon_annealing_steps
         self.num_actions = env_spec.num_actions
+        self.num_envs = num_envs
         self._target_seen = -1
         self.target: list = []
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
@@ -241,18 +293,20 @@ class ValueLearner(_Agent):
             return q_forward(layout, params, observations)
 
         @tf.function(input_signature=[param_sig, obs_sig, tf.TensorSpec([None], tf.int32),
-                                      tf.TensorSpec([None], tf.float32)])
-        def gradient(params, observations, actions, targets):
+                                      tf.TensorSpec([None], tf.float32),
+                                      tf.TensorSpec([], tf.float32)])
+        def gradient(params, observations, actions, targets, envs):
             with tf.GradientTape() as tape:
                 tape.watch(params)
                 loss = td_loss(q_forward(layout, params, observations), actions, targets,
                                clip_delta)
-            grads, norm = clip_gradients(tape.gradient(loss.total, params), clip_norm, clip_type)
-            return _flatten(tf, grads), loss.total, tf.reduce_sum(loss.max_q), norm
+                total = loss.total / envs
+            grads, norm = clip_gradients(tape.gradient(total, params), clip_norm, clip_type)
+            return _flatten(tf, grads), total, tf.reduce_sum(loss.max_q), norm
 
         self._q = q_values.get_concrete_function()
         self._gradient = gradient.get_concrete_function()
-        self._next_action: int | None = None
+        self._next_actions: np.ndarray | None = None   # Sarsa: a_T, carried to the next segment
         self.epsilon = 1.0
         self._max_q_sum, self._max_q_count = 0.0, 0
 
@@ -264,40 +318,58 @@ class ValueLearner(_Agent):
             self.target = self.snapshot(self.store.pull_target())
         self.epsilon = epsilon_schedule(global_step, self.final_epsilon, self.annealing_steps)
 
+    def start_episode(self, env: int | None = None) -> None:
+        if env is None:
+            self._next_actions = None
+
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
         return self._q(params, self._tf.constant(observations)).numpy()
 
-    def choose(self, state: np.ndarray) -> int:
-        """Epsilon-greedy; the network is evaluated only for greedy choices."""
-        if self.rng.random() < self.epsilon:
-            return int(self.rng.integers(self.num_actions))
-        return int(np.argmax(self.q(self.params, state[None])[0]))
+    def choose(self, states: np.ndarray) -> np.ndarray:
+        """Epsilon-greedy, one action per state; the network is evaluated only when some
+        choice is greedy."""
+        count = len(states)
+        explore = self.rng.random(count) < self.epsilon
+        actions = self.rng.integers(self.num_actions, size=count)
+        if not explore.all():
+            greedy = np.argmax(self.q(self.params, states[~explore]), axis=1)
+            actions[~explore] = greedy
+        return actions.astype(np.int32)
 
-    def act(self, state: np.ndarray) -> int:
-        action, self._next_action = self._next_action, None
-        return self.choose(state) if action is None else action
+    def act(self, states: np.ndarray) -> np.ndarray:
+        actions, self._next_actions = self._next_actions, None
+        return self.choose(states) if actions is None else actions
+
+    def final_value(self, observation: np.ndarray, env: int) -> float:
+        """The target network's value of the last observation of an episode cut by a time
+        limit: max over actions, or (Sarsa) the action the policy would take there."""
+        q = self.q(self.target, observation[None])[0]
+        return float(q[self.choose(observation[None])[0]] if self.sarsa else q.max())
 
     def learn(self, seg: Segment) -> tuple[np.ndarray, dict[str, float]]:
         from .returns import value_targets
-        bootstrap_alive = not seg.done or seg.truncated
-        next_action = self.choose(seg.next_state) if (self.sarsa and bootstrap_alive) else 0
-        if self.sarsa and not seg.done:
-            self._next_action = next_action   # Sarsa's a_n is the action really taken next
+        steps, envs = seg.rewards.shape
+        # Sarsa's a_T is the action each environment really takes next: chosen here, carried.
+        next_actions = self.choose(seg.next_states) if self.sarsa else \
+            np.zeros(envs, np.int32)
+        if self.sarsa:
+            self._next_actions = next_actions
         if self.one_step:
-            # a terminal last step (done, not truncated) is already marked in seg.terminals
-            q_next = self.q(self.target, np.concatenate([seg.states[1:], seg.next_state[None]]))
-            next_actions = np.append(seg.actions[1:], next_action)
+            following = np.concatenate([seg.states[1:], seg.next_states[None]])
+            q_next = self.q(self.target, following.reshape((-1,) + following.shape[2:]))
+            q_next = q_next.reshape(steps, envs, -1)
+            next_actions = np.concatenate([seg.actions[1:], next_actions[None]])
         else:
-            q_next = self.q(self.target, seg.next_state[None]) if bootstrap_alive else None
-            next_actions = np.array([next_action])
-        targets = value_targets(seg.rewards, seg.terminals, q_next, next_actions, self.gamma,
-                                self.sarsa, self.one_step)
-        n = len(seg.actions)
+            q_next = self.q(self.target, seg.next_states)
+        targets = value_targets(seg.rewards, seg.cuts, q_next, next_actions, self.gamma,
+                                self.sarsa, self.one_step, seg.cut_values)
         constant = self._tf.constant
         flat, loss, max_q_sum, norm = self._gradient(
-            self.params, constant(seg.states), constant(seg.actions), constant(targets))
+            self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
+            constant(seg.actions.reshape(-1)), constant(targets.reshape(-1)),
+            constant(float(envs)))
         self._max_q_sum += float(max_q_sum)
-        self._max_q_count += n
+        self._max_q_count += steps * envs
         return flat.numpy(), {"loss/td": float(loss), "explore/epsilon": self.epsilon,
                               "train/grad_norm": float(norm)}
 
@@ -308,8 +380,9 @@ class ValueLearner(_Agent):
 
 
 def make_agent(config: Config, layout: Layout, env_spec: EnvSpec, store,
-               rng: np.random.Generator, final_epsilon: float):
-    """The agent of ``config.alg_type``, reading its parameters from ``store``."""
+               rng: np.random.Generator, final_epsilon: float, num_envs: int = 1):
+    """The agent of ``config.alg_type`` for ``num_envs`` environments, reading its parameters
+    from ``store``."""
     if config.alg_type == "a3c":
-        return ActorCritic(layout, store, rng, env_spec, config)
-    return ValueLearner(layout, store, rng, env_spec, config, final_epsilon)
+        return ActorCritic(layout, store, rng, env_spec, config, num_envs)
+    return ValueLearner(layout, store, rng, env_spec, config, final_epsilon, num_envs)

@@ -26,6 +26,9 @@ OPT_MODES = ("shared", "local")
 CLIP_NORM_TYPES = ("ignore", "local", "global")
 MODES = ("train", "eval")
 
+# An Atari environment holds about 0.8 MB (measured, ale-py 0.12); the cap keeps a segment's
+# buffers and batched activations well inside an ordinary machine's memory.
+MAX_ENVS_PER_ACTOR = 256
 ATARI_LR = 7e-4
 ENTROPY = 0.01             # discrete actions (paper)
 CONTINUOUS_ENTROPY = 1e-4  # Gaussian policies (paper, continuous control)
@@ -194,6 +197,13 @@ def build_parser() -> OneLineParser:
                    type=_number(int, "epsilon_annealing_steps", 1),
                    help="agent steps over which epsilon anneals from 1 to its final value "
                         "(value-based methods)")
+    p.add_argument("--envs_per_actor", default=1,
+                   type=_number(int, "envs_per_actor", 1, MAX_ENVS_PER_ACTOR),
+                   help="environments per actor-learner, stepped together: one batched forward "
+                        "pass chooses their actions, one gradient over all their steps makes one "
+                        "update (PAAC's batched actor-learner within the paper's asynchronous "
+                        "scheme). 1 is the paper's algorithm; use more when the machine has "
+                        "fewer cores than the paper's 16 threads. Steps count per environment")
     p.add_argument("--max_local_steps", default=5, type=_number(int, "max_local_steps", 1, 10_000),
                    help="t_max: steps per actor-learner segment before an update (paper: 5)")
     p.add_argument("--rescale_rewards", default=None, type=bool_arg,
@@ -403,6 +413,7 @@ class Config:
     arch: str
     lstm: bool
     num_actor_learners: int
+    envs_per_actor: int
     max_local_steps: int
     grads_update_steps: int
     gamma: float

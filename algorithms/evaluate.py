@@ -72,7 +72,7 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
                 window.show(screen)
         if done:
             return score, steps
-        state, reward, done, _ = env.step(agent.act(state))
+        state, reward, done, _ = env.step(agent.act(state[None])[0])
         score += reward
         steps += 1
 

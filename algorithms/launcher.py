@@ -273,8 +273,8 @@ class Supervisor:
                     break
                 kind = message[0]
                 if kind == "episode":
-                    _, _, step, wall, ret, length = message
-                    record.episode(actor, step, wall, ret, length)
+                    _, _, env, step, wall, ret, length = message
+                    record.episode(actor, env, step, wall, ret, length)
                     wrote = True
                 elif kind == "ready":
                     record.ready(actor)

@@ -165,7 +165,8 @@ def actor_critic_layout(arch: str, observation_shape: tuple[int, ...], num_actio
 
 
 def recurrent_state_shape(layout: Layout) -> tuple[int, int] | None:
-    """(2 x number of LSTMs, units): the rows are (c, h) of each LSTM; None if feed-forward."""
+    """One environment's recurrent state, (2 x number of LSTMs, units): the rows are (c, h) of
+    each LSTM; None if feed-forward."""
     kernels = [spec for spec in layout.specs if spec.name.endswith("lstm/w")]
     return (2 * len(kernels), kernels[0].shape[1] // 4) if kernels else None
 
@@ -222,28 +223,31 @@ def mlp(p: dict, prefix: str, observations):
     return h
 
 
-def lstm_sequence(w, b, inputs, state):
-    """Run one LSTM over a sequence from ``state``.
+def lstm_sequence(w, b, inputs, state, keep):
+    """Run one LSTM over the sequences of K environments from their ``state``.
 
-    ``inputs``: (T, width); ``state``: (2, units), rows c and h. Returns the outputs h_1..h_T,
-    (T, units), and the final state (2, units). The forget gate gets a bias of +1 (Jozefowicz et
-    al., 2015). Gradients flow through the T steps and stop at ``state``: the truncation at
-    segment boundaries.
+    ``inputs``: (T, K, width), time first; ``state``: (K, 2, units), rows c and h of each
+    environment; ``keep``: (T, K), 0 where an environment's new episode starts at step t (its
+    state is reset to zeros before that step), else 1. Returns the outputs h_1..h_T,
+    (T, K, units), and the final states (K, 2, units). The forget gate gets a bias of +1
+    (Jozefowicz et al., 2015). Gradients flow through the T steps and stop at ``state``: the
+    truncation at segment boundaries.
     """
     import tensorflow as tf
     width = inputs.shape[-1]
     projected = tf.matmul(inputs, w[:width]) + b          # the input part, for all steps at once
     recurrent = w[width:]
 
-    def step(carry, x_t):
-        c, h = carry[0], carry[1]
-        z = x_t + tf.matmul(h[None], recurrent)[0]
-        i, f, g, o = tf.split(z, 4)
+    def step(carry, xs):
+        x_t, keep_t = xs
+        carry = carry * keep_t[:, None, None]
+        c, h = carry[:, 0], carry[:, 1]
+        i, f, g, o = tf.split(x_t + tf.matmul(h, recurrent), 4, axis=-1)
         c = tf.sigmoid(f + 1.0) * c + tf.sigmoid(i) * tf.tanh(g)
-        return tf.stack([c, tf.sigmoid(o) * tf.tanh(c)])
+        return tf.stack([c, tf.sigmoid(o) * tf.tanh(c)], axis=1)
 
-    states = tf.scan(step, projected, initializer=state)   # (T, 2, units)
-    return states[:, 1], states[-1]
+    states = tf.scan(step, (projected, keep), initializer=state)   # (T, K, 2, units)
+    return states[:, :, 1], states[-1]
 
 
 def _policy_head(p: dict, h):
@@ -261,27 +265,38 @@ def _value_head(p: dict, h):
     return tf.matmul(h, p["value/w"])[:, 0] + p["value/b"][0]
 
 
-def actor_critic_forward(layout: Layout, params: Sequence, observations, state=None):
-    """Policy outputs and state values (batch,) for a batch, or with ``state`` for a sequence.
+def actor_critic_forward(layout: Layout, params: Sequence, observations, state=None,
+                         keep=None):
+    """Policy outputs and state values (batch,) for a batch, or with ``state`` for sequences.
 
     The policy outputs are logits (batch, actions), or (mean, variance) each (batch, dims) for a
-    Gaussian head. With ``state`` (the recurrent state before the first observation, see
-    :func:`recurrent_state_shape`) the observations are one sequence in time order and the new
-    state is returned too: ``(policy, values, state)``.
+    Gaussian head. With ``state`` (the recurrent states of K environments before their first
+    observation, (K, rows, units), see :func:`recurrent_state_shape`) and ``keep`` ((T, K), see
+    :func:`lstm_sequence`), the T x K observations are K sequences, time first
+    (``observations[t * K + k]``), and the new states are returned too:
+    ``(policy, values, state)``.
     """
     import tensorflow as tf
     p = named(layout, params)
+
+    def recur(prefix: str, h, rows: slice):
+        envs = tf.shape(state)[0]
+        sequence = tf.reshape(h, [-1, envs, h.shape[-1]])
+        out, final = lstm_sequence(p[f"{prefix}lstm/w"], p[f"{prefix}lstm/b"], sequence,
+                                   state[:, rows], keep)
+        return tf.reshape(out, [-1, out.shape[-1]]), final
+
     if "pi0/w" in p:   # vector observations: a policy tower and a value tower
         h_pi, h_v = mlp(p, "pi", observations), mlp(p, "v", observations)
         if state is None:
             return _policy_head(p, h_pi), _value_head(p, h_v)
-        h_pi, s_pi = lstm_sequence(p["pi_lstm/w"], p["pi_lstm/b"], h_pi, state[0:2])
-        h_v, s_v = lstm_sequence(p["v_lstm/w"], p["v_lstm/b"], h_v, state[2:4])
-        return _policy_head(p, h_pi), _value_head(p, h_v), tf.concat([s_pi, s_v], axis=0)
+        h_pi, s_pi = recur("pi_", h_pi, slice(0, 2))
+        h_v, s_v = recur("v_", h_v, slice(2, 4))
+        return _policy_head(p, h_pi), _value_head(p, h_v), tf.concat([s_pi, s_v], axis=1)
     h = conv_torso(p, observations)
     if state is None:
         return _policy_head(p, h), _value_head(p, h)
-    h, new_state = lstm_sequence(p["lstm/w"], p["lstm/b"], h, state)
+    h, new_state = recur("", h, slice(0, 2))
     return _policy_head(p, h), _value_head(p, h), new_state
 
 

@@ -119,8 +119,9 @@ class RunRecord:
     def is_ready(self, actor: int) -> bool:
         return actor in self.progress.ready
 
-    def episode(self, actor: int, step: int, wall: float, ret: float, length: int) -> None:
-        self.episodes.write(actor, step, wall, ret, length)
+    def episode(self, actor: int, env: int, step: int, wall: float, ret: float,
+                length: int) -> None:
+        self.episodes.write(actor, env, step, wall, ret, length)
         self.progress.episode(ret)
 
     def flush(self) -> None:

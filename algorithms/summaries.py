@@ -19,7 +19,9 @@ from typing import Any
 
 from .files import write_atomically
 
-EPISODE_FIELDS = ("actor", "global_step", "wall_time", "return", "length")
+# ``env``: which of the actor-learner's environments (--envs_per_actor) played the episode; the
+# last column, so that files written before it existed read the same.
+EPISODE_FIELDS = ("actor", "global_step", "wall_time", "return", "length", "env")
 PACKAGES = ("tensorflow", "numpy", "gymnasium", "ale-py", "opencv-python", "tensorboard")
 
 
@@ -98,16 +100,18 @@ class EpisodeLog:
         if resume_step is not None and os.path.isfile(self.path):
             with open(self.path, newline="") as f:
                 rows = list(csv.reader(f))
-            kept = [row for row in rows[1:]
-                    if len(row) == len(EPISODE_FIELDS) and 0 <= _int(row[1]) <= resume_step]
+            old = len(EPISODE_FIELDS) - 1   # a row written before the env column: environment 0
+            kept = [row + ["0"] * (len(row) == old) for row in rows[1:]
+                    if len(row) in (old, len(EPISODE_FIELDS)) and 0 <= _int(row[1]) <= resume_step]
         text = io.StringIO(newline="")
         csv.writer(text).writerows([EPISODE_FIELDS, *kept])
         write_atomically(self.path, text.getvalue())
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
 
-    def write(self, actor: int, global_step: int, wall_time: float, ret: float, length: int):
-        self._writer.writerow((actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length))
+    def write(self, actor: int, env: int, global_step: int, wall_time: float, ret: float,
+              length: int):
+        self._writer.writerow((actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length, env))
 
     def flush(self) -> None:
         self._file.flush()

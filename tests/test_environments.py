@@ -100,7 +100,8 @@ def test_continuous_action_spaces(env_id, dims, low, high):
     actions outside the bounds are clipped to them rather than refused."""
     beyond, at_bound = (make_environment("GYM", env_id, None, seed=0) for _ in range(2))
     assert beyond.spec.continuous and beyond.spec.num_actions == dims
-    assert beyond.spec.action_low == (low,) * dims and beyond.spec.action_high == (high,) * dims
+    assert beyond.env.action_space.low.tolist() == [low] * dims
+    assert beyond.env.action_space.high.tolist() == [high] * dims
     np.testing.assert_array_equal(beyond.reset(), at_bound.reset())
     for sign in (1, -1, 1):
         a = beyond.step(np.full(dims, sign * 10 * high, dtype=np.float32))

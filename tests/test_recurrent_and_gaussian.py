@@ -50,9 +50,32 @@ def test_lstm_matches_a_numpy_reference():
         c = _sigmoid(f + 1.0) * c + _sigmoid(i) * np.tanh(g)
         h = _sigmoid(o) * np.tanh(c)
         outputs.append(h)
-    out, final = lstm_sequence(tf.constant(w), tf.constant(b), tf.constant(x), tf.constant(state))
-    np.testing.assert_allclose(out.numpy(), np.array(outputs), atol=1e-5)
-    np.testing.assert_allclose(final.numpy(), np.stack([c, h]), atol=1e-5)
+    # one environment: (T, 1, width), state (1, 2, units), nothing reset
+    out, final = lstm_sequence(tf.constant(w), tf.constant(b), tf.constant(x[:, None]),
+                               tf.constant(state[None]), tf.ones((steps, 1)))
+    np.testing.assert_allclose(out.numpy()[:, 0], np.array(outputs), atol=1e-5)
+    np.testing.assert_allclose(final.numpy()[0], np.stack([c, h]), atol=1e-5)
+    # two environments; the second's episode starts anew at step 2: its state is zeroed there
+    other = rng.normal(size=(steps, width)).astype(np.float32)
+    keep = np.ones((steps, 2), np.float32)
+    keep[2, 1] = 0.0
+    out, final = lstm_sequence(tf.constant(w), tf.constant(b), tf.constant(np.stack([x, other], 1)),
+                               tf.constant(np.stack([state, state])), tf.constant(keep))
+    np.testing.assert_allclose(out.numpy()[:, 0], np.array(outputs), atol=1e-5)
+    alone, _ = lstm_sequence(tf.constant(w), tf.constant(b), tf.constant(other[2:, None]),
+                             tf.zeros((1, 2, units)), tf.ones((steps - 2, 1)))
+    np.testing.assert_allclose(out.numpy()[2:, 1], alone.numpy()[:, 0], atol=1e-5)
+
+
+def _segment(observations, actions, ended: bool) -> Segment:
+    """One environment's segment over all but the last observation, which comes next; rewards
+    of 1, and a game over at the last step when ``ended``."""
+    steps = len(observations) - 1
+    last = np.zeros((steps, 1), bool)
+    last[-1] = ended
+    return Segment(observations[:-1, None], np.asarray(actions)[:, None],
+                   np.ones((steps, 1), np.float32), last.copy(), np.zeros((steps, 1), np.float32),
+                   last, observations[-1:])
 
 
 def _agent(observation_shape=(4,), continuous=False):
@@ -70,20 +93,19 @@ def test_state_is_carried_across_segments_and_reset_at_episode_start():
     agent.start_episode()
     agent.sync(0)
     assert not agent.segment_state.any()
-    actions = np.array([agent.act(o) for o in observations[:5]], np.int32)
+    actions = np.array([agent.act(o[None])[0] for o in observations[:5]], np.int32)
     after_five = agent.state.copy()
     assert np.abs(after_five).sum() > 0
-    seg = Segment(observations[:5], actions, np.ones(5, np.float32), np.zeros(5, bool),
-                  observations[5], False, False)
+    seg = _segment(observations[:6], actions, ended=False)
     agent.learn(seg)
     # The next segment starts where this one ended, not from zeros...
     agent.sync(5)
     np.testing.assert_array_equal(agent.segment_state, after_five)
-    agent.act(observations[5])
+    agent.act(observations[5][None])
     # ... and the state equals running the six observations from zeros in one go.
-    _, _, state = agent.policy(agent.params, observations[0], np.zeros_like(after_five))
+    _, _, state = agent.policy(agent.params, observations[0][None], np.zeros_like(after_five))
     for o in observations[1:6]:
-        _, _, state = agent.policy(agent.params, o, state)
+        _, _, state = agent.policy(agent.params, o[None], state)
     np.testing.assert_allclose(agent.state, state, atol=1e-6)
 
     agent.start_episode()   # a new episode: zeros again
@@ -95,8 +117,7 @@ def test_gradients_reach_the_recurrent_weights_and_depend_on_the_initial_state()
     agent, layout = _agent(continuous=True)
     observations = np.random.default_rng(3).normal(size=(5, 4)).astype(np.float32)
     actions = np.random.default_rng(4).normal(size=(5, 2)).astype(np.float32)
-    seg = Segment(observations, actions, np.ones(5, np.float32), np.zeros(5, bool),
-                  observations[-1], True, False)
+    seg = _segment(np.concatenate([observations, observations[-1:]]), actions, ended=True)
     agent.start_episode()
     agent.sync(0)
     grad_from_zeros, stats = agent.learn(seg)

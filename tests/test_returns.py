@@ -34,3 +34,19 @@ def test_reward_clipping_and_rescaling():
     assert rescale(2.0) == pytest.approx(0.5)
     assert rescale(-10.0) == -1.0
     assert rescale(4.0) == pytest.approx(0.4)
+
+
+def test_batched_returns_with_episodes_ending_at_different_steps():
+    """Two environments in one segment of 3 steps, gamma 0.5. Environment 0's game ends at
+    step 0 (a new episode starts at step 1); environment 1's episode is cut by a time limit at
+    step 1, the value of its last observation being 8; both bootstrap from s_3 (4 and -2)."""
+    rewards = [[1.0, 0.0], [2.0, 1.0], [0.0, 3.0]]
+    cuts = [[True, False], [False, True], [False, False]]
+    cut_values = [[0.0, 0.0], [0.0, 8.0], [0.0, 0.0]]
+    returns = n_step_returns(rewards, cuts, np.array([4.0, -2.0]), 0.5, cut_values)
+    # env 0: R_2 = 0 + 2 = 2; R_1 = 2 + 1 = 3; R_0 = 1 (terminal)
+    # env 1: R_2 = 3 - 1 = 2; R_1 = 1 + 0.5 * 8 = 5; R_0 = 0 + 2.5 = 2.5
+    np.testing.assert_allclose(returns, [[1.0, 2.5], [3.0, 5.0], [2.0, 2.0]])
+    # each column is what one environment alone gives
+    alone = n_step_returns([0.0, 1.0, 3.0], [False, True, False], -2.0, 0.5, [0.0, 8.0, 0.0])
+    np.testing.assert_allclose(returns[:, 1], alone)

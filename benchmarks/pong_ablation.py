@@ -1,0 +1,196 @@
+"""What each setting teaches per step: Pong learning curves of a table of settings, one command.
+
+For every setting of the table, trains ``python -m algorithms pong`` with 2 actor-learners and
+a fixed seed for ``--steps`` global agent steps (``--parallel`` runs at a time; a setting whose
+checkpoint folder already exists is resumed, so an interrupted ablation continues where it
+stopped), evaluates its final checkpoint greedily (``--mode eval --greedy``), and writes, under
+``--out``:
+
+* ``results.json``: per setting, its flags, the global steps at which the mean of the last 20
+  training episodes first reached -15, -10, -5 and +5, the last mean, the greedy evaluation;
+* ``results.md``: the same as a Markdown table, with the command of each row;
+* ``curves.png``: every setting's training curve against steps and against time.
+
+Reproduce with:
+
+    python -m benchmarks.pong_ablation --steps 1000000                 # every setting
+    python -m benchmarks.pong_ablation --steps 1000000 --settings paper,default
+    python -m benchmarks.pong_ablation --report-only                   # tables and plot only
+
+The machine's speed does not matter to the comparison: settings are compared per step.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THRESHOLDS = (-15, -10, -5, 5)
+WINDOW = 20
+
+# name: (flags, what it changes). Each changes one thing against the paper's settings
+# (`--preset paper`) unless it says otherwise.
+SETTINGS = {
+    "paper": (["--preset", "paper"], "the paper's settings: shared RMSProp, eps 0.1, lr 7e-4, "
+              "t_max 5"),
+    "rmsprop-eps1e-5": (["--preset", "paper", "--e", "1e-5"], "RMSProp eps 1e-5"),
+    "adam": (["--preset", "paper", "--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8"],
+             "shared Adam, lr 1e-4"),
+    "adam-tmax20": (["--preset", "paper", "--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
+                     "--max_local_steps", "20"], "shared Adam, lr 1e-4, t_max 20"),
+    "default": ([], "today's defaults"),
+}
+
+
+def folders(out: str, name: str) -> tuple[str, str]:
+    return os.path.join(out, name, "summary"), os.path.join(out, name, "checkpoints")
+
+
+def command(name: str, steps: int, out: str, seed: int, workers: int) -> list[str]:
+    summary, checkpoints = folders(out, name)
+    flags = SETTINGS[name][0]
+    args = [sys.executable, "-m", "algorithms", "pong", "-n", str(workers), "--seed", str(seed),
+            "--max_global_steps", str(steps), "--checkpoint_interval", str(max(steps // 10, 1)),
+            "--keep_checkpoints", "20", "--summary_dir", summary, "--checkpoint_dir",
+            checkpoints, "--quiet", *flags]
+    if glob.glob(os.path.join(checkpoints, "checkpoint-*.npz")):
+        args.append("--resume")
+    return args
+
+
+def train(names: list[str], steps: int, out: str, seed: int, workers: int,
+          parallel: int) -> None:
+    pending, running = list(names), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            name = pending.pop(0)
+            os.makedirs(os.path.join(out, name), exist_ok=True)
+            log = open(os.path.join(out, name, "train.log"), "a")
+            args = command(name, steps, out, seed, workers)
+            print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(args[1:])}", flush=True)
+            running.append((name, subprocess.Popen(args, cwd=ROOT, stdout=log,
+                                                   stderr=subprocess.STDOUT), log))
+        time.sleep(5)
+        for item in list(running):
+            name, proc, log = item
+            if proc.poll() is not None:
+                log.close()
+                running.remove(item)
+                print(f"[{time.strftime('%H:%M:%S')}] {name}: exit code {proc.returncode}",
+                      flush=True)
+
+
+def evaluate(name: str, out: str, episodes: int) -> dict | None:
+    _, checkpoints = folders(out, name)
+    found = sorted(glob.glob(os.path.join(checkpoints, "checkpoint-*.npz")))
+    if not found:
+        return None
+    result = os.path.join(out, name, f"eval-greedy-{os.path.basename(found[-1])[11:-4]}.json")
+    if not os.path.isfile(result):
+        subprocess.run([sys.executable, "-m", "algorithms", "pong", "--mode", "eval", "--greedy",
+                        "--checkpoint", found[-1], "--eval_episodes", str(episodes),
+                        "--eval_file", result], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    with open(result) as f:
+        return json.load(f)
+
+
+def curve(name: str, out: str) -> dict | None:
+    """The run's episodes, its trailing means and the steps where they cross each threshold."""
+    summary, _ = folders(out, name)
+    runs = sorted(glob.glob(os.path.join(summary, "pong", "a3c", "*", "episodes.csv")))
+    if not runs:
+        return None
+    with open(runs[-1], newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return None
+    steps = np.array([int(r["global_step"]) for r in rows])
+    returns = np.array([float(r["return"]) for r in rows])
+    order = np.argsort(steps, kind="stable")
+    steps, returns = steps[order], returns[order]
+    means = np.array([returns[max(0, i - WINDOW + 1):i + 1].mean() for i in range(len(returns))])
+    reached = {str(t): next((int(s) for s, m, i in zip(steps, means, range(len(means)))
+                             if m >= t and i >= WINDOW - 1), None) for t in THRESHOLDS}
+    return {"run_dir": os.path.dirname(runs[-1]), "last_step": int(steps[-1]),
+            "last_mean": float(means[-1]), "best_mean": float(means[WINDOW - 1:].max())
+            if len(means) >= WINDOW else None, "reached": reached, "episodes": len(rows)}
+
+
+def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
+           steps: int) -> None:
+    results = {}
+    for name in names:
+        learned = curve(name, out)
+        if learned is None:
+            continue
+        results[name] = dict(learned, flags=SETTINGS[name][0], change=SETTINGS[name][1],
+                             evaluation=evaluate(name, out, episodes))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"machine": machine, "date": time.strftime("%Y-%m-%d"), "seed": seed,
+                   "workers": workers, "settings": results}, f, indent=2)
+
+    def steps_text(value):
+        return "-" if value is None else f"{value / 1e6:.2f} M"
+
+    lines = [f"Pong, {workers} actor-learners, seed {seed}; {machine}, "
+             f"{time.strftime('%Y-%m-%d')}. Steps at which the mean of the last {WINDOW} "
+             "training episodes first reached each level ('-': not within the run).", "",
+             "| setting | what changes | steps run | " + " | ".join(
+                 f"to {t:+d}" for t in THRESHOLDS) + " | last mean | greedy eval |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in THRESHOLDS) + " | --- | --- |"]
+    for name, r in results.items():
+        ev = r["evaluation"]
+        ev_text = "-" if ev is None else \
+            f"{ev['mean']:.1f} ± {ev['std']:.1f} ({ev['episodes']}, at {ev['global_step']:,})"
+        lines.append(f"| `{name}` | {r['change']} | {r['last_step']:,} | "
+                     + " | ".join(steps_text(r["reached"][str(t)]) for t in THRESHOLDS)
+                     + f" | {r['last_mean']:.1f} | {ev_text} |")
+    lines += ["", "Commands (from the repository root):", ""]
+    lines += [f"- `{name}`: `python -m algorithms pong -n {workers} --seed {seed} "
+              f"--max_global_steps {steps} {' '.join(SETTINGS[name][0])}`".replace("  ", " ")
+              for name in results]
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if results:
+        plot = [sys.executable, os.path.join(ROOT, "algorithms", "plot.py"), "--overlay",
+                "-o", os.path.join(out, "curves.png")]
+        subprocess.run(plot + [r["run_dir"] for r in results.values()], check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=1_000_000,
+                        help="global agent steps per setting")
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help=f"comma-separated, from {', '.join(SETTINGS)}")
+    parser.add_argument("--out", default="/tmp/pong_ablation", help="folder for everything")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="actor-learners per run")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at the same time")
+    parser.add_argument("--eval_episodes", type=int, default=10)
+    parser.add_argument("--report-only", action="store_true",
+                        help="no training: tables, evaluations and plot from what is in --out")
+    args = parser.parse_args()
+    names = args.settings.split(",")
+    unknown = set(names) - set(SETTINGS)
+    if unknown:
+        parser.error(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    if not args.report_only:
+        train(names, args.steps, args.out, args.seed, args.workers, args.parallel)
+    report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps)
+    print("\nreproduce: python -m benchmarks.pong_ablation " + " ".join(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()
