@@ -2,7 +2,8 @@
 
 (a) environment only: N processes step Pong with random actions through the same preprocessing
     (action repeat 4, max-pool, grayscale, 84x84, 4-frame stack) as training;
-(b) each trainer with N actor-learners on the same game: A3C, one-step Q-learning, one-step
+(b) each trainer with N actor-learners on the same game: A3C (with 1, 4, 8 and 16
+    environments per actor-learner, ``a3c-k<K>``), A3C LSTM, one-step Q-learning, one-step
     Sarsa and n-step Q-learning (the value-based ones with epsilon already at its final value,
     ``-ea 1``, so that they act greedily as often as they do in the long run).
 
@@ -10,6 +11,7 @@ Prints both rates (agent steps/s, summed over processes), their ratio, and where
 actor-learner's time goes. Reproduce with:
 
     python -m benchmarks.throughput                  # N = CPU cores, Pong, NIPS network
+    python -m benchmarks.throughput -n 2 --seconds 20 --algorithms a3c,a3c-k4,a3c-k8,a3c-k16
     python -m benchmarks.throughput -n 16 --seconds 60 --arch NATURE --algorithms a3c
 """
 from __future__ import annotations
@@ -57,6 +59,9 @@ def environment_rate(game: str, workers: int, seconds: float) -> float:
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
     "a3c-lstm": ["--alg_type", "a3c", "--lstm", "true"],
+    "a3c-k4": ["--alg_type", "a3c", "--envs_per_actor", "4"],
+    "a3c-k8": ["--alg_type", "a3c", "--envs_per_actor", "8"],
+    "a3c-k16": ["--alg_type", "a3c", "--envs_per_actor", "16"],
     "one-step-q": ["--alg_type", "q", "--max_local_steps", "1", "-ea", "1"],
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
@@ -105,7 +110,7 @@ def main() -> None:
     env_rate = environment_rate(args.game, args.workers, args.seconds)
     results = {}
     for name in variants:
-        guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)
+        guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)   # of the environment's rate
         steps = int(env_rate * guess * args.seconds)
         results[name] = trainer_rate(args.game, args.workers, steps, args.arch, VARIANTS[name])
 
