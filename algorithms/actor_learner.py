@@ -264,6 +264,7 @@ def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     so a worker killed in the middle of a message damages no one else's channel.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     learner = None
     try:
         _configure_tensorflow()

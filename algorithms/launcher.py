@@ -22,8 +22,10 @@ Each worker talks to the parent through a pipe of its own, and counts its steps 
 own (``shared.StepCounters``): no lock or channel is shared between workers, so a worker killed at
 any instant cannot block or corrupt the others.
 
-Signals: the first SIGINT/SIGTERM asks the workers to stop at their next segment (exit code
-130/143); a second one stops them at once.
+Signals: the first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session) asks the
+workers to stop at their next segment, then a final checkpoint is written (exit code 130, 143,
+129); a second one stops them at once. Workers ignore SIGINT and SIGHUP, which a terminal sends
+to the whole process group: the parent alone decides how they stop.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ from .store import SharedParameterStore, restore_counters
 from .summaries import package_versions
 
 JOIN_SECONDS = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
 
 
@@ -97,7 +100,7 @@ class Supervisor:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         """Supervise until the budget, a stop or a failure; returns the exit code."""
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
         try:
             return self._supervise()
         finally:
@@ -130,13 +133,14 @@ class Supervisor:
     def _supervise(self) -> int:
         config, runtime, record = self.config, self.runtime, self.record
         count = config.num_actor_learners
-        # Workers are started with SIGINT ignored, a disposition they inherit through exec, so a
-        # Ctrl-C in the terminal (sent to the whole process group) never interrupts them, not
-        # even while they import; the parent alone decides how they stop.
+        # Workers are started with SIGINT and SIGHUP ignored, a disposition they inherit through
+        # exec, so a Ctrl-C or a closed terminal (sent to the whole process group) never
+        # interrupts them, not even while they import; the parent alone decides how they stop.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         for actor in range(count):
             self._start_worker(actor, 0)
-        for s in (signal.SIGINT, signal.SIGTERM):
+        for s in STOP_SIGNALS:
             signal.signal(s, self._on_signal)
         record.start_progress(runtime.steps.total())
         log(f"started {count} actor-learner processes")
@@ -279,13 +283,11 @@ class Supervisor:
                 elif kind == "ready":
                     record.ready(actor)
                 elif kind == "warning":
-                    print(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr,
-                          flush=True)
+                    log(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr)
                 elif kind == "timing":
                     self.timings[actor] = message[2]
                 elif kind == "error":
-                    print(f"actor-learner {actor} failed:\n{message[2]}", file=sys.stderr,
-                          flush=True)
+                    log(f"actor-learner {actor} failed:\n{message[2]}", file=sys.stderr)
         if wrote:
             record.flush()
 
@@ -360,6 +362,7 @@ class Training:
                          **extra), resumed)
         self._announce(record)
         ctx = mp.get_context("spawn")
+        _start_resource_tracker()
         store = SharedParameterStore(config, self.layout.size, ctx)
         try:
             if resume is None:
@@ -381,6 +384,18 @@ class Training:
         finally:
             record.close()
             store.close()
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (which unlinks the shared memory if this process
+    is killed) with SIGHUP ignored: a closed terminal signals the whole process group, and the
+    tracker, which ignores only SIGINT and SIGTERM by itself, must outlive the stop."""
+    from multiprocessing import resource_tracker
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def train(config: Config, env_spec: EnvSpec, resume: checkpoint.Checkpoint | None = None) -> int:

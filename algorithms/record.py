@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import os
+import sys
 import time
 from typing import Any
 
@@ -21,8 +22,12 @@ PROGRESS_SECONDS = 5.0
 RECENT_EPISODES = 20
 
 
-def log(message: str) -> None:
-    print(message, flush=True)
+def log(message: str, file=None) -> None:
+    """Print a line; a terminal that is gone (closed, SIGHUP) must not stop a run."""
+    try:
+        print(message, file=file or sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _duration(seconds: float) -> str:

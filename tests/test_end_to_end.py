@@ -205,6 +205,36 @@ def test_signal_stops_cleanly(tmp_path, sig, code):
     assert shm_segments(proc.pid) == []
 
 
+def test_a_closed_terminal_stops_like_sigterm(tmp_path):
+    """SIGHUP to the whole process group, as a terminal sends when it closes, after the terminal
+    (the output pipe) is gone: the workers ignore it, the parent stops them, writes a final
+    checkpoint and exits with 129, leaving no process or segment behind."""
+    import uuid
+    token = uuid.uuid4().hex
+    proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), "CartPole-v1",
+                             "--env", "GYM", "-n", "2", "--summary_dir", str(tmp_path)],
+                            cwd=tmp_path, env=dict(os.environ, RUN_TOKEN=token,
+                                                   PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        _wait_for_steps(proc)
+        proc.stdout.close()
+        proc.stderr.close()
+        os.killpg(proc.pid, signal.SIGHUP)
+        assert proc.wait(60) == 129
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    found = list((tmp_path / "checkpoints" / "CartPole-v1" / "a3c").glob("checkpoint-*.npz"))
+    assert len(found) == 1
+    deadline = time.monotonic() + 10   # the resource tracker leaves once its pipe closes
+    while processes_with_token(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = {pid: open(f"/proc/{pid}/cmdline", "rb").read() for pid in processes_with_token(token)}
+    assert left == {} and shm_segments(proc.pid) == []
+
+
 def test_dead_worker_past_max_restarts_stops_training(tmp_path):
     proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
                          tmp_path)
