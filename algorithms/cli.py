@@ -25,15 +25,23 @@ def _fail(message: str) -> int:
 def find_checkpoint(args: argparse.Namespace, purpose: str):
     """The checkpoint named by --checkpoint, or the latest in --checkpoint_dir."""
     from . import checkpoint
-    path = args.checkpoint
-    if path is None:
+    if args.checkpoint is not None:
+        return checkpoint.load(args.checkpoint)
+    for attempt in range(5):
         path = checkpoint.latest(args.checkpoint_dir)
         if path is None:
             hint = ("train without --resume to start a new run" if purpose == "resume"
                     else "train first, or pass --checkpoint PATH")
             raise UserError(f"no checkpoint in {args.checkpoint_dir!r} to {purpose} "
                             f"(give --checkpoint_dir or --checkpoint; or {hint})")
-    return checkpoint.load(path)
+        try:
+            return checkpoint.load(path)
+        except UserError:
+            # A training run beside this evaluation may have pruned it since it was listed:
+            # take the newest again.
+            if os.path.exists(path) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def merge_config(args: argparse.Namespace, saved: dict, explicit: set[str]) -> argparse.Namespace:
@@ -69,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ckpt = None
+        if args.mode == "train" and os.path.isdir(args.checkpoint_dir):
+            # One run per checkpoint folder: claimed before anything in it is read or changed.
+            config.claim_folder(args.checkpoint_dir, "--checkpoint_dir")
         if args.mode == "eval" or args.resume:
             ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
             args = merge_config(args, ckpt.config, explicit)
@@ -120,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(sampled)
     try:
         return train(settings, env_spec, ckpt)
+    except UserError as err:   # a folder claimed by another run in the meantime
+        return _fail(str(err))
     except KeyboardInterrupt:
         return 130
 

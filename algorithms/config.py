@@ -42,6 +42,16 @@ class UserError(Exception):
     """A mistake in the user's input: reported in one line, exit code 2, nothing started."""
 
 
+def claim_folder(folder: str, flag: str) -> None:
+    """Hold ``folder`` for this run (``files.lock_folder``); UserError if another run holds it."""
+    from .files import lock_folder
+    holder = lock_folder(folder)
+    if holder is not None:
+        who = f"process {holder}" if holder > 0 else "another process"
+        raise UserError(f"argument {flag}: {folder!r} is in use by another run ({who}); wait "
+                        f"for it to end, or choose another {flag}")
+
+
 def bool_arg(text: str) -> bool:
     """Parse true/false/1/0/yes/no in any case."""
     lowered = text.strip().lower()

@@ -43,3 +43,33 @@ def fsync_folder(folder: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+LOCK_NAME = ".lock"
+_held: dict[str, int] = {}   # folder -> descriptor of its lock file, for this process's life
+
+
+def lock_folder(folder: str) -> int | None:
+    """Hold an exclusive lock on ``folder`` (created if missing) for the rest of this process's
+    life: ``fcntl.flock`` on ``<folder>/.lock``, which the system releases whenever the process
+    ends, ``kill -9`` included, so no lock is ever left stale. Returns None when this process
+    holds it now, or the pid of the live process that holds it (nothing is then changed)."""
+    import fcntl
+    folder = os.path.abspath(folder)
+    if folder in _held:
+        return None
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            holder = int(os.pread(fd, 32, 0).decode().strip() or 0)
+        except ValueError:
+            holder = 0
+        os.close(fd)
+        return holder or -1
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held[folder] = fd
+    return None

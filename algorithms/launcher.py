@@ -42,7 +42,7 @@ import numpy as np
 
 from . import checkpoint
 from .actor_learner import Runtime, WorkerSpec, worker_main
-from .config import Config
+from .config import Config, claim_folder
 from .environments import EnvSpec
 from .exploration import sample_final_epsilons
 from .networks import Layout, make_layout
@@ -350,6 +350,7 @@ class Training:
 
     def run(self) -> int:
         config, env_spec, resume = self.config, self.env_spec, self.resume
+        claim_folder(config.checkpoint_dir, "--checkpoint_dir")
         record = RunRecord(config, env_spec.frames_per_step,
                            None if resume is None else resume.meta,
                            0 if resume is None else resume.step)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
+from .config import Config, claim_folder
 from .summaries import EpisodeLog, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
@@ -95,10 +95,14 @@ class RunRecord:
         self.resume_step = resume_step
         saved = None if resume_meta is None else resume_meta.get("run_dir")
         # A resumed run goes on in its own run directory when that still exists (TensorBoard
-        # then shows one continuous curve).
+        # then shows one continuous curve), unless another run is writing there.
         self.continued = bool(saved and os.path.isdir(saved) and os.access(saved, os.W_OK))
-        self.run_dir = saved if self.continued else make_run_dir(
-            config.summary_dir, config.game, config.alg_type)
+        if self.continued:
+            claim_folder(saved, "--summary_dir")
+            self.run_dir = saved
+        else:
+            self.run_dir = make_run_dir(config.summary_dir, config.game, config.alg_type)
+            claim_folder(self.run_dir, "--summary_dir")
         self.episodes: EpisodeLog | None = None
         self.progress: Progress | None = None
         self.solved: str | None = None   # why --stop_return ended training
