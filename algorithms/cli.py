@@ -124,9 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     from .launcher import train
     from .shared import space_problem
     from .store import vector_sizes
-    problem = space_problem(vector_sizes(settings, layout.size))
+    sizes = vector_sizes(settings, layout.size)
+    problem = space_problem(sizes)
     if problem:
         return _fail(problem)
+    try:
+        # A checkpoint holds every shared vector (float32) and a little more.
+        config.check_room(settings.checkpoint_dir, 2 * (4 * sum(sizes.values()) + 65536),
+                          "--checkpoint_dir")
+    except UserError as err:
+        return _fail(str(err))
     if sampled:
         print(sampled)
     try:

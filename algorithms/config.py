@@ -368,17 +368,63 @@ def _check_display(display: str) -> None:
                         "Docker), or use -v 0") from None
 
 
-def _check_writable(path: str, flag: str) -> None:
-    """``path`` is a writable folder, or could be created as one."""
+# The longest name the trainer writes inside a folder it is given: a checkpoint's temporary
+# file, ".checkpoint-<12 digits>.npz.<pid>.tmp", or a run folder, "<game>/<alg>/<timestamp>_N".
+LONGEST_NAME = 48
+
+
+def existing_ancestor(path: str) -> str:
+    """``path`` itself if it exists, else the nearest folder above it that does."""
     existing = os.path.abspath(path)
-    if os.path.exists(existing) and not os.path.isdir(existing):
-        raise UserError(f"argument {flag}: {path!r} is a file, not a folder "
-                        "(choose a folder you can write to)")
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
+    return existing
+
+
+def _check_writable(path: str, flag: str) -> None:
+    """``path`` is a writable folder, or could be created as one: a real write succeeds in the
+    nearest existing folder (root ignores mode bits, a read-only file system does not), and the
+    names to create fit the file system's limits. Nothing is left behind."""
+    import tempfile
+    absolute = os.path.abspath(path)
+    if os.path.exists(absolute) and not os.path.isdir(absolute):
+        raise UserError(f"argument {flag}: {path!r} is a file, not a folder "
+                        "(choose a folder you can write to)")
+    existing = existing_ancestor(absolute)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"argument {flag}: {path!r} is not writable "
                         "(choose a folder you can write to)")
+    name_max = os.pathconf(existing, "PC_NAME_MAX")
+    path_max = os.pathconf(existing, "PC_PATH_MAX")
+    to_create = os.path.relpath(absolute, existing).split(os.sep) if absolute != existing else []
+    too_long = [name for name in to_create if len(name.encode()) > name_max]
+    if too_long or len(absolute.encode()) + LONGEST_NAME + 1 > path_max:
+        what = (f"the name {too_long[0][:40]!r}... has {len(too_long[0].encode())} bytes, "
+                f"the file system allows {name_max}" if too_long else
+                f"the path is too long for the files written in it ({path_max} bytes at most)")
+        raise UserError(f"argument {flag}: {path!r} cannot be used: {what} (choose a shorter "
+                        "name)")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".asyncrl-write-test-")
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"argument {flag}: {path!r} cannot be written "
+                        f"({err.strerror or err}); choose a folder you can write to") from None
+
+
+def check_room(folder: str, needed_bytes: int, flag: str) -> None:
+    """The file system of ``folder`` has ``needed_bytes`` free (two checkpoints, say)."""
+    info = os.statvfs(existing_ancestor(folder))
+    free = info.f_bavail * info.f_frsize
+    if free < needed_bytes:
+        mb = 1024 * 1024
+        raise UserError(f"argument {flag}: {folder!r} has {free / mb:.1f} MB free, and two "
+                        f"checkpoints of this run need {needed_bytes / mb:.1f} MB (free some "
+                        "space, or choose another folder)")
 
 
 def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:

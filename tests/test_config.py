@@ -213,3 +213,68 @@ def test_stop_return_is_not_taken_from_a_checkpoint():
     argv += ["--stop_return", "450"]
     merged = cli.merge_config(parse(*argv), saved, config.explicit_flags(argv))
     assert merged.stop_return == 450.0
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 1 MB tmpfs mounted on a fresh folder, when this process may mount one (root); else
+    None, and the test injects the same failure in-process."""
+    import subprocess
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_a_read_only_file_system_is_refused_before_anything_is_created(capsys, tiny_tmpfs,
+                                                                        monkeypatch, tmp_path):
+    import subprocess
+    import tempfile
+    if tiny_tmpfs is not None:
+        subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+        folder = tiny_tmpfs / "ck"
+    else:   # no privilege to mount: the same error, raised where the real write happens
+        def read_only(*args, **kwargs):
+            raise OSError(30, "Read-only file system")
+        monkeypatch.setattr(tempfile, "mkstemp", read_only)
+        folder = tmp_path / "ck"
+    err = error_of(capsys, "pong", "--checkpoint_dir", str(folder))
+    assert "--checkpoint_dir" in err
+    assert "is not writable" in err or "cannot be written (Read-only file system)" in err
+    assert len(err.strip().splitlines()) == 1 and not folder.exists()
+
+
+def test_names_longer_than_the_file_system_allows_are_refused(capsys, tmp_path):
+    err = error_of(capsys, "pong", "--checkpoint_dir", str(tmp_path / ("c" * 300)))
+    assert "--checkpoint_dir" in err and "has 300 bytes, the file system allows 255" in err
+    err = error_of(capsys, "pong", "--summary_dir", str(tmp_path / "/".join(["d" * 250] * 17)))
+    assert "--summary_dir" in err and "path is too long" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_too_little_room_for_two_checkpoints_is_refused(capsys, tiny_tmpfs, monkeypatch,
+                                                        tmp_path):
+    """Pong's NIPS network with shared RMSProp: two checkpoints of 5.4 MB each; 1 MB free."""
+    if tiny_tmpfs is not None:
+        folder = tiny_tmpfs / "ck"
+    else:
+        real = os.statvfs
+
+        class Tiny:
+            f_bavail, f_frsize = 256, 4096   # 1 MB
+
+        monkeypatch.setattr(os, "statvfs",
+                            lambda p: Tiny if str(p).startswith(str(tmp_path)) else real(p))
+        folder = tmp_path / "ck"
+    code = cli.main(["pong", "--checkpoint_dir", str(folder), "--summary_dir",
+                     str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--checkpoint_dir" in err and "MB free, and two checkpoints" in err
+    assert not folder.exists() and not (tmp_path / "s").exists()
