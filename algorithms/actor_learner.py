@@ -157,8 +157,10 @@ class ActorLearner:
                     if k == 0 and self.window is not None and self.window.due():
                         self.window.show(env.screen())
                     rewards[n, k] = self.rewards(reward)
-                    truncated = done and info["truncated"]
-                    cuts[n, k] = done or (single_life and info["life_lost"])
+                    life_lost = single_life and info["life_lost"]
+                    # A time limit is not an end for learning, unless a life was lost with it.
+                    truncated = done and info["truncated"] and not life_lost
+                    cuts[n, k] = done or life_lost
                     ended[n, k] = done
                     # After a time limit the last observation still has a value: the returns
                     # bootstrap from it (from this environment's current recurrent state).

@@ -77,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ckpt = None
-        if args.mode == "train" and os.path.isdir(args.checkpoint_dir):
-            # One run per checkpoint folder: claimed before anything in it is read or changed.
-            config.claim_folder(args.checkpoint_dir, "--checkpoint_dir")
         if args.mode == "eval" or args.resume:
             ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
             args = merge_config(args, ckpt.config, explicit)
-        elif checkpoint.list_checkpoints(args.checkpoint_dir):
+            if args.mode == "train":   # the folders may now be the checkpoint's: check them
+                config.check_writable(args.summary_dir, "--summary_dir")
+                config.check_writable(args.checkpoint_dir, "--checkpoint_dir")
+        if args.mode == "train" and os.path.isdir(args.checkpoint_dir):
+            # One run per checkpoint folder: claimed before anything in it is changed.
+            config.claim_folder(args.checkpoint_dir, "--checkpoint_dir")
+        if not args.resume and args.mode == "train" and \
+                checkpoint.list_checkpoints(args.checkpoint_dir):
             raise UserError(
                 f"argument --checkpoint_dir: {args.checkpoint_dir!r} already holds checkpoints "
                 f"(latest {os.path.basename(checkpoint.latest(args.checkpoint_dir))}); pass "

@@ -329,7 +329,7 @@ def validate(args: argparse.Namespace) -> None:
             raise UserError("argument --resume: only used in --mode train")
         for flag in ("record_video", "eval_file"):
             if getattr(args, flag) is not None:
-                _check_writable(getattr(args, flag) if flag == "record_video"
+                check_writable(getattr(args, flag) if flag == "record_video"
                                 else os.path.dirname(os.path.abspath(args.eval_file)),
                                 f"--{flag}")
         if args.video_episodes is not None and args.record_video is None:
@@ -338,8 +338,8 @@ def validate(args: argparse.Namespace) -> None:
     for flag in ("record_video", "eval_file", "video_episodes"):
         if getattr(args, flag) is not None:
             raise UserError(f"argument --{flag}: only used with --mode eval")
-    _check_writable(args.summary_dir, "--summary_dir")
-    _check_writable(args.checkpoint_dir, "--checkpoint_dir")
+    check_writable(args.summary_dir, "--summary_dir")
+    check_writable(args.checkpoint_dir, "--checkpoint_dir")
 
 
 def _check_display(display: str) -> None:
@@ -368,9 +368,10 @@ def _check_display(display: str) -> None:
                         "Docker), or use -v 0") from None
 
 
-# The longest name the trainer writes inside a folder it is given: a checkpoint's temporary
-# file, ".checkpoint-<12 digits>.npz.<pid>.tmp", or a run folder, "<game>/<alg>/<timestamp>_N".
-LONGEST_NAME = 48
+# A generous bound on the longest path the trainer writes below a folder it is given: a
+# checkpoint's temporary file, or a TensorBoard event file,
+# "<game>/<alg>/<timestamp>_N/actor_<i>/events.out.tfevents.<time>.<host>.<pid>.<n>.v2".
+LONGEST_NAME = 200
 
 
 def existing_ancestor(path: str) -> str:
@@ -381,7 +382,7 @@ def existing_ancestor(path: str) -> str:
     return existing
 
 
-def _check_writable(path: str, flag: str) -> None:
+def check_writable(path: str, flag: str) -> None:
     """``path`` is a writable folder, or could be created as one: a real write succeeds in the
     nearest existing folder (root ignores mode bits, a read-only file system does not), and the
     names to create fit the file system's limits. Nothing is left behind."""

@@ -121,7 +121,15 @@ class Supervisor:
                           incarnation=incarnation)
         worker = self.ctx.Process(target=worker_main, args=(spec, self.runtime, writer),
                                   name=f"actor-learner-{actor}", daemon=True)
-        worker.start()
+        # A worker starts with SIGINT and SIGHUP ignored (a disposition that survives exec, where
+        # the parent's handlers do not), restarts included: a Ctrl-C or a closed terminal while
+        # it imports must not kill it.
+        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
+        try:
+            worker.start()
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
         writer.close()   # the worker holds the only sending end: its death closes the pipe
         if actor in self.pipes:
             self.pipes[actor].close()
@@ -133,16 +141,14 @@ class Supervisor:
     def _supervise(self) -> int:
         config, runtime, record = self.config, self.runtime, self.record
         count = config.num_actor_learners
-        # Workers are started with SIGINT and SIGHUP ignored, a disposition they inherit through
-        # exec, so a Ctrl-C or a closed terminal (sent to the whole process group) never
-        # interrupts them, not even while they import; the parent alone decides how they stop.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        for actor in range(count):
-            self._start_worker(actor, 0)
+        # Workers never see a Ctrl-C or a closed terminal (sent to the whole process group):
+        # the parent alone decides how they stop (see _start_worker), from the first moment.
         for s in STOP_SIGNALS:
             signal.signal(s, self._on_signal)
-        record.start_progress(runtime.steps.total())
+        first_step = runtime.steps.total()
+        for actor in range(count):
+            self._start_worker(actor, 0)
+        record.start_progress(first_step)
         log(f"started {count} actor-learner processes")
 
         restarts = 0
@@ -189,7 +195,9 @@ class Supervisor:
         record.flush()
         step = runtime.steps.total()
         record.show(step, force=True)
-        if not self.corrupted:
+        if step == first_step:
+            log("no step was taken: no checkpoint written")
+        elif not self.corrupted:
             self._save_checkpoint(final=True)
         elif self.checkpointer.last_path:
             log(f"the last good checkpoint is {self.checkpointer.last_path}")
@@ -221,7 +229,7 @@ class Supervisor:
 
     def _terminate_stragglers(self, running: set[int]) -> None:
         """Workers get JOIN_SECONDS after a stop request to finish their segment; one that is
-        hung (or still starting) past that is terminated, and killed KILL_SECONDS later if it is
+        hung past that, or still starting, is terminated, and killed KILL_SECONDS later if it is
         still there (a stopped process, SIGSTOP or a debugger, holds SIGTERM pending), so a stop
         never waits forever."""
         now = time.monotonic()
@@ -232,9 +240,12 @@ class Supervisor:
             if not worker.is_alive():
                 continue
             if actor not in self.terminated:
-                if now - self.stop_requested > JOIN_SECONDS:
-                    log(f"warning: actor-learner {actor} did not stop within {JOIN_SECONDS:.0f} "
-                        "s; terminating it")
+                # one still starting has nothing to finish: it goes at once
+                starting = not self.record.is_ready(actor)
+                if starting or now - self.stop_requested > JOIN_SECONDS:
+                    if not starting:
+                        log(f"warning: actor-learner {actor} did not stop within "
+                            f"{JOIN_SECONDS:.0f} s; terminating it")
                     worker.terminate()
                     self.terminated[actor] = now
             elif now - self.terminated[actor] > KILL_SECONDS:

@@ -95,7 +95,7 @@ class RunRecord:
         self.resume_step = resume_step
         saved = None if resume_meta is None else resume_meta.get("run_dir")
         # A resumed run goes on in its own run directory when that still exists (TensorBoard
-        # then shows one continuous curve), unless another run is writing there.
+        # then shows one continuous curve); if another run is writing there, it is refused.
         self.continued = bool(saved and os.path.isdir(saved) and os.access(saved, os.W_OK))
         if self.continued:
             claim_folder(saved, "--summary_dir")

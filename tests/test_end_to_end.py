@@ -205,6 +205,25 @@ def test_signal_stops_cleanly(tmp_path, sig, code):
     assert shm_segments(proc.pid) == []
 
 
+def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_path):
+    """Ctrl-C while the actor-learners are still starting: they are stopped at once, no
+    checkpoint is written (an empty one would block a new run in that folder), exit 130."""
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
+    try:
+        line = proc.stdout.readline()
+        while line and not line.startswith("started 2 actor-learner processes"):
+            line = proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "no step was taken: no checkpoint written" in out and "Traceback" not in err
+    assert not list(tmp_path.rglob("checkpoint-*.npz"))
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
 def test_a_closed_terminal_stops_like_sigterm(tmp_path):
     """SIGHUP to the whole process group, as a terminal sends when it closes, after the terminal
     (the output pipe) is gone: the workers ignore it, the parent stops them, writes a final
