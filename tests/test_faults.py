@@ -24,7 +24,7 @@ def test_poisoned_gradients_never_reach_the_shared_parameters(run_cli, tmp_path)
     check finds the shared parameters finite (exit code 0)."""
     run = run_cli(["PoisonedCartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
                    "20000", "--seed", "4", "--quiet", "--summary_dir", str(tmp_path)],
-                  timeout=200, env={"PYTHONPATH": FAULTY_ENVS})
+                  timeout=400, env={"PYTHONPATH": FAULTY_ENVS})
     assert run.returncode == 0, run.stderr
     assert run.stderr.count("non-finite gradient: update skipped") == 1  # warned once
     run_dir = run.run_dir()
