@@ -71,8 +71,11 @@ def test_resume_continues_where_training_stopped(run_cli, tmp_path):
         final = saved.arrays["final_epsilons"][actor]
         eps = [(s, v) for s, v in scalars["explore/epsilon"] if s > step]
         s, value = eps[0]
-        expected = 1 - (1 - final) * min(1.0, s / EPS_STEPS)
-        assert value == pytest.approx(expected, abs=2e-3)
+        # epsilon is set when a segment starts and logged after its update, by which time the
+        # other actor-learner may have moved the global step on: it is the schedule's value at
+        # some step between the resume and s (and far from a restart's 1.0)
+        latest, earliest = (1 - (1 - final) * min(1.0, at / EPS_STEPS) for at in (s, step))
+        assert latest - 2e-3 <= value <= earliest + 2e-3
     latest = checkpoint.load(checkpoint.latest(str(ckpt_dir)))
     assert latest.step >= 12000 and latest.meta["resumes"] == 1
     assert np.array_equal(latest.arrays["final_epsilons"], saved.arrays["final_epsilons"])
