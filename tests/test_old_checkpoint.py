@@ -1,8 +1,13 @@
-"""A checkpoint written before the package, typed configuration and parameter store (commit
-13668d4: CartPole-v1, A3C, 2 actor-learners, 2,008 steps) still loads, resumes and evaluates."""
+"""A checkpoint in the form written before the package, typed configuration and parameter store
+(commit 13668d4: CartPole-v1, A3C, 2 actor-learners, 2,008 steps) still loads, resumes and
+evaluates.
+
+Its metadata is the one that commit wrote, kept as text (``fixtures/...meta.json``: the old
+configuration dictionary, without the keys added since, with ``lr_annealing_steps`` 80 M); the
+arrays are made here with the names, dtypes and shapes it wrote, as that commit's writer did
+(``np.savez`` of the arrays and the metadata as a JSON string), so no binary file is kept."""
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -14,11 +19,26 @@ from algorithms.launcher import layout_record
 from algorithms.networks import make_layout
 from conftest import ROOT
 
-FIXTURE = os.path.join(ROOT, "tests", "fixtures", "checkpoint-before-package-cartpole-a3c.npz")
+META = os.path.join(ROOT, "tests", "fixtures", "checkpoint-before-package-cartpole-a3c.meta.json")
 
 
-def test_an_old_checkpoint_loads_into_todays_configuration_and_layout():
-    ckpt = checkpoint.load(FIXTURE)
+def old_checkpoint(folder) -> str:
+    """Write the old checkpoint into ``folder``; its path."""
+    with open(META) as f:
+        meta = json.load(f)
+    size = sum(int(np.prod(shape)) for _, shape in meta["layout"])
+    rng = np.random.default_rng(5)
+    arrays = {"params": (0.1 * rng.standard_normal(size)).astype(np.float32),
+              "opt_g": rng.random(size).astype(np.float32),
+              "steps": np.array([995, 1013], np.int64), "updates": np.zeros(2, np.int64),
+              "final_epsilons": np.ones(2), "target_version": np.array(0, np.int64)}
+    path = os.path.join(str(folder), "checkpoint-000000002008.npz")
+    np.savez(path, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    return path
+
+
+def test_an_old_checkpoint_loads_into_todays_configuration_and_layout(tmp_path):
+    ckpt = checkpoint.load(old_checkpoint(tmp_path))
     assert ckpt.step == 2008
     config = Config.from_dict(ckpt.config)
     assert (config.game, config.alg_type, config.num_actor_learners, config.seed) == \
@@ -38,7 +58,7 @@ def test_an_old_checkpoint_loads_into_todays_configuration_and_layout():
 def test_an_old_checkpoint_resumes_and_evaluates(run_cli, tmp_path):
     folder = tmp_path / "ck"
     folder.mkdir()
-    shutil.copy(FIXTURE, folder / "checkpoint-000000002008.npz")
+    old_checkpoint(folder)
     run = run_cli(["CartPole-v1", "--env", "GYM", "--resume", "--checkpoint_dir", str(folder),
                    "--summary_dir", str(tmp_path / "s"), "--max_global_steps", "3000",
                    "--quiet"], timeout=180)
