@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from . import config
@@ -119,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.Config.from_namespace(args)
     if settings.mode == "eval":
         from .evaluate import evaluate
+        # Ctrl-C stops an evaluation even when this process inherited SIGINT ignored (a command
+        # started in the background by a non-interactive shell does), which Python keeps.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return evaluate(settings, env_spec, ckpt)
         except KeyboardInterrupt:

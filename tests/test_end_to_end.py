@@ -226,6 +226,28 @@ def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_pa
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cli, tmp_path):
+    """A command started in the background by a non-interactive shell inherits SIGINT ignored;
+    an evaluation still stops on it, with 130 and no result written."""
+    trained = run_cli(["CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "300",
+                       "--quiet", "--summary_dir", str(tmp_path)], timeout=120, cwd=str(tmp_path))
+    assert trained.returncode == 0, trained.stderr
+    proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), "CartPole-v1",
+                             "--env", "GYM", "--mode", "eval", "--eval_episodes", "1000000"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert proc.stdout.readline().startswith("evaluating ")
+        assert proc.stdout.readline().startswith("episode 1/")   # it is playing
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "interrupted: evaluation stopped" in err
+    assert not list(tmp_path.rglob("eval-*.json"))
+
+
 def test_a_closed_terminal_stops_like_sigterm(tmp_path):
     """SIGHUP to the whole process group, as a terminal sends when it closes, after the terminal
     (the output pipe) is gone: the workers ignore it, the parent stops them, writes a final
