@@ -77,7 +77,7 @@ class ActorLearner:
 
     def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
         from .agents import make_agent
-        from .environments import make_environment
+        from .environments import atari_frames, make_environment
         from .returns import RewardTransform
         from .summaries import ScalarWriter
 
@@ -93,7 +93,8 @@ class ActorLearner:
         self.envs = [make_environment(config.env, config.game, config.rom_path,
                                       spec.seed + k * config.num_actor_learners,
                                       single_life=config.single_life_episodes,
-                                      render=visualize and k == 0)
+                                      render=visualize and k == 0,
+                                      frames=atari_frames(config.arch, config.lstm))
                      for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None

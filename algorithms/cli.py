@@ -62,7 +62,8 @@ def probe(args: argparse.Namespace):
         _, notice = environments.resolve_rom(args.game, args.rom_path)
         if notice:
             print(f"notice: {notice}")
-    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0)
+    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0,
+                                        frames=environments.atari_frames(args.arch, args.lstm))
     spec = env.spec
     env.close()
     return spec

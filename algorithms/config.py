@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, NoReturn, Sequence
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-ARCHITECTURES = ("NIPS", "NATURE")
+ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -221,7 +221,8 @@ def build_parser() -> OneLineParser:
                         "false: clip rewards to [-1, 1] (paper). Default: clip for discrete "
                         "actions, rescale for continuous ones, whose rewards clipping flattens")
     p.add_argument("--arch", default="NIPS", type=_choice(ARCHITECTURES, str.upper),
-                   help="convolutional torso for Atari: NIPS (2013, the paper's) or NATURE (2015); "
+                   help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015) "
+                        "or UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm); "
                         "vector observations always use an MLP")
     p.add_argument("--single_life_episodes", default=False, type=bool_arg,
                    help="true: a lost life is a terminal state for learning (the game goes on "

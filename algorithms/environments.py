@@ -9,7 +9,8 @@ was ``truncated`` by a time limit (the learner then bootstraps) and whether a ``
 Atari observations are the paper's (Mnih et al., 2015 preprocessing): action repeat 4, pixel-wise
 max of the last two raw frames, luminance, 84x84 (area interpolation), a stack of the last 4, as a
 ``uint8`` array of shape (84, 84, 4); episodes start with up to 30 random no-ops; sticky actions
-are off (``repeat_action_probability=0``), and the minimal action set is used.
+are off (``repeat_action_probability=0``), and the minimal action set is used. The UNIVERSE torso
+reads smaller ones (``Frames``): the playing field only, 42x42, one frame with an LSTM.
 """
 from __future__ import annotations
 
@@ -29,6 +30,28 @@ ATARI_HISTORY = 4
 NOOP_MAX = 30
 # The standard limit of 30 minutes of play at 60 frames per second (108,000 frames).
 MAX_EPISODE_FRAMES = 108_000
+
+
+@dataclass(frozen=True)
+class Frames:
+    """How Atari screens become observations: square frames of ``size`` pixels, the last
+    ``history`` of them stacked, after keeping only the screen rows ``crop`` (top, bottom)."""
+    size: int = ATARI_SCREEN
+    history: int = ATARI_HISTORY
+    crop: tuple[int, int] | None = None
+
+
+PAPER_FRAMES = Frames()
+# The UNIVERSE torso's frames: 42x42, the playing field only (rows 34-193 of 210, without the
+# score), one frame when an LSTM remembers the motion, four for a feed-forward network.
+SMALL_CROP = (34, 194)
+
+
+def atari_frames(arch: str, lstm: bool) -> Frames:
+    """The observations an Atari network of ``arch`` (``--arch``) reads."""
+    if arch == "UNIVERSE":
+        return Frames(42, 1 if lstm else ATARI_HISTORY, SMALL_CROP)
+    return PAPER_FRAMES
 
 
 @dataclass(frozen=True)
@@ -138,7 +161,8 @@ class AtariEnvironment:
     """An Atari game through ``ale_py.ALEInterface`` with the paper's preprocessing."""
 
     def __init__(self, rom: str, seed: int, single_life: bool = False, noop_max: int = NOOP_MAX,
-                 frame_skip: int = ATARI_FRAME_SKIP, render: bool = False):
+                 frame_skip: int = ATARI_FRAME_SKIP, render: bool = False,
+                 frames: Frames = PAPER_FRAMES):
         import cv2
         from ale_py import ALEInterface, LoggerMode
         self._cv2 = cv2
@@ -158,7 +182,8 @@ class AtariEnvironment:
         self.rng = np.random.default_rng(seed)
         height, width = ale.getScreenDims()
         self._raw = np.zeros((2, height, width), dtype=np.uint8)
-        self._stack = np.zeros((ATARI_SCREEN, ATARI_SCREEN, ATARI_HISTORY), dtype=np.uint8)
+        self.frames = frames
+        self._stack = np.zeros((frames.size, frames.size, frames.history), dtype=np.uint8)
         self._lives = 0
         self.render = render
 
@@ -167,10 +192,9 @@ class AtariEnvironment:
         return EnvSpec("atari", self._stack.shape, self.num_actions, self.frame_skip)
 
     def _observe(self) -> None:
-        """Push max(last two raw frames), resized to 84x84, onto the frame stack."""
+        """Push max(last two raw frames), cropped and resized (84x84), onto the frame stack."""
         frame = np.maximum(self._raw[0], self._raw[1])
-        small = self._cv2.resize(frame, (ATARI_SCREEN, ATARI_SCREEN),
-                                 interpolation=self._cv2.INTER_AREA)
+        small = shrink(self._cv2, frame, self.frames)
         self._stack[..., :-1] = self._stack[..., 1:]
         self._stack[..., -1] = small
 
@@ -219,10 +243,19 @@ class AtariEnvironment:
         pass
 
 
+def shrink(cv2, frame: np.ndarray, frames: Frames) -> np.ndarray:
+    """A greyscale screen, cropped to ``frames.crop`` and resized to ``frames.size`` square with
+    area interpolation."""
+    if frames.crop is not None:
+        frame = frame[frames.crop[0]:frames.crop[1]]
+    return cv2.resize(frame, (frames.size, frames.size), interpolation=cv2.INTER_AREA)
+
+
 class GymEnvironment:
     """Any Gymnasium id. Atari ids get the paper's preprocessing through Gymnasium's wrappers."""
 
-    def __init__(self, env_id: str, seed: int, single_life: bool = False, render: bool = False):
+    def __init__(self, env_id: str, seed: int, single_life: bool = False, render: bool = False,
+                 frames: Frames = PAPER_FRAMES):
         import gymnasium as gym
         _register_ale()
         self.atari = is_atari_gym_id(env_id)
@@ -235,10 +268,17 @@ class GymEnvironment:
             from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
             env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
                            max_num_frames_per_episode=MAX_EPISODE_FRAMES, render_mode=render_mode)
+            cropped = frames.crop is not None   # then resized after the crop, below
             env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=ATARI_FRAME_SKIP,
-                                     screen_size=ATARI_SCREEN, grayscale_obs=True,
-                                     terminal_on_life_loss=False, scale_obs=False)
-            env = FrameStackObservation(env, ATARI_HISTORY)
+                                     screen_size=(160, 210) if cropped else frames.size,
+                                     grayscale_obs=True, terminal_on_life_loss=False,
+                                     scale_obs=False)
+            if cropped:
+                import cv2
+                small = gym.spaces.Box(0, 255, (frames.size, frames.size), np.uint8)
+                env = gym.wrappers.TransformObservation(
+                    env, lambda obs: shrink(cv2, obs, frames), small)
+            env = FrameStackObservation(env, frames.history)
         else:
             env = gym.make(env_id, render_mode=render_mode)
         self.env = env
@@ -260,7 +300,7 @@ class GymEnvironment:
                 f"{space.shape}; supported are Discrete and one-dimensional Box action spaces")
         obs_space = env.observation_space
         if self.atari:
-            shape = (ATARI_SCREEN, ATARI_SCREEN, ATARI_HISTORY)
+            shape = (frames.size, frames.size, frames.history)
         elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1:
             shape = tuple(obs_space.shape)
         else:
@@ -311,10 +351,12 @@ class GymEnvironment:
 
 
 def make_environment(env_type: str, game: str, rom_path: str | None, seed: int,
-                     single_life: bool = False, render: bool = False):
-    """Build the environment the flags describe. Raises UserError on a bad name."""
+                     single_life: bool = False, render: bool = False,
+                     frames: Frames = PAPER_FRAMES):
+    """Build the environment the flags describe (Atari screens as ``frames`` says). Raises
+    UserError on a bad name."""
     if env_type == "ALE":
         rom, _ = resolve_rom(game, rom_path)
-        return AtariEnvironment(rom, seed, single_life=single_life, render=render)
+        return AtariEnvironment(rom, seed, single_life=single_life, render=render, frames=frames)
     check_gym_id(game)
-    return GymEnvironment(game, seed, single_life=single_life, render=render)
+    return GymEnvironment(game, seed, single_life=single_life, render=render, frames=frames)

@@ -82,7 +82,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     from .actor_learner import _configure_tensorflow
     _configure_tensorflow()
     from .agents import make_agent
-    from .environments import make_environment
+    from .environments import atari_frames, make_environment
     from .networks import make_layout
     from .store import FrozenStore
 
@@ -106,7 +106,8 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     record = args.record_video is not None
     to_record = args.eval_episodes if args.video_episodes is None else args.video_episodes
     env = make_environment(args.env, args.game, args.rom_path, seed,
-                           render=record or bool(args.visualize))
+                           render=record or bool(args.visualize),
+                           frames=atari_frames(args.arch, args.lstm))
     fps = 60.0 / env_spec.frames_per_step if env_spec.kind == "atari" else 50.0
     window = Window(f"{args.game} - evaluation", fps=fps, realtime=True) \
         if args.visualize else None

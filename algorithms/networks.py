@@ -13,7 +13,9 @@ A network here is two things:
   as one flat vector" one ``concat``.
 
 Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dense 256),
-NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), and for vector
+NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
+32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
+and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), and for vector
 observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
@@ -25,11 +27,14 @@ from typing import Sequence
 
 import numpy as np
 
-# (filters, kernel, stride) per conv layer, then the dense width.
+# (filters, kernel, stride) per conv layer, then the dense width (None: no dense layer).
 CONV_TORSOS = {
     "NIPS": ([(16, 8, 4), (32, 4, 2)], 256),
     "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+    "UNIVERSE": ([(32, 3, 2)] * 4, None),
 }
+# The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
+SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
 CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
                 for filters, kernel, stride in convs}
@@ -85,8 +90,8 @@ class Layout:
         return np.concatenate(parts)
 
 
-def _conv_out(size: int, kernel: int, stride: int) -> int:
-    return (size - kernel) // stride + 1
+def _conv_out(size: int, kernel: int, stride: int, same: bool = False) -> int:
+    return -(-size // stride) if same else (size - kernel) // stride + 1
 
 
 def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[ParamSpec], int]:
@@ -96,13 +101,17 @@ def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[Par
         return mlp_specs("mlp", observation_shape[0]), MLP_HIDDEN[-1]
     height, width_px, channels = observation_shape
     convs, dense = CONV_TORSOS[arch]
+    same = arch == "UNIVERSE"
+    prefix = SMALL_PREFIX if same else "conv"
     for i, (filters, kernel, stride) in enumerate(convs):
         fan_in = kernel * kernel * channels
-        specs += [ParamSpec(f"conv{i}/w", (kernel, kernel, channels, filters), fan_in),
-                  ParamSpec(f"conv{i}/b", (filters,), fan_in, 0.0)]
-        height, width_px, channels = (_conv_out(height, kernel, stride),
-                                      _conv_out(width_px, kernel, stride), filters)
+        specs += [ParamSpec(f"{prefix}{i}/w", (kernel, kernel, channels, filters), fan_in),
+                  ParamSpec(f"{prefix}{i}/b", (filters,), fan_in, 0.0)]
+        height, width_px, channels = (_conv_out(height, kernel, stride, same),
+                                      _conv_out(width_px, kernel, stride, same), filters)
     flat = height * width_px * channels
+    if dense is None:
+        return specs, flat
     specs += [ParamSpec("dense/w", (flat, dense), flat),
               ParamSpec("dense/b", (dense,), flat, 0.0)]
     return specs, dense
@@ -201,16 +210,27 @@ def named(layout: Layout, params: Sequence) -> dict:
 
 
 def conv_torso(p: dict, observations):
-    """Conv layers ``conv<i>``, then ``dense``, ReLU each; uint8 screens scaled to [0, 1]."""
+    """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]) then a
+    ReLU ``dense`` layer; or conv layers ``elu_conv<i>`` (ELU, "same" padding, each observation
+    standardised to zero mean and unit variance) and no dense layer."""
     import tensorflow as tf
-    h = tf.cast(observations, tf.float32) * (1.0 / 255.0)
+    h = tf.cast(observations, tf.float32)
+    if f"{SMALL_PREFIX}0/w" in p:
+        mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
+        h = (h - mean) * tf.math.rsqrt(variance + 1e-2)
+        prefix, activation, padding = SMALL_PREFIX, tf.nn.elu, "SAME"
+    else:
+        h = h * (1.0 / 255.0)
+        prefix, activation, padding = "conv", tf.nn.relu, "VALID"
     i = 0
-    while f"conv{i}/w" in p:
-        w = p[f"conv{i}/w"]
+    while f"{prefix}{i}/w" in p:
+        w = p[f"{prefix}{i}/w"]
         stride = CONV_STRIDES[(int(w.shape[0]), int(w.shape[-1]))]
-        h = tf.nn.relu(tf.nn.conv2d(h, w, stride, "VALID") + p[f"conv{i}/b"])
+        h = activation(tf.nn.conv2d(h, w, stride, padding) + p[f"{prefix}{i}/b"])
         i += 1
     h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
+    if "dense/w" not in p:
+        return h
     return tf.nn.relu(tf.matmul(h, p["dense/w"]) + p["dense/b"])
 
 

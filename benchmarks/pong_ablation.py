@@ -49,7 +49,18 @@ SETTINGS = {
                              "--max_local_steps", "20", "--lstm", "true", "--envs_per_actor",
                              "8"], "shared Adam, lr 1e-4, t_max 20, LSTM, 8 environments per "
                             "actor-learner"),
+    "universe-lstm": (["--arch", "UNIVERSE", "--lstm", "true", "--opt_type", "adam", "-lr", "1e-4",
+                       "--e", "1e-8", "--max_local_steps", "20", "--clip_norm", "50"],
+                      "UNIVERSE torso (42x42, one frame, standardised, ELU), LSTM, shared Adam "
+                      "lr 1e-4, t_max 20, clip 50"),
+    "universe-ff": (["--arch", "UNIVERSE", "--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
+                     "--max_local_steps", "20", "--clip_norm", "50"],
+                    "UNIVERSE torso (42x42, four frames, standardised, ELU), feed-forward, "
+                    "shared Adam lr 1e-4, t_max 20, clip 50"),
 }
+# The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
+# `python main.py pong`, not over the ablation's own shorter budget.
+ANNEALING_STEPS = 80_000_000
 
 
 def folders(out: str, name: str) -> tuple[str, str]:
@@ -60,7 +71,8 @@ def command(name: str, steps: int, out: str, seed: int, workers: int) -> list[st
     summary, checkpoints = folders(out, name)
     flags = SETTINGS[name][0]
     args = [sys.executable, "-m", "algorithms", "pong", "-n", str(workers), "--seed", str(seed),
-            "--max_global_steps", str(steps), "--checkpoint_interval", str(max(steps // 10, 1)),
+            "--max_global_steps", str(steps), "--lr_annealing_steps", str(ANNEALING_STEPS),
+            "--checkpoint_interval", str(max(steps // 20, 1)),
             "--keep_checkpoints", "20", "--summary_dir", summary, "--checkpoint_dir",
             checkpoints, "--quiet", *flags]
     if glob.glob(os.path.join(checkpoints, "checkpoint-*.npz")):
@@ -158,7 +170,8 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
                      + f" | {r['last_mean']:.1f} | {ev_text} |")
     lines += ["", "Commands (from the repository root):", ""]
     lines += [f"- `{name}`: `python -m algorithms pong -n {workers} --seed {seed} "
-              f"--max_global_steps {steps} {' '.join(SETTINGS[name][0])}`".replace("  ", " ")
+              f"--max_global_steps {steps} --lr_annealing_steps {ANNEALING_STEPS} "
+              f"{' '.join(SETTINGS[name][0])}`".replace("  ", " ")
               for name in results]
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -45,6 +45,27 @@ def test_atari_observations_are_the_papers():
     assert set(info) == {"truncated", "life_lost"} and not done
 
 
+@pytest.mark.parametrize("lstm, history", [(True, 1), (False, 4)])
+def test_universe_frames_are_the_cropped_field_at_42x42(lstm, history):
+    """UNIVERSE observations: the pixel-wise max of the last two screens, rows 34-193 (the
+    field, without the score), area-resized to 42x42; one frame with an LSTM, four without."""
+    import cv2
+    from algorithms.environments import atari_frames
+    env = make_environment("ALE", "pong", None, seed=2, frames=atari_frames("UNIVERSE", lstm))
+    assert env.spec.observation_shape == (42, 42, history)
+    obs = env.reset()
+    for _ in range(40):
+        obs, _, _, _ = env.step(2)
+    screens = env._raw   # the last two greyscale screens the step read
+    expected = cv2.resize(np.maximum(screens[0], screens[1])[34:194], (42, 42),
+                          interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(obs[..., -1], expected)
+    assert obs.dtype == np.uint8 and env.ale.getScreenGrayscale().shape == (210, 160)
+    gym_env = make_environment("GYM", "ALE/Pong-v5", None, seed=2,
+                               frames=atari_frames("UNIVERSE", lstm))
+    assert gym_env.reset().shape == (42, 42, history)
+
+
 def test_atari_rewards_are_unclipped_game_scores():
     env = make_environment("ALE", "pong", None, seed=0)
     env.reset()

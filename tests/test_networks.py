@@ -10,6 +10,8 @@ from algorithms.networks import actor_critic_layout
     # conv 8x8x4x32+32, 4x4x32x64+64, 3x3x64x64+64, dense 3136x512+512, heads
     ("NATURE", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
      + 512 * 4 + 4 + 513),
+    # four conv 3x3x32/2 "same": 42 -> 21 -> 11 -> 6 -> 3, so 3*3*32 = 288 features, no dense
+    ("UNIVERSE", (42, 42, 1), 6, 288 + 32 + 3 * (9216 + 32) + 288 * 6 + 6 + 289),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -39,3 +41,27 @@ def test_split_rejects_a_vector_of_another_size():
     layout = actor_critic_layout("NIPS", (4,), 2)
     with pytest.raises(ValueError, match=f"{layout.size} values"):
         layout.split(np.zeros(3, np.float32))
+
+
+def test_universe_torso_standardises_each_observation():
+    """The UNIVERSE torso sees each observation as zero mean, unit variance: scaling and
+    shifting the pixels of a frame (a brighter or dimmer game) changes no output; the NIPS
+    torso, which only divides by 255, does change."""
+    import tensorflow as tf
+    from algorithms.networks import actor_critic_forward
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 120, (3, 42, 42, 4)).astype(np.float32)
+    brighter = 2.0 * frames + 10.0
+    for arch, expect_same in (("UNIVERSE", True), ("NIPS", False)):
+        shape = (42, 42, 4) if arch == "UNIVERSE" else (84, 84, 4)
+        layout = actor_critic_layout(arch, shape, 6)
+        params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
+        size = shape[0]
+        a, b = (tf.image.resize(x, (size, size)).numpy() if size != 42 else x
+                for x in (frames, brighter))
+        logits_a, values_a = actor_critic_forward(layout, params, tf.constant(a))
+        logits_b, values_b = actor_critic_forward(layout, params, tf.constant(b))
+        same = np.allclose(values_a, values_b, atol=1e-4) and \
+            np.allclose(logits_a, logits_b, atol=1e-5)
+        assert same == expect_same, arch
+        assert logits_a.shape == (3, 6) and values_a.shape == (3,)
