@@ -90,8 +90,8 @@ def save(directory: str, step: int, arrays: dict[str, np.ndarray], meta: dict[st
     for old in list_checkpoints(directory)[:-keep]:
         try:
             os.unlink(old)
-        except FileNotFoundError:
-            pass   # already gone: nothing to prune
+        except OSError:
+            pass   # already gone, or the folder turned read-only: the new one is written
     return path
 
 

@@ -73,3 +73,11 @@ def lock_folder(folder: str) -> int | None:
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _held[folder] = fd
     return None
+
+
+def release_folder(folder: str) -> None:
+    """Give up this process's lock on ``folder`` (when its lock file went with the folder, so
+    that it can be claimed again)."""
+    fd = _held.pop(os.path.abspath(folder), None)
+    if fd is not None:
+        os.close(fd)

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import checkpoint
 from .actor_learner import Runtime, WorkerSpec, worker_main
-from .config import Config, claim_folder
+from .config import Config, UserError, claim_folder
 from .environments import EnvSpec
 from .exploration import sample_final_epsilons
 from .networks import Layout, make_layout
@@ -213,7 +213,12 @@ class Supervisor:
 
     def _save_checkpoint(self, final: bool = False) -> None:
         """Snapshot the store and the counters into a checkpoint (the parent is the only
-        writer); never parameters that are not finite: the last good checkpoint stays."""
+        writer); never parameters that are not finite: the last good checkpoint stays.
+
+        A write that fails (a full disk, a folder made read-only or removed) never ends
+        training: it is reported on one line and tried again at the next interval. A final
+        checkpoint that cannot be written goes to a fallback folder, and the line says where.
+        """
         self._check_parameters()
         if self.corrupted:
             return
@@ -222,10 +227,46 @@ class Supervisor:
         arrays.update(steps=self.runtime.steps.slots.copy(),
                       final_epsilons=np.array(self.final_epsilons, np.float64))
         start = time.monotonic()
-        path = self.checkpointer.save(step, arrays)
+        try:
+            path = self.checkpointer.save(step, arrays)
+        except OSError as err:
+            where = os.path.abspath(self.config.checkpoint_dir)
+            if not final:
+                log(f"warning: the checkpoint at step {step:,} could not be written to {where} "
+                    f"({_reason(err)}); training goes on, and the next interval tries again",
+                    file=sys.stderr)
+                return
+            path = self._save_fallback(step, arrays, where, err)
+            if path is None:
+                return
         if final or not self.config.quiet:
             log(f"{'final ' if final else ''}checkpoint: {os.path.abspath(path)} "
                 f"({time.monotonic() - start:.2f} s)")
+
+    def _save_fallback(self, step: int, arrays: dict, where: str, err: OSError) -> str | None:
+        """The final checkpoint, when --checkpoint_dir refuses it: into the run folder, else
+        the system's temporary folder. Returns its path, or None if nowhere took it."""
+        import tempfile
+        log(f"warning: the final checkpoint could not be written to {where} ({_reason(err)})",
+            file=sys.stderr)
+        candidates = [os.path.join(self.record.run_dir, "checkpoints"),
+                      os.path.join(tempfile.gettempdir(), f"a3c-checkpoints-{os.getpid()}")]
+        for folder in candidates:
+            try:
+                path = checkpoint.save(folder, step, arrays, self.checkpointer.meta,
+                                       self.config.keep_checkpoints)
+            except OSError:
+                continue
+            log(f"saved it to {folder} instead: resume with --resume --checkpoint {path}",
+                file=sys.stderr)
+            self.checkpointer.last_path = path
+            return path
+        last = self.checkpointer.last_path
+        log("error: no folder took the final checkpoint"
+            + (f"; the last good one is {last}" if last else ""), file=sys.stderr)
+        if self.failure is None:
+            self.failure = "the final checkpoint could not be written"
+        return None
 
     def _terminate_stragglers(self, running: set[int]) -> None:
         """Workers get JOIN_SECONDS after a stop request to finish their segment; one that is
@@ -320,6 +361,10 @@ class Supervisor:
             pipe.close()
 
 
+def _reason(err: OSError) -> str:
+    return err.strerror or str(err) or type(err).__name__
+
+
 def layout_record(layout: Layout) -> list[list]:
     """The layout as checkpoints and compatibility checks hold it: [name, shape] per tensor."""
     return [[spec.name, list(spec.shape)] for spec in layout.specs]
@@ -360,11 +405,30 @@ class Training:
                 + ", ".join(f"{i}: {e:g}" for i, e in enumerate(self.final_epsilons)))
 
     def run(self) -> int:
-        config, env_spec, resume = self.config, self.env_spec, self.resume
+        """Train; returns the exit code. An unexpected error (a bug, a disk that fails under
+        the run) still stops the actor-learners and removes the shared memory (``finally``
+        blocks below); its traceback goes to ``error.log`` in the run folder and the console
+        gets one line (the whole traceback too with A3C_DEBUG=1)."""
+        config = self.config
         claim_folder(config.checkpoint_dir, "--checkpoint_dir")
-        record = RunRecord(config, env_spec.frames_per_step,
-                           None if resume is None else resume.meta,
-                           0 if resume is None else resume.step)
+        record = RunRecord(config, self.env_spec.frames_per_step,
+                           None if self.resume is None else self.resume.meta,
+                           0 if self.resume is None else self.resume.step)
+        try:
+            return self._run(record)
+        except (Exception, KeyboardInterrupt) as err:
+            if isinstance(err, (KeyboardInterrupt, UserError)) or os.environ.get("A3C_DEBUG"):
+                raise
+            where = write_error_log(record.run_dir)
+            last = None if self.supervisor is None else self.supervisor.checkpointer.last_path
+            log(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                .rstrip(": ") + "; training stopped"
+                + (f"; the last good checkpoint is {last}" if last else "")
+                + f" (details: {where}; A3C_DEBUG=1 shows them here)", file=sys.stderr)
+            return 1
+
+    def _run(self, record: RunRecord) -> int:
+        config, env_spec, resume = self.config, self.env_spec, self.resume
         extra = {"final_epsilons": self.final_epsilons} if config.value_based else {}
         resumed = None if resume is None else {
             "checkpoint": os.path.abspath(resume.path), "global_step": resume.step,
@@ -396,6 +460,23 @@ class Training:
         finally:
             record.close()
             store.close()
+
+
+def write_error_log(run_dir: str) -> str:
+    """The traceback being handled, appended to ``<run_dir>/error.log`` (or, if that cannot be
+    written, a file in the system's temporary folder); returns where it went."""
+    import tempfile
+    import traceback
+    text = f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}\n{traceback.format_exc()}"
+    for path in (os.path.join(run_dir, "error.log"),
+                 os.path.join(tempfile.gettempdir(), f"a3c-error-{os.getpid()}.log")):
+        try:
+            with open(path, "a") as f:
+                f.write(text)
+            return path
+        except OSError:
+            continue
+    return "nowhere: no folder could be written"
 
 
 def _start_resource_tracker() -> None:

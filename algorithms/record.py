@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, claim_folder
+from .files import release_folder
 from .summaries import EpisodeLog, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
@@ -106,11 +107,14 @@ class RunRecord:
         self.episodes: EpisodeLog | None = None
         self.progress: Progress | None = None
         self.solved: str | None = None   # why --stop_return ended training
+        self._config_values: tuple = ({}, None)
+        self._failing = False   # the last write of episodes.csv failed (reported once)
 
     def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
         and open ``episodes.csv``."""
         write_config(self.run_dir, values, resumed=resumed)
+        self._config_values = (values, resumed)
         self.episodes = EpisodeLog(self.run_dir,
                                    resume_step=self.resume_step if self.continued else None)
 
@@ -134,8 +138,36 @@ class RunRecord:
         self.progress.episode(ret)
 
     def flush(self) -> None:
-        if self.episodes is not None:
+        """Write the new episodes. A run folder removed under the run is made again (with its
+        config.json and every episode so far); a write that fails (a full disk) is reported
+        once and retried at the next flush: training goes on either way."""
+        if self.episodes is None:
+            return
+        try:
+            if self.episodes.missing():
+                self._recreate()
             self.episodes.flush()
+        except OSError as err:
+            if not self._failing:
+                log(f"warning: could not write {self.episodes.path} "
+                    f"({err.strerror or err}); the episodes are kept and written as soon as "
+                    "the disk allows; training goes on", file=sys.stderr)
+            self._failing = True
+        else:
+            if self._failing:
+                log(f"notice: {self.episodes.path} is written again, nothing lost")
+            self._failing = False
+
+    def _recreate(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        release_folder(self.run_dir)
+        claim_folder(self.run_dir, "--summary_dir")
+        values, resumed = self._config_values
+        write_config(self.run_dir, values, resumed=resumed)
+        self.episodes.restore()
+        log(f"warning: the run folder {self.run_dir} was removed during the run; made it again "
+            "with config.json and every episode so far (TensorBoard's events from before are "
+            "lost)", file=sys.stderr)
 
     def check_solved(self, step: int) -> bool:
         """--stop_return: True once the last RECENT_EPISODES episodes average R."""

@@ -89,7 +89,12 @@ def _int(text: str) -> int:
 
 
 class EpisodeLog:
-    """``episodes.csv``, written by the parent alone (so rows never interleave)."""
+    """``episodes.csv``, written by the parent alone (so rows never interleave).
+
+    Every row is also kept in memory (a few dozen bytes per episode), so that a file removed
+    under a run, with its folder, can be written again whole, and a write that fails (a full
+    disk) loses nothing: the rows wait for the next flush.
+    """
 
     def __init__(self, run_dir: str, resume_step: int | None = None):
         """A new file; or, resuming from a checkpoint at ``resume_step`` in the same run folder,
@@ -103,22 +108,67 @@ class EpisodeLog:
             old = len(EPISODE_FIELDS) - 1   # a row written before the env column: environment 0
             kept = [row + ["0"] * (len(row) == old) for row in rows[1:]
                     if len(row) in (old, len(EPISODE_FIELDS)) and 0 <= _int(row[1]) <= resume_step]
+        self._rows: list = [tuple(row) for row in kept]
+        self._pending: list = []
+        self._file = None
+        self._rewrite()
+
+    def _rewrite(self) -> None:
+        """Write the whole file (header and every row so far) atomically, and append from there."""
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError:
+                pass   # its buffer could not be written: the whole file is written below
+        self._file = None
         text = io.StringIO(newline="")
-        csv.writer(text).writerows([EPISODE_FIELDS, *kept])
+        csv.writer(text).writerows([EPISODE_FIELDS, *self._rows])
         write_atomically(self.path, text.getvalue())
+        self._pending = []
         self._file = open(self.path, "a", newline="")
         self._writer = csv.writer(self._file)
 
     def write(self, actor: int, env: int, global_step: int, wall_time: float, ret: float,
               length: int):
-        self._writer.writerow((actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length, env))
+        row = (actor, global_step, f"{wall_time:.3f}", f"{ret:g}", length, env)
+        self._rows.append(row)
+        self._pending.append(row)
+
+    def missing(self) -> bool:
+        """The file is gone (its folder removed under the run)."""
+        return not os.path.exists(self.path)
 
     def flush(self) -> None:
-        self._file.flush()
+        """Append the rows written since the last flush. Raises OSError if the disk refuses
+        them; the next flush then writes the whole file again, atomically, so that no row is
+        lost or doubled by a half-written append."""
+        if self._file is None:   # the last append failed
+            self._rewrite()
+            return
+        if not self._pending:
+            return
+        try:
+            self._writer.writerows(self._pending)
+            self._file.flush()
+        except OSError:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+            self._file = None
+            raise
+        self._pending = []
+
+    def restore(self) -> None:
+        """Write the file again whole, where it was (its folder must exist)."""
+        self._rewrite()
 
     def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if self._file is not None and not self._file.closed:
+            try:
+                self._file.close()
+            except OSError:
+                pass   # what could not be written was reported when it failed
 
 
 class ScalarWriter:
@@ -127,9 +177,14 @@ class ScalarWriter:
     def __init__(self, run_dir: str, actor_id: int):
         import tensorflow as tf
         self._tf = tf
-        self._writer = tf.summary.create_file_writer(os.path.join(run_dir, f"actor_{actor_id}"))
+        self._folder = os.path.join(run_dir, f"actor_{actor_id}")
+        self._writer = tf.summary.create_file_writer(self._folder)
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
+        if not os.path.isdir(self._folder):   # removed under the run: a new event file
+            os.makedirs(self._folder, exist_ok=True)
+            self._writer.close()
+            self._writer = self._tf.summary.create_file_writer(self._folder)
         with self._writer.as_default(step=step):
             for tag, value in values.items():
                 self._tf.summary.scalar(tag, float(value))

@@ -1,0 +1,120 @@
+"""The parent's writes failing under a real run: a checkpoint folder that turns into a file, a run
+folder removed, an unexpected error in the parent. Training goes on, or ends with one line;
+nothing saved is lost."""
+import csv
+import glob
+import hashlib
+import multiprocessing
+import os
+import re
+import shutil
+import time
+
+import pytest
+
+from algorithms import checkpoint, cli
+from algorithms.record import RunRecord
+from conftest import shm_segments
+from test_end_to_end import _start
+
+pytestmark = pytest.mark.slow
+
+
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_failing_checkpoint_writes_and_a_removed_run_folder_do_not_end_training(tmp_path):
+    """After the first checkpoint, the checkpoint folder is moved away and a file takes its
+    name (every later write there fails), and the run folder is deleted. Training goes on to
+    its budget: each failed checkpoint is one warning, the final one goes to the run folder,
+    the run folder is made again with config.json and every episode, and the checkpoint
+    written before the faults is untouched."""
+    folder = tmp_path / "ck"
+    (tmp_path / "s").mkdir()
+    proc, _ = _start(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
+                      "--max_global_steps", "12000", "--checkpoint_interval", "2000",
+                      "--checkpoint_dir", str(folder)], tmp_path / "s")
+    try:
+        first = _wait_for(lambda: checkpoint.list_checkpoints(str(folder)), 150,
+                          "the first checkpoint")[0]
+        moved = tmp_path / "moved"
+        folder.rename(moved)
+        folder.write_text("not a folder\n")
+        kept = moved / os.path.basename(first)
+        digest = _digest(str(kept))
+        run_dir = glob.glob(str(tmp_path / "s" / "CartPole-v1" / "a3c" / "*"))[0]
+        with open(os.path.join(run_dir, "episodes.csv"), newline="") as f:
+            before = list(csv.reader(f))[1:]
+        shutil.rmtree(run_dir)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    failed = re.findall(r"warning: the checkpoint at step [\d,]+ could not be written to "
+                        rf"{re.escape(str(folder))} \(", err)
+    assert len(failed) >= 3   # steps 4,000, 6,000, ... up to 10,000, one line each
+    assert "warning: the final checkpoint could not be written" in err
+    final = os.path.join(run_dir, "checkpoints")
+    assert f"saved it to {final} instead" in err
+    saved = checkpoint.list_checkpoints(final)
+    assert len(saved) == 1 and checkpoint.load(saved[0]).step >= 12000
+    assert _digest(str(kept)) == digest and checkpoint.load(str(kept)).step >= 2000
+    assert [n for n in os.listdir(moved) if n.endswith(".tmp")] == []
+    # the run folder again, whole: config.json, every episode (those before the removal
+    # first), and TensorBoard events written after it
+    assert f"the run folder {run_dir} was removed during the run; made it again" in err
+    with open(os.path.join(run_dir, "episodes.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert rows[:len(before)] == before and len(before) > 0
+    total = int(re.findall(r"\(last \d+ of (\d+)\)", out)[-1])
+    assert len(rows) == total
+    assert os.path.isfile(os.path.join(run_dir, "config.json"))
+    assert glob.glob(os.path.join(run_dir, "actor_0", "events.out.tfevents.*"))
+
+
+def test_an_unexpected_error_in_the_parent_ends_with_one_line(tmp_path, capsys, monkeypatch):
+    """A bug in the parent (here: the --stop_return check raising) stops the workers, removes
+    the shared memory, writes the traceback to error.log in the run folder and prints one
+    line that names the last good checkpoint; exit code 1."""
+    real = RunRecord.check_solved
+
+    def broken(self, step):
+        if step > 1500:   # after the checkpoints at 500 and 1,000 steps
+            raise RuntimeError("injected fault in the parent")
+        return real(self, step)
+
+    monkeypatch.setattr(RunRecord, "check_solved", broken)
+    monkeypatch.delenv("A3C_DEBUG", raising=False)
+    before = set(os.listdir("/dev/shm"))
+    code = cli.main(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "5", "--quiet",
+                     "--checkpoint_interval", "500", "--summary_dir", str(tmp_path / "s"),
+                     "--checkpoint_dir", str(tmp_path / "ck")])
+    err = capsys.readouterr().err
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "RuntimeError: injected fault in the parent" in lines[0]
+    assert "Traceback" not in err
+    last = checkpoint.latest(str(tmp_path / "ck"))
+    assert last is not None and f"the last good checkpoint is {last}" in lines[0]
+    checkpoint.load(last)
+    run_dir = glob.glob(str(tmp_path / "s" / "CartPole-v1" / "a3c" / "*"))[0]
+    log = os.path.join(run_dir, "error.log")
+    assert f"details: {log}" in lines[0]
+    with open(log) as f:
+        text = f.read()
+    assert "Traceback" in text and "injected fault in the parent" in text
+    assert multiprocessing.active_children() == []
+    assert shm_segments(os.getpid()) == [] and set(os.listdir("/dev/shm")) <= before
