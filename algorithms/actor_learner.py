@@ -251,8 +251,11 @@ def _configure_tensorflow() -> None:
     try:
         os.dup2(devnull, 2)
         import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:
+            pass   # TensorFlow already runs in this process (an evaluation called from Python)
         tf.constant(0.0)  # initialises the runtime (and its logging) while stderr is silent
     finally:
         os.dup2(saved, 2)

@@ -133,6 +133,57 @@ def load(path: str) -> Checkpoint:
     return Checkpoint(path, arrays, meta)
 
 
+_VECTOR = re.compile(r"^(params|target|opt_[a-z]+(_\d+)?)$")
+
+
+def validate(ckpt: Checkpoint, num_parameters: int | None = None) -> None:
+    """A checkpoint is input from outside: its metadata, and (given the network's
+    ``num_parameters``) every array and counter, must be what training writes. Raises
+    UserError naming the file and the first thing wrong."""
+    def fail(what: str) -> None:
+        raise UserError(f"checkpoint {ckpt.path!r}: {what}; delete it, or pass another one "
+                        "with --checkpoint")
+
+    arrays, meta = ckpt.arrays, ckpt.meta
+    shapes = {"layout": list, "observation_shape": list, "num_actions": int, "resumes": int}
+    for key, kind in shapes.items():
+        if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
+            fail(f"its metadata has {key} {meta[key]!r}, not a {kind.__name__}")
+    if meta.get("resumes", 0) < 0 or ckpt.step < 0:
+        fail("its metadata holds a negative count")
+    for key in ("run_dir", "run_id"):
+        if key in meta and not isinstance(meta[key], (str, type(None))):
+            fail(f"its metadata has {key} {meta[key]!r}, not a name")
+    if num_parameters is None:
+        return
+    for name, array in arrays.items():
+        if _VECTOR.match(name):
+            if array.dtype.kind != "f" or array.shape != (num_parameters,):
+                fail(f"array {name!r} is {array.dtype} of shape {array.shape}, not float32 of "
+                     f"shape ({num_parameters},)")
+            if not np.isfinite(array).all():
+                fail(f"array {name!r} holds NaN or infinite values")
+        elif name not in ("steps", "updates", "final_epsilons", "target_version"):
+            fail(f"unknown array {name!r}")
+    for name in ("steps", "updates"):
+        counts = arrays[name]
+        if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu":
+            fail(f"counter {name!r} is {counts.dtype} of shape {counts.shape}, not a list of "
+                 "integers")
+        if (counts < 0).any():
+            fail(f"counter {name!r} holds negative counts")
+    if int(arrays["steps"].sum()) != ckpt.step:
+        fail(f"its global step {ckpt.step:,} is not the total of its step counters "
+             f"({int(arrays['steps'].sum()):,})")
+    rates = arrays["final_epsilons"]
+    if rates.ndim != 1 or rates.dtype.kind != "f" or not ((rates >= 0) & (rates <= 1)).all():
+        fail("array 'final_epsilons' is not a list of exploration rates in [0, 1]")
+    version = arrays.get("target_version")
+    if version is not None and (version.shape != () or version.dtype.kind not in "iu"
+                                or int(version) < 0):
+        fail("counter 'target_version' is not a non-negative integer")
+
+
 def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: list[list],
                      observation_shape: tuple[int, ...], num_actions: int) -> None:
     """Raise UserError naming the first difference that makes ``ckpt`` unusable here."""

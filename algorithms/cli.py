@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         ckpt = None
         if args.mode == "eval" or args.resume:
             ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
+            config.check_saved(ckpt.config, f"checkpoint {ckpt.path!r}")
+            checkpoint.validate(ckpt)
             args = merge_config(args, ckpt.config, explicit)
             if args.mode == "train":   # the folders may now be the checkpoint's: check them
                 config.check_writable(args.summary_dir, "--summary_dir")
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         if ckpt is not None:
             checkpoint.check_compatible(ckpt, vars(args), layout_record(layout),
                                         env_spec.observation_shape, env_spec.num_actions)
+            checkpoint.validate(ckpt, layout.size)
         if ckpt is not None and args.mode == "train":
             if ckpt.step >= args.max_global_steps:
                 raise UserError(
@@ -131,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
 
     from .launcher import train
-    from .shared import space_problem
+    from .shared import resource_problem, space_problem
     from .store import vector_sizes
     sizes = vector_sizes(settings, layout.size)
-    problem = space_problem(sizes)
+    problem = space_problem(sizes) or resource_problem(settings.num_actor_learners, len(sizes))
     if problem:
         return _fail(problem)
     try:

@@ -328,6 +328,9 @@ def validate(args: argparse.Namespace) -> None:
     if args.mode == "eval":
         if args.resume:
             raise UserError("argument --resume: only used in --mode train")
+        if args.eval_file is not None and os.path.isdir(args.eval_file):
+            raise UserError(f"argument --eval_file: {args.eval_file!r} is a folder; give a file "
+                            "name (e.g. eval.json)")
         for flag in ("record_video", "eval_file"):
             if getattr(args, flag) is not None:
                 check_writable(getattr(args, flag) if flag == "record_video"
@@ -541,6 +544,30 @@ class Config:
         """Global steps over which the learning rate falls to 0: ``--lr_annealing_steps``, or
         the run's whole budget (also after a resume that raised ``--max_global_steps``)."""
         return self.lr_annealing_steps or self.max_global_steps
+
+
+def check_saved(saved: Any, source: str) -> None:
+    """A configuration read from a checkpoint passes the command line's own checks (each value
+    through its flag's type and range); UserError naming ``source`` and the first bad value."""
+    if not isinstance(saved, dict):
+        raise UserError(f"{source}: its saved configuration is a {type(saved).__name__}, not a "
+                        "mapping; pass another checkpoint")
+    for action in build_parser()._actions:
+        if action.dest not in saved or action.type is None:
+            continue
+        value = saved[action.dest]
+        if value is None and action.default is None:
+            continue
+        bad = isinstance(value, (dict, list)) or (isinstance(value, bool)
+                                                  and action.type is not bool_arg)
+        if not bad:
+            try:
+                action.type(str(value))
+            except (argparse.ArgumentTypeError, ValueError, TypeError):
+                bad = True
+        if bad:
+            raise UserError(f"{source}: its saved configuration has {action.dest} {value!r}, "
+                            f"which the command line refuses; pass another checkpoint")
 
 
 def parser_defaults() -> dict[str, Any]:

@@ -147,7 +147,29 @@ def is_atari_gym_id(env_id: str) -> bool:
     return entry.startswith("ale_py")
 
 
+def import_env_module(env_id: str) -> str:
+    """Gymnasium's ``module:Env-v0`` ids: import the module (which registers its environments)
+    and return the id without it. Raises UserError when the module cannot be imported."""
+    if ":" not in env_id:
+        return env_id
+    module, _, name = env_id.partition(":")
+    import importlib
+    try:
+        importlib.import_module(module)
+    except Exception as err:   # noqa: BLE001 - any failure of foreign code is the user's to fix
+        raise UserError(f"argument game: could not import module {module!r} for {env_id!r} "
+                        f"({type(err).__name__}: {_first_line(err)}); is it installed, or on "
+                        "PYTHONPATH?") from None
+    return name
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
 def check_gym_id(env_id: str) -> None:
+    env_id = import_env_module(env_id)
     ids = gym_ids()
     if env_id not in ids:
         close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.6)
@@ -258,29 +280,20 @@ class GymEnvironment:
                  frames: Frames = PAPER_FRAMES):
         import gymnasium as gym
         _register_ale()
+        given, env_id = env_id, import_env_module(env_id)
         self.atari = is_atari_gym_id(env_id)
         render_mode = "rgb_array" if render else None
         if render:   # frames are drawn off-screen (pygame for classic control)
             os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
             if not os.environ.get("DISPLAY"):   # with no X display, SDL needs its dummy driver
                 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-        if self.atari:
-            from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
-            env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
-                           max_num_frames_per_episode=MAX_EPISODE_FRAMES, render_mode=render_mode)
-            cropped = frames.crop is not None   # then resized after the crop, below
-            env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=ATARI_FRAME_SKIP,
-                                     screen_size=(160, 210) if cropped else frames.size,
-                                     grayscale_obs=True, terminal_on_life_loss=False,
-                                     scale_obs=False)
-            if cropped:
-                import cv2
-                small = gym.spaces.Box(0, 255, (frames.size, frames.size), np.uint8)
-                env = gym.wrappers.TransformObservation(
-                    env, lambda obs: shrink(cv2, obs, frames), small)
-            env = FrameStackObservation(env, frames.history)
-        else:
-            env = gym.make(env_id, render_mode=render_mode)
+        try:
+            env = self._make(gym, env_id, render_mode, frames)
+        except UserError:
+            raise
+        except Exception as err:   # noqa: BLE001 - a foreign constructor may raise anything
+            raise UserError(f"argument game: could not make the Gymnasium environment "
+                            f"{given!r} ({type(err).__name__}: {_first_line(err)})") from None
         self.env = env
         self.single_life = single_life
         self._seed = int(seed)
@@ -294,6 +307,7 @@ class GymEnvironment:
             self._high = np.asarray(space.high, np.float32)
         elif isinstance(space, gym.spaces.Discrete):
             self.num_actions = int(space.n)
+            self._first_action = int(space.start)   # actions are start .. start + n - 1
         else:
             raise UserError(
                 f"argument game: {env_id!r} has a {type(space).__name__} action space of shape "
@@ -308,6 +322,25 @@ class GymEnvironment:
                 f"argument game: {env_id!r} has observations of shape {obs_space.shape}; "
                 "supported are Atari screens and flat vectors")
         self._shape = shape
+
+    def _make(self, gym, env_id: str, render_mode, frames: Frames):
+        """The Gymnasium environment, with the paper's preprocessing for Atari ids."""
+        if not self.atari:   # render_mode only when drawing: not every class accepts it
+            return gym.make(env_id, **({"render_mode": render_mode} if render_mode else {}))
+        from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+        env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
+                       max_num_frames_per_episode=MAX_EPISODE_FRAMES, render_mode=render_mode)
+        cropped = frames.crop is not None   # then resized after the crop, below
+        env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=ATARI_FRAME_SKIP,
+                                 screen_size=(160, 210) if cropped else frames.size,
+                                 grayscale_obs=True, terminal_on_life_loss=False,
+                                 scale_obs=False)
+        if cropped:
+            import cv2
+            small = gym.spaces.Box(0, 255, (frames.size, frames.size), np.uint8)
+            env = gym.wrappers.TransformObservation(
+                env, lambda obs: shrink(cv2, obs, frames), small)
+        return FrameStackObservation(env, frames.history)
 
     @property
     def spec(self) -> EnvSpec:
@@ -334,7 +367,7 @@ class GymEnvironment:
         if self.continuous:
             action = np.clip(action, self._low, self._high)
         else:
-            action = int(action)
+            action = int(action) + self._first_action
         obs, reward, terminated, truncated, info = self.env.step(action)
         lives = info.get("lives", 0)
         life_lost = lives < self._lives

@@ -29,6 +29,7 @@ to the whole process group: the parent alone decides how they stop.
 """
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import pickle
@@ -127,6 +128,14 @@ class Supervisor:
         handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
         try:
             worker.start()
+        except OSError as err:
+            if err.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN):
+                raise
+            reader.close()
+            writer.close()
+            raise UserError(f"could not start actor-learner {actor} ({_reason(err)}): the "
+                            "machine's limits are reached; raise `ulimit -n` (open files) or "
+                            "`ulimit -u` (processes), or use a smaller -n") from None
         finally:
             for s, handler in handlers.items():
                 signal.signal(s, handler)
@@ -411,9 +420,11 @@ class Training:
         gets one line (the whole traceback too with A3C_DEBUG=1)."""
         config = self.config
         claim_folder(config.checkpoint_dir, "--checkpoint_dir")
+        resume = self.resume
         record = RunRecord(config, self.env_spec.frames_per_step,
-                           None if self.resume is None else self.resume.meta,
-                           0 if self.resume is None else self.resume.step)
+                           None if resume is None else resume.meta,
+                           0 if resume is None else resume.step,
+                           None if resume is None else resume.path)
         try:
             return self._run(record)
         except (Exception, KeyboardInterrupt) as err:
@@ -451,7 +462,8 @@ class Training:
             meta = {"config": config.to_dict(), "layout": layout_record(self.layout),
                     "observation_shape": list(env_spec.observation_shape),
                     "num_actions": env_spec.num_actions, "versions": package_versions(),
-                    "run_dir": record.run_dir, "resumes": self.resumes}
+                    "run_dir": record.run_dir, "run_id": record.run_id,
+                    "resumes": self.resumes}
             checkpointer = checkpoint.Checkpointer(config, meta, steps.total())
             self.supervisor = Supervisor(config, env_spec, self.layout, store, record,
                                          checkpointer, steps, self.final_epsilons, self.resumes,

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import collections
 import datetime as _dt
+import json
 import os
 import sys
 import time
+import uuid
 from typing import Any
 
 import numpy as np
 
 from .config import Config, claim_folder
 from .files import release_folder
-from .summaries import EpisodeLog, make_run_dir, write_config
+from .summaries import EpisodeLog, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
 RECENT_EPISODES = 20
@@ -86,24 +88,63 @@ class Progress:
             f"return {mean} | elapsed {_duration(elapsed)} | ETA {_duration(remaining)}")
 
 
+def continues(run_dir: str, meta: dict, checkpoint_path: str | None, config: Config) -> str | None:
+    """None when a resume from the checkpoint (``meta``, at ``checkpoint_path``) may go on in its
+    recorded ``run_dir``; else why not. It may only when nothing outside this run is touched:
+    the folder is under this invocation's ``--summary_dir``, the checkpoint comes from this
+    invocation's ``--checkpoint_dir`` (a branch into a new checkpoint folder never changes the
+    run it came from), and the folder's own config.json says it is the checkpoint's run."""
+    parent = os.path.join(os.path.abspath(config.summary_dir), game_folder(config.game),
+                          config.alg_type)
+    if os.path.dirname(os.path.abspath(run_dir)) != parent:
+        return "it is not under this --summary_dir"
+    if checkpoint_path is not None and os.path.dirname(os.path.abspath(checkpoint_path)) != \
+            os.path.abspath(config.checkpoint_dir):
+        return "the checkpoint comes from another --checkpoint_dir"
+    if not os.path.isdir(run_dir) or not os.access(run_dir, os.W_OK):
+        return "it is gone or cannot be written"
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return "it has no readable config.json"
+    if not isinstance(record, dict):
+        return "its config.json is not a run's"
+    if meta.get("run_id") is not None:
+        same = record.get("run_id") == meta["run_id"]
+    else:   # a checkpoint written before runs had an id: the same game, algorithm and seed
+        saved, here = meta.get("config") or {}, record.get("config") or {}
+        same = isinstance(here, dict) and all(
+            here.get(key) == saved.get(key) for key in ("game", "alg_type", "seed"))
+    return None if same else "its config.json belongs to another run"
+
+
 class RunRecord:
     """The run folder and what goes into it, and the console's view of the run."""
 
     def __init__(self, config: Config, frames_per_step: int, resume_meta: dict | None,
-                 resume_step: int):
+                 resume_step: int, resume_path: str | None = None):
         self.config = config
         self.frames_per_step = frames_per_step
         self.resume_step = resume_step
         saved = None if resume_meta is None else resume_meta.get("run_dir")
-        # A resumed run goes on in its own run directory when that still exists (TensorBoard
-        # then shows one continuous curve); if another run is writing there, it is refused.
-        self.continued = bool(saved and os.path.isdir(saved) and os.access(saved, os.W_OK))
+        # A resumed run goes on in its own run directory (TensorBoard then shows one continuous
+        # curve) only when that is this run's: see continues(). If another run is writing
+        # there, it is refused.
+        why_not = None if saved is None else \
+            continues(saved, resume_meta, resume_path, config)
+        self.continued = saved is not None and why_not is None
         if self.continued:
             claim_folder(saved, "--summary_dir")
             self.run_dir = saved
+            self.run_id = resume_meta.get("run_id") or uuid.uuid4().hex
         else:
             self.run_dir = make_run_dir(config.summary_dir, config.game, config.alg_type)
             claim_folder(self.run_dir, "--summary_dir")
+            self.run_id = uuid.uuid4().hex
+            if why_not:
+                log(f"notice: not continuing in {saved} ({why_not}): this run is written to a "
+                    "new run folder")
         self.episodes: EpisodeLog | None = None
         self.progress: Progress | None = None
         self.solved: str | None = None   # why --stop_return ended training
@@ -113,7 +154,7 @@ class RunRecord:
     def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
         and open ``episodes.csv``."""
-        write_config(self.run_dir, values, resumed=resumed)
+        write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
         self._config_values = (values, resumed)
         self.episodes = EpisodeLog(self.run_dir,
                                    resume_step=self.resume_step if self.continued else None)
@@ -163,7 +204,7 @@ class RunRecord:
         release_folder(self.run_dir)
         claim_folder(self.run_dir, "--summary_dir")
         values, resumed = self._config_values
-        write_config(self.run_dir, values, resumed=resumed)
+        write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
         self.episodes.restore()
         log(f"warning: the run folder {self.run_dir} was removed during the run; made it again "
             "with config.json and every episode so far (TensorBoard's events from before are "

@@ -43,6 +43,47 @@ def space_problem(sizes: dict[str, int], folder: str = SHM_FOLDER) -> str | None
             f"--shm-size=1g; or use fewer actor-learners, or --opt_mode shared)")
 
 
+# What one actor-learner process costs, measured: about 265 MB of its own memory (USS, with
+# TensorFlow and an Atari game: help/BENCHMARKS.md, "Memory"), and 3 of the parent's file
+# descriptors (its pipe and its sentinel; the parent held 27 with 4 actor-learners, each
+# actor-learner 14 of its own).
+WORKER_MEMORY = 250 * 1024 * 1024
+WORKER_FILES = 4
+BASE_FILES = 32
+
+
+def resource_problem(workers: int, segments: int) -> str | None:
+    """Why this machine's limits would not start ``workers`` actor-learners, each attached to
+    ``segments`` shared vectors, or None: the open file limit (``ulimit -n``, per process) and
+    the memory available (``MemAvailable``)."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = BASE_FILES + max(workers * WORKER_FILES, segments)
+    if soft != resource.RLIM_INFINITY and needed > soft:
+        return (f"too few file descriptors for {workers} actor-learners: about {needed} are "
+                f"needed and `ulimit -n` allows {soft}; raise it (e.g. `ulimit -n 4096`) or use "
+                "a smaller -n")
+    available = _available_memory()
+    if available is not None and workers * WORKER_MEMORY > available:
+        gb = 1024 ** 3
+        return (f"too little memory for {workers} actor-learners: about "
+                f"{workers * WORKER_MEMORY / gb:.1f} GB are needed (some 250 MB each) and "
+                f"{available / gb:.1f} GB are available; use a smaller -n, or more "
+                "--envs_per_actor with fewer actor-learners")
+    return None
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 class SharedVectors:
     """Named float32 vectors, each in its own shared-memory segment."""
 

@@ -58,9 +58,10 @@ def make_run_dir(summary_dir: str, game: str, alg_type: str) -> str:
 
 
 def write_config(run_dir: str, values: dict[str, Any],
-                 resumed: dict[str, Any] | None = None) -> str:
+                 resumed: dict[str, Any] | None = None, run_id: str | None = None) -> str:
     """Write ``config.json``. A resumed run in the same folder keeps the record of its start and
-    adds one entry per resume (checkpoint, step, command, time)."""
+    adds one entry per resume (checkpoint, step, command, time). ``run_id`` names the run: its
+    checkpoints hold it too."""
     path = os.path.join(run_dir, "config.json")
     now = _dt.datetime.now().isoformat(timespec="seconds")
     command = " ".join([os.path.basename(sys.argv[0])] + sys.argv[1:])
@@ -74,6 +75,8 @@ def write_config(run_dir: str, values: dict[str, Any],
     record.setdefault("command", command)
     record.setdefault("started", now)
     record["config"] = values
+    if run_id is not None:
+        record["run_id"] = run_id
     record["versions"] = package_versions()
     if resumed is not None:
         record.setdefault("resumed", []).append(dict(resumed, command=command, time=now))

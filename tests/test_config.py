@@ -278,3 +278,22 @@ def test_too_little_room_for_two_checkpoints_is_refused(capsys, tiny_tmpfs, monk
     err = capsys.readouterr().err
     assert code == 2 and "--checkpoint_dir" in err and "MB free, and two checkpoints" in err
     assert not folder.exists() and not (tmp_path / "s").exists()
+
+
+def test_an_eval_file_that_is_a_folder_is_refused_before_any_episode(capsys, tmp_path):
+    err = error_of(capsys, "pong", "--mode", "eval", "--eval_file", str(tmp_path))
+    assert f"argument --eval_file: {str(tmp_path)!r} is a folder" in err
+
+
+def test_too_few_file_descriptors_is_one_line_before_anything_is_created(tmp_path):
+    """A real limit: the command runs under `ulimit -n 40`, too few for 8 actor-learners."""
+    import subprocess
+    import sys
+    command = (f"ulimit -n 40 && exec {sys.executable} -m algorithms CartPole-v1 --env GYM "
+               f"-n 8 --summary_dir {tmp_path / 's'} --checkpoint_dir {tmp_path / 'ck'}")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "too few file descriptors for 8 actor-learners" in done.stderr
+    assert "`ulimit -n` allows 40" in done.stderr
+    assert os.listdir(tmp_path) == []

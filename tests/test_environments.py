@@ -148,3 +148,63 @@ def test_single_life_detection_on_breakout():
         _, _, done, info = env.step(int(env.rng.integers(env.num_actions)))
         lost += info["life_lost"]
     assert lost == 5  # Breakout has five lives
+
+
+TINY_MODULE = '''
+import gymnasium as gym
+import numpy as np
+
+
+class Tiny(gym.Env):
+    """Three actions numbered -1, 0, 1; the observation is the last action taken."""
+    action_space = gym.spaces.Discrete(3, start=-1)
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        return np.array([action], np.float32), float(action), False, False, {}
+
+
+class Broken(gym.Env):
+    def __init__(self, **kwargs):
+        raise RuntimeError("the simulator licence has expired")
+
+
+gym.register("Tiny-v0", entry_point=Tiny)
+gym.register("Broken-v0", entry_point=Broken)
+'''
+
+
+@pytest.fixture
+def own_module(tmp_path, monkeypatch):
+    (tmp_path / "own_envs.py").write_text(TINY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "own_envs"
+
+
+def test_module_ids_import_the_module_and_use_its_action_space_as_defined(own_module):
+    """`module:Env-v0`: the module is imported (registering its environments) first; a
+    Discrete space that starts at -1 gets actions -1, 0, 1 for indices 0, 1, 2."""
+    env = make_environment("GYM", f"{own_module}:Tiny-v0", None, seed=0)
+    assert env.spec.num_actions == 3 and env.spec.observation_shape == (1,)
+    env.reset()
+    assert [env.step(index)[1] for index in (0, 1, 2)] == [-1.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("game, message", [
+    ("no_such_module:Tiny-v0", "could not import module 'no_such_module' for "
+                               "'no_such_module:Tiny-v0' (ModuleNotFoundError"),
+    ("own_envs:Broken-v0", "could not make the Gymnasium environment 'own_envs:Broken-v0' "
+                           "(RuntimeError: the simulator licence has expired)"),
+])
+def test_an_environment_that_cannot_be_made_is_one_line(own_module, capsys, tmp_path, game,
+                                                        message):
+    from algorithms import cli
+    code = cli.main([game, "--env", "GYM", "--summary_dir", str(tmp_path / "s"),
+                     "--checkpoint_dir", str(tmp_path / "ck")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err

@@ -1,0 +1,165 @@
+"""A checkpoint is input from outside: every array, counter, metadata entry and saved setting is
+checked before anything starts or is written, and a bad one is one line naming the file and
+what is wrong (exit code 2), for evaluation and for --resume alike."""
+import io
+import json
+import os
+
+import numpy as np
+import pytest
+
+from algorithms import checkpoint, cli, config
+from algorithms.launcher import layout_record
+from algorithms.networks import make_layout
+
+
+def _valid(tmp_path) -> str:
+    """A checkpoint as training writes it: CartPole-v1, A3C, shared RMSProp, 2 actor-learners
+    at global step 3,000 (the network untrained, as at the start of a run)."""
+    args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "1",
+                              "--summary_dir", str(tmp_path / "s"),
+                              "--checkpoint_dir", str(tmp_path / "ck")])
+    config.resolve_defaults(args, continuous=False, atari=False)
+    settings = config.Config.from_namespace(args)
+    layout = make_layout("a3c", "NIPS", (4,), 2)
+    params = layout.initial_values(np.random.default_rng(0))
+    arrays = {"params": params, "opt_g": np.zeros_like(params),
+              "steps": np.array([1600, 1400], np.int64), "updates": np.array([320, 280]),
+              "final_epsilons": np.ones(2), "target_version": np.array(0, np.int64)}
+    meta = {"config": settings.to_dict(), "layout": layout_record(layout),
+            "observation_shape": [4], "num_actions": 2, "run_dir": None, "resumes": 0}
+    return checkpoint.save(str(tmp_path / "ck"), 3000, arrays, meta, keep=3)
+
+
+def _rewrite(path: str, arrays: dict | None = None, meta: dict | None = None,
+             drop: str | None = None) -> None:
+    """Change some arrays or metadata entries of the checkpoint at ``path``, in place."""
+    with np.load(path, allow_pickle=False) as data:
+        saved = {name: data[name] for name in data.files}
+    old_meta = json.loads(str(saved.pop("meta")))
+    saved.update(arrays or {})
+    if drop:
+        saved.pop(drop)
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(json.dumps(dict(old_meta, **(meta or {})))), **saved)
+    with open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def _eval(path: str, capsys) -> tuple[int, str]:
+    code = cli.main(["CartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint", path,
+                     "--eval_episodes", "1"])
+    return code, capsys.readouterr().err
+
+
+def test_a_valid_checkpoint_evaluates(tmp_path, capsys):
+    code, err = _eval(_valid(tmp_path), capsys)
+    assert code == 0, err
+
+
+SIZE = make_layout("a3c", "NIPS", (4,), 2).size
+
+
+@pytest.mark.parametrize("arrays, meta, message", [
+    ({"params": np.full(SIZE, np.nan, np.float32)}, None,
+     "array 'params' holds NaN or infinite values"),
+    ({"opt_g": np.zeros(7, np.float32)}, None,
+     f"array 'opt_g' is float32 of shape (7,), not float32 of shape ({SIZE},)"),
+    ({"params": np.zeros(SIZE, np.int32)}, None, "array 'params' is int32"),
+    ({"steps": np.array([1600.5, 1399.5])}, None, "counter 'steps' is float64"),
+    ({"steps": np.array([4000, -1000])}, None, "counter 'steps' holds negative counts"),
+    ({"updates": np.array(600)}, None, "counter 'updates' is int64 of shape ()"),
+    ({"steps": np.array([1600, 1300])}, None,
+     "its global step 3,000 is not the total of its step counters (2,900)"),
+    ({"final_epsilons": np.array([1.0, 7.0])}, None, "not a list of exploration rates"),
+    ({"target_version": np.array([1, 2])}, None, "'target_version' is not a non-negative"),
+    ({"extra": np.zeros(3)}, None, "unknown array 'extra'"),
+    (None, {"observation_shape": 4}, "its metadata has observation_shape 4, not a list"),
+    (None, {"resumes": -2}, "its metadata holds a negative count"),
+    (None, {"run_dir": 17}, "its metadata has run_dir 17, not a name"),
+])
+def test_bad_arrays_counters_and_metadata_are_one_line(tmp_path, capsys, arrays, meta,
+                                                      message):
+    path = _valid(tmp_path)
+    _rewrite(path, arrays, meta)
+    code, err = _eval(path, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"checkpoint {path!r}: " in err and message in err
+
+
+@pytest.mark.parametrize("key, value", [
+    ("initial_lr", -0.5), ("num_actor_learners", 10**9), ("gamma", "high"),
+    ("max_local_steps", [5]), ("opt_type", "sgd"), ("lstm", "maybe"),
+])
+def test_saved_settings_the_command_line_would_refuse_are_one_line(tmp_path, capsys, key,
+                                                                   value):
+    path = _valid(tmp_path)
+    with np.load(path, allow_pickle=False) as data:
+        saved_config = json.loads(str(data["meta"]))["config"]
+    _rewrite(path, meta={"config": dict(saved_config, **{key: value})})
+    before = sorted(os.listdir(tmp_path / "ck"))
+    code = cli.main(["CartPole-v1", "--env", "GYM", "--resume", "--checkpoint_dir",
+                     str(tmp_path / "ck"), "--summary_dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"its saved configuration has {key} {value!r}, which the command line refuses" in err
+    assert sorted(os.listdir(tmp_path / "ck")) == before and not (tmp_path / "s").exists()
+
+
+def _source_run(tmp_path) -> tuple[str, str, dict]:
+    """Run A: a checkpoint at step 3,000 in A/ck whose recorded run folder A/s/... holds
+    config.json (with the run's id) and episodes.csv (with episodes after step 3,000 too)."""
+    path = _valid(tmp_path / "A")
+    run_dir = tmp_path / "A" / "s" / "CartPole-v1" / "a3c" / "2026-01-01_00-00-00"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"run_id": "run-a", "config": {}}))
+    (run_dir / "episodes.csv").write_text(
+        "actor,global_step,wall_time,return,length,env\n0,2000,1.0,20,20,0\n"
+        "0,5000,2.0,30,30,0\n")
+    _rewrite(path, meta={"run_dir": str(run_dir), "run_id": "run-a"})
+    files = {name: (run_dir / name).read_bytes() for name in ("config.json", "episodes.csv")}
+    return path, str(run_dir), files
+
+
+def _resume(args: list[str]) -> int:
+    return cli.main(["CartPole-v1", "--env", "GYM", "--resume", "--max_global_steps", "3100",
+                     "--quiet", *args])
+
+
+@pytest.mark.slow
+def test_a_branch_into_other_folders_never_changes_the_source_run(tmp_path, capsys):
+    """The situation of the issue: resuming run A's checkpoint with B's checkpoint and summary
+    folders writes to B only; with B's checkpoint folder alone (the summary folder then comes
+    from the checkpoint) a new run folder is made beside A's. A's files are untouched; the run
+    that owns A's folder goes on in it."""
+    path, run_dir, files = _source_run(tmp_path)
+    code = _resume(["--checkpoint", path, "--checkpoint_dir", str(tmp_path / "B" / "ck"),
+                    "--summary_dir", str(tmp_path / "B" / "s")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "not continuing in" in out and "it is not under this --summary_dir" in out
+    assert len(os.listdir(tmp_path / "B" / "s" / "CartPole-v1" / "a3c")) == 1
+    code = _resume(["--checkpoint", path, "--checkpoint_dir", str(tmp_path / "C" / "ck")])
+    out = capsys.readouterr().out
+    assert code == 0 and "the checkpoint comes from another --checkpoint_dir" in out
+    assert len(os.listdir(os.path.dirname(run_dir))) == 2   # A's folder and a new one
+    assert all(open(os.path.join(run_dir, n), "rb").read() == data for n, data in files.items())
+    # A itself, resumed from its own folder, goes on in its run folder (its later episodes,
+    # lost with the process, are cut)
+    code = _resume(["--checkpoint_dir", str(tmp_path / "A" / "ck")])
+    out = capsys.readouterr().out
+    assert code == 0 and "(same run directory)" in out
+    assert "0,5000," not in open(os.path.join(run_dir, "episodes.csv")).read()
+    assert json.load(open(os.path.join(run_dir, "config.json")))["run_id"] == "run-a"
+
+
+def test_a_folder_whose_config_names_another_run_is_not_continued(tmp_path):
+    from algorithms.record import continues
+    path, run_dir, _ = _source_run(tmp_path)
+    ckpt = checkpoint.load(path)
+    settings = config.Config.from_dict(ckpt.config)
+    assert continues(run_dir, ckpt.meta, path, settings) is None
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump({"run_id": "run-b", "config": {}}, f)
+    assert continues(run_dir, ckpt.meta, path, settings) == \
+        "its config.json belongs to another run"
