@@ -62,8 +62,7 @@ def probe(args: argparse.Namespace):
         _, notice = environments.resolve_rom(args.game, args.rom_path)
         if notice:
             print(f"notice: {notice}")
-    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0,
-                                        frames=environments.atari_frames(args.arch, args.lstm))
+    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0)
     spec = env.spec
     env.close()
     return spec
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = config.parse_args(argv)
     explicit = config.explicit_flags(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from . import checkpoint
+    from . import checkpoint, environments
     from .launcher import layout_record
     from .networks import make_layout
 
@@ -101,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"argument --alg_type: {args.alg_type} needs discrete actions, and "
                             f"{args.game} has continuous ones (use --alg_type a3c, whose "
                             "Gaussian policy handles them)")
+        atari = env_spec.kind == "atari"
+        sampled = config.resolve_defaults(args, env_spec.continuous, atari)
+        if atari:   # the screens as the network reads them
+            env_spec = environments.with_frames(env_spec,
+                                                environments.atari_frames(args.arch, args.lstm))
         layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
                              env_spec.num_actions, args.lstm, env_spec.continuous)
         if ckpt is not None:
@@ -120,7 +124,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         return _fail(str(err))
 
-    sampled = config.resolve_defaults(args, env_spec.continuous, env_spec.kind == "atari")
     settings = config.Config.from_namespace(args)
     if settings.mode == "eval":
         from .evaluate import evaluate

@@ -33,6 +33,14 @@ ATARI_LR = 7e-4
 ENTROPY = 0.01             # discrete actions (paper)
 CONTINUOUS_ENTROPY = 1e-4  # Gaussian policies (paper, continuous control)
 VECTOR_LR = 3e-3
+PRESETS = ("tuned", "paper")
+# --preset: the values of the flags left unset. "paper" is the paper's (with ATARI_LR, or
+# VECTOR_LR for vector tasks); "tuned" is what learned Pong fastest per step here (A3C on Atari
+# only; the measurements are in help/HYPERPARAMETERS.md).
+PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
+TUNED_ATARI_A3C = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 1e-4,
+                   "max_local_steps": 20, "clip_norm": 50.0}
+OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
@@ -138,8 +146,16 @@ def build_parser() -> OneLineParser:
                    help="0: no window; 1: one window per actor-learner; 2: one window, "
                         "actor 0 only")
     # Optimizer (paper, Section 4 and supplementary S3).
-    p.add_argument("--opt_type", default="rmsprop", type=_choice(OPTIMIZERS),
-                   help="optimizer applied to the shared parameters")
+    p.add_argument("--preset", default="tuned", type=_choice(PRESETS),
+                   help="defaults of the flags left unset: tuned (A3C on Atari: the settings "
+                        "measured to learn Pong fastest per step here, see "
+                        "help/HYPERPARAMETERS.md: --arch UNIVERSE --opt_type adam -lr 1e-4 "
+                        "--max_local_steps 20 --clip_norm 50) or paper (the paper's: --arch NIPS "
+                        f"--opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} --max_local_steps 5 "
+                        "--clip_norm 40). Other algorithms and vector tasks get the paper's "
+                        "either way")
+    p.add_argument("--opt_type", default=None, type=_choice(OPTIMIZERS),
+                   help="optimizer applied to the shared parameters. Default: from --preset")
     p.add_argument("--opt_mode", default="shared", type=_choice(OPT_MODES),
                    help="shared: one set of optimizer statistics for all actor-learners (the "
                         "paper's most robust choice); local: statistics per actor-learner")
@@ -147,13 +163,15 @@ def build_parser() -> OneLineParser:
                    help="Adam's beta1")
     p.add_argument("--b2", default=0.999, type=_number(float, "b2", 0, 1, high_open=True),
                    help="Adam's beta2")
-    p.add_argument("--e", default=0.1, type=_number(float, "e", 0, low_open=True),
-                   help="epsilon of RMSProp (inside the square root, paper: 0.1) and Adam")
+    p.add_argument("--e", default=None, type=_number(float, "e", 0, low_open=True),
+                   help="epsilon of RMSProp (inside the square root) and Adam. Default: 0.1 "
+                        "for RMSProp (paper), 1e-8 for Adam")
     p.add_argument("--alpha", default=0.99, type=_number(float, "alpha", 0, 1, high_open=True),
                    help="decay of RMSProp's squared-gradient average and of momentum (paper: 0.99)")
     p.add_argument("-lr", "--initial_lr", default=None, type=_number(float, "initial_lr", 0),
                    help="initial learning rate, annealed linearly to 0; 0 samples it from "
                         "LogUniform(1e-4, 1e-2) as the paper did, and prints it. Default: "
+                        "1e-4 for A3C on Atari with --preset tuned; else "
                         f"{ATARI_LR:g} for Atari (the usual choice within the paper's range), "
                         f"{VECTOR_LR:g} for vector observations (ours: CartPole learns in about "
                         "40,000 steps with 2 actor-learners)")
@@ -172,8 +190,10 @@ def build_parser() -> OneLineParser:
                    help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the "
                         "paper's strongest agent); its state is carried through an episode and "
                         "its gradient truncated at segments of --max_local_steps")
-    p.add_argument("--clip_norm", default=40.0, type=_number(float, "clip_norm", 0, low_open=True),
-                   help="gradient norm above which gradients are rescaled")
+    p.add_argument("--clip_norm", default=None,
+                   type=_number(float, "clip_norm", 0, low_open=True),
+                   help="gradient norm above which gradients are rescaled. Default: from "
+                        "--preset (paper: 40)")
     p.add_argument("--clip_norm_type", default=None, type=_choice(CLIP_NORM_TYPES),
                    help="ignore: no clipping; local: clip each tensor's gradient norm; "
                         "global: clip the norm of the whole gradient. Default: global for "
@@ -214,16 +234,18 @@ def build_parser() -> OneLineParser:
                         "update (PAAC's batched actor-learner within the paper's asynchronous "
                         "scheme). 1 is the paper's algorithm; use more when the machine has "
                         "fewer cores than the paper's 16 threads. Steps count per environment")
-    p.add_argument("--max_local_steps", default=5, type=_number(int, "max_local_steps", 1, 10_000),
-                   help="t_max: steps per actor-learner segment before an update (paper: 5)")
+    p.add_argument("--max_local_steps", default=None,
+                   type=_number(int, "max_local_steps", 1, 10_000),
+                   help="t_max: steps per actor-learner segment before an update. Default: "
+                        "from --preset (paper: 5)")
     p.add_argument("--rescale_rewards", default=None, type=bool_arg,
                    help="true: divide rewards by the largest absolute reward seen so far; "
                         "false: clip rewards to [-1, 1] (paper). Default: clip for discrete "
                         "actions, rescale for continuous ones, whose rewards clipping flattens")
-    p.add_argument("--arch", default="NIPS", type=_choice(ARCHITECTURES, str.upper),
+    p.add_argument("--arch", default=None, type=_choice(ARCHITECTURES, str.upper),
                    help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015) "
                         "or UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm); "
-                        "vector observations always use an MLP")
+                        "vector observations always use an MLP. Default: from --preset")
     p.add_argument("--single_life_episodes", default=False, type=bool_arg,
                    help="true: a lost life is a terminal state for learning (the game goes on "
                         "until it is over)")
@@ -433,9 +455,11 @@ def check_room(folder: str, needed_bytes: int, flag: str) -> None:
 
 
 def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:
-    """Fill the defaults that depend on the environment (entropy weight, reward handling,
-    gradient clipping, learning rate) and a random seed; returns a line to print when the
-    learning rate was sampled (``-lr 0``, as the paper did)."""
+    """Fill the defaults that depend on the environment and on ``--preset`` (entropy weight,
+    reward handling, gradient clipping, network, optimizer, t_max, learning rate) and a random
+    seed; returns a line to print when the learning rate was sampled (``-lr 0``, as the paper
+    did). A resumed or evaluated run has these from its checkpoint, so a checkpoint written
+    before a default changed goes on with the values it was trained with."""
     if args.seed is None:
         args.seed = int(random.SystemRandom().randrange(2**31 - 1 - args.num_actor_learners))
     if args.entropy is None:
@@ -444,6 +468,12 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
         args.rescale_rewards = continuous
     if args.clip_norm_type is None:
         args.clip_norm_type = "global" if atari else "local"
+    tuned = args.preset == "tuned" and atari and args.alg_type == "a3c"
+    for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {})}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.e is None:
+        args.e = OPTIMIZER_EPS[args.opt_type]
     if args.initial_lr is None:
         args.initial_lr = ATARI_LR if atari else VECTOR_LR
     elif args.initial_lr == 0:
@@ -470,6 +500,7 @@ class Config:
     rom_path: str | None
     single_life_episodes: bool
     # algorithm and network
+    preset: str
     alg_type: str
     arch: str
     lstm: bool

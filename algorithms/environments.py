@@ -64,6 +64,12 @@ class EnvSpec:
     continuous: bool = False       # a Box action space: num_actions is then its dimension
 
 
+def with_frames(spec: EnvSpec, frames: Frames) -> EnvSpec:
+    """An Atari spec whose observations are ``frames``."""
+    from dataclasses import replace
+    return replace(spec, observation_shape=(frames.size, frames.size, frames.history))
+
+
 # --------------------------------------------------------------------------- game names
 
 def atari_games() -> list[str]:

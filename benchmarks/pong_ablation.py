@@ -37,26 +37,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THRESHOLDS = (-15, -10, -5, 5)
 WINDOW = 20
 
-# name: (flags, what it changes against today's defaults, which are the paper's settings:
-# shared RMSProp with eps 0.1, lr 7e-4, t_max 5, the NIPS network, feed-forward).
+# name: (flags, what it changes). Every setting but "default" starts from the paper's values
+# (--preset paper: shared RMSProp with eps 0.1, lr 7e-4, t_max 5, clip 40, the NIPS network,
+# feed-forward) and changes what its description says; "default" is the plain command, whose
+# defaults (--preset tuned) are the "universe-ff" row's settings.
+PAPER = ["--preset", "paper"]
 SETTINGS = {
-    "default": ([], "nothing: the paper's settings"),
-    "rmsprop-eps1e-5": (["--e", "1e-5"], "RMSProp eps 1e-5"),
-    "adam": (["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8"], "shared Adam, lr 1e-4"),
-    "adam-tmax20": (["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8", "--max_local_steps",
-                     "20"], "shared Adam, lr 1e-4, t_max 20"),
-    "adam-tmax20-lstm-k8": (["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
-                             "--max_local_steps", "20", "--lstm", "true", "--envs_per_actor",
-                             "8"], "shared Adam, lr 1e-4, t_max 20, LSTM, 8 environments per "
+    "default": ([], "nothing: today's defaults (--preset tuned)"),
+    "paper": (PAPER, "the paper's settings"),
+    "rmsprop-eps1e-5": (PAPER + ["--e", "1e-5"], "RMSProp eps 1e-5"),
+    "adam": (PAPER + ["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8"], "shared Adam, lr 1e-4"),
+    "adam-tmax20": (PAPER + ["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
+                             "--max_local_steps", "20"], "shared Adam, lr 1e-4, t_max 20"),
+    "adam-tmax20-lstm-k8": (PAPER + ["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
+                                     "--max_local_steps", "20", "--lstm", "true",
+                                     "--envs_per_actor", "8"],
+                            "shared Adam, lr 1e-4, t_max 20, LSTM, 8 environments per "
                             "actor-learner"),
-    "universe-lstm": (["--arch", "UNIVERSE", "--lstm", "true", "--opt_type", "adam", "-lr", "1e-4",
-                       "--e", "1e-8", "--max_local_steps", "20", "--clip_norm", "50"],
+    "universe-lstm": (PAPER + ["--arch", "UNIVERSE", "--lstm", "true", "--opt_type", "adam",
+                               "-lr", "1e-4", "--e", "1e-8", "--max_local_steps", "20",
+                               "--clip_norm", "50"],
                       "UNIVERSE torso (42x42, one frame, standardised, ELU), LSTM, shared Adam "
                       "lr 1e-4, t_max 20, clip 50"),
-    "universe-ff": (["--arch", "UNIVERSE", "--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
-                     "--max_local_steps", "20", "--clip_norm", "50"],
+    "universe-ff": (PAPER + ["--arch", "UNIVERSE", "--opt_type", "adam", "-lr", "1e-4", "--e",
+                             "1e-8", "--max_local_steps", "20", "--clip_norm", "50"],
                     "UNIVERSE torso (42x42, four frames, standardised, ELU), feed-forward, "
                     "shared Adam lr 1e-4, t_max 20, clip 50"),
+    "default-k8": (["--envs_per_actor", "8"], "today's defaults, 8 environments per "
+                   "actor-learner"),
 }
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.

@@ -20,12 +20,13 @@ def error_of(capsys, *argv) -> str:
     return err
 
 
-def test_defaults_are_the_papers():
-    args = parse("pong")
+def test_defaults_are_the_papers_with_preset_paper():
+    args = parse("pong", "--preset", "paper")
+    assert config.resolve_defaults(args, continuous=False, atari=True) is None
     assert args.env == "ALE" and args.alg_type == "a3c" and args.arch == "NIPS"
     assert args.opt_type == "rmsprop" and args.opt_mode == "shared"
     assert args.alpha == 0.99 and args.e == 0.1 and args.gamma == 0.99
-    assert args.entropy is None and args.max_local_steps == 5   # 0.01, or 1e-4 if continuous
+    assert args.entropy == 0.01 and args.max_local_steps == 5 and args.initial_lr == 7e-4
     assert config.ENTROPY == 0.01 and config.CONTINUOUS_ENTROPY == 1e-4
     assert args.lstm is False and args.mode == "train" and args.resume is False
     assert args.checkpoint_dir == os.path.join("checkpoints", "pong", "a3c")
@@ -36,17 +37,37 @@ def test_defaults_are_the_papers():
         == 3000   # the paper anneals over the whole run
     assert args.q_target_update_steps == 10_000 and args.grads_update_steps == 5
     assert args.epsilon_annealing_steps == 1_000_000
-    assert args.clip_norm == 40.0 and args.clip_norm_type is None   # global on Atari
-    assert args.rescale_rewards is None and args.single_life_episodes is False
+    assert args.clip_norm == 40.0 and args.clip_norm_type == "global"
+    assert args.rescale_rewards is False and args.single_life_episodes is False
     assert args.num_actor_learners == os.cpu_count()
     assert args.summary_dir == "/tmp/summary_logs" and args.visualize == 0
-    assert args.initial_lr is None  # resolved per environment by resolve_defaults
+
+
+def test_the_tuned_preset_is_for_a3c_on_atari_and_flags_given_win():
+    tuned = parse("pong")
+    config.resolve_defaults(tuned, continuous=False, atari=True)
+    assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
+            tuned.max_local_steps, tuned.clip_norm) == ("tuned", "UNIVERSE", "adam", 1e-8, 1e-4,
+                                                         20, 50.0)
+    for alg in ("q", "sarsa"):   # not measured yet: the paper's
+        other = parse("pong", "--alg_type", alg)
+        config.resolve_defaults(other, continuous=False, atari=True)
+        assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps) \
+            == ("NIPS", "rmsprop", 0.1, 7e-4, 5)
+    vector = parse("CartPole-v1", "--env", "GYM")
+    config.resolve_defaults(vector, continuous=False, atari=False)
+    assert (vector.opt_type, vector.e, vector.initial_lr, vector.max_local_steps,
+            vector.clip_norm) == ("rmsprop", 0.1, 3e-3, 5, 40.0)
+    given = parse("pong", "--arch", "NATURE", "--opt_type", "rmsprop", "--max_local_steps", "5")
+    config.resolve_defaults(given, continuous=False, atari=True)
+    assert (given.arch, given.opt_type, given.e, given.max_local_steps, given.initial_lr,
+            given.clip_norm) == ("NATURE", "rmsprop", 0.1, 5, 1e-4, 50.0)
 
 
 def test_defaults_that_depend_on_the_environment():
     atari = parse("pong")
     assert config.resolve_defaults(atari, continuous=False, atari=True) is None
-    assert (atari.entropy, atari.rescale_rewards, atari.initial_lr) == (0.01, False, 7e-4)
+    assert (atari.entropy, atari.rescale_rewards, atari.initial_lr) == (0.01, False, 1e-4)
     assert atari.clip_norm_type == "global"
     assert 0 <= atari.seed < 2**31 - 1
     pendulum = parse("Pendulum-v1", "--env", "GYM")
@@ -273,8 +294,8 @@ def test_too_little_room_for_two_checkpoints_is_refused(capsys, tiny_tmpfs, monk
         monkeypatch.setattr(os, "statvfs",
                             lambda p: Tiny if str(p).startswith(str(tmp_path)) else real(p))
         folder = tmp_path / "ck"
-    code = cli.main(["pong", "--checkpoint_dir", str(folder), "--summary_dir",
-                     str(tmp_path / "s")])
+    code = cli.main(["pong", "--preset", "paper", "--checkpoint_dir", str(folder),
+                     "--summary_dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "--checkpoint_dir" in err and "MB free, and two checkpoints" in err
     assert not folder.exists() and not (tmp_path / "s").exists()

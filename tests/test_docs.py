@@ -67,3 +67,23 @@ def test_documented_environment_defaults_are_the_resolved_ones(continuous, atari
             f"{rows[flag]!r}"
     words = "rescale" if args.rescale_rewards else "clip"
     assert f"{words} on {'continuous' if continuous else 'discrete'}" in rows["--rescale_rewards"]
+
+
+def test_the_presets_table_is_the_code():
+    """Each row of the Presets table names the value each preset resolves its flag to."""
+    rows = {}
+    with open(DOC) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 3 and cells[0].startswith("`") and "preset" not in cells[0]:
+                rows.setdefault(cells[0].split()[0].strip("`"), cells[1:])
+    for preset, column in (("tuned", 0), ("paper", 1)):
+        args = config.parse_args(["pong", "--preset", preset, "--seed", "1"])
+        config.resolve_defaults(args, continuous=False, atari=True)
+        for flag, key in (("--arch", "arch"), ("--opt_type", "opt_type"), ("-lr", "initial_lr"),
+                          ("--max_local_steps", "max_local_steps"), ("--clip_norm", "clip_norm")):
+            value = getattr(args, key)
+            text = rows[flag][column]
+            assert shown(value) in text or f"`{value:g}`" in text if isinstance(value, float) \
+                else shown(value) in text, f"{preset}: {flag} is {value}, the table {text!r}"
+        assert f"ε {args.e:g}" in rows["--opt_type"][column]

@@ -136,7 +136,10 @@ def test_atari_smoke_run(run_cli, tmp_path):
     assert os.path.dirname(os.path.dirname(run_dir)) == str(tmp_path / "pong")
     assert "step" in run.stdout and "steps/s" in run.stdout and "frames/s" in run.stdout
     record = json.load(open(os.path.join(run_dir, "config.json")))
-    assert record["config"]["game"] == "pong" and record["config"]["initial_lr"] == 7e-4
+    assert record["config"]["game"] == "pong" and record["config"]["initial_lr"] == 1e-4
+    assert (record["config"]["arch"], record["config"]["opt_type"],
+            record["config"]["max_local_steps"]) == ("UNIVERSE", "adam", 20)   # --preset tuned
+    assert record["config"]["observation_shape"] == [42, 42, 4]
     assert record["config"]["num_actions"] == 6
     assert record["versions"]["tensorflow"] == "2.21.0"
     episode_tags = set()
@@ -146,7 +149,7 @@ def test_atari_smoke_run(run_cli, tmp_path):
         assert all(np.isfinite(v) for values in scalars.values() for _, v in values)
         # annealed linearly to 0 over the run's 4,000 steps (the default --lr_annealing_steps)
         for step, lr in scalars["train/learning_rate"]:
-            assert lr == pytest.approx(7e-4 * max(0.0, 1 - step / 4000), rel=1e-4, abs=1e-9)
+            assert lr == pytest.approx(1e-4 * max(0.0, 1 - step / 4000), rel=1e-4, abs=1e-9)
         episode_tags |= set(scalars) & {"episode/return", "episode/length"}
         for _, ret in scalars.get("episode/return", []):
             assert -21 <= ret <= 21
