@@ -64,11 +64,16 @@ def file_name(step: int) -> str:
 
 
 def list_checkpoints(directory: str) -> list[str]:
-    """Complete checkpoints in ``directory``, oldest first (temporary files are ignored)."""
+    """Complete checkpoints in ``directory``, oldest first. Only regular files named as
+    checkpoints count: temporary files, folders and broken links with such names are ignored."""
     if not os.path.isdir(directory):
         return []
-    found = sorted((int(m.group(1)), name) for name in os.listdir(directory)
-                   if (m := _NAME.match(name)))
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    found = sorted((int(m.group(1)), name) for name in names
+                   if (m := _NAME.match(name)) and os.path.isfile(os.path.join(directory, name)))
     return [os.path.join(directory, name) for _, name in found]
 
 

@@ -187,3 +187,18 @@ def test_mismatched_config_is_named(tmp_path, change, named):
         checkpoint.check_compatible(ckpt, dict(META["config"], **change), names, (84, 84, 4), 6)
     with pytest.raises(UserError, match="has 6 actions, this environment 18"):
         checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 18)
+
+
+def test_things_named_like_checkpoints_that_are_not_files_are_ignored(tmp_path):
+    """A folder, a broken link and a temporary file with checkpoint-like names disturb neither
+    listing nor pruning."""
+    real = checkpoint.save(str(tmp_path), 1000, _arrays(np.random.default_rng(2)),
+                           dict(META), keep=1)
+    (tmp_path / checkpoint.file_name(5000)).mkdir()
+    os.symlink(str(tmp_path / "gone.npz"), str(tmp_path / checkpoint.file_name(6000)))
+    (tmp_path / f".{checkpoint.file_name(7000)}.123.tmp").write_bytes(b"half")
+    assert checkpoint.list_checkpoints(str(tmp_path)) == [real]
+    newer = checkpoint.save(str(tmp_path), 2000, _arrays(np.random.default_rng(3)),
+                            dict(META), keep=1)
+    assert checkpoint.list_checkpoints(str(tmp_path)) == [newer] and not os.path.exists(real)
+    assert (tmp_path / checkpoint.file_name(5000)).is_dir()
