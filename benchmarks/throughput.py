@@ -2,10 +2,13 @@
 
 (a) environment only: N processes step Pong with random actions through the same preprocessing
     (action repeat 4, max-pool, grayscale, 84x84, 4-frame stack) as training;
-(b) each trainer with N actor-learners on the same game: A3C (with 1, 4, 8 and 16
-    environments per actor-learner, ``a3c-k<K>``), A3C LSTM, one-step Q-learning, one-step
-    Sarsa and n-step Q-learning (the value-based ones with epsilon already at its final value,
-    ``-ea 1``, so that they act greedily as often as they do in the long run).
+(b) each trainer with N actor-learners on the same game, with the paper's settings
+    (``--preset paper``: the figures compare with those measured before the tuned defaults):
+    A3C (with 1, 4, 8 and 16 environments per actor-learner, ``a3c-k<K>``), A3C LSTM,
+    one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
+    epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
+    do in the long run); and A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
+    42x42 frames, Adam, t_max 20).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
@@ -65,6 +68,7 @@ VARIANTS = {
     "one-step-q": ["--alg_type", "q", "--max_local_steps", "1", "-ea", "1"],
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
+    "a3c-tuned": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
 }
 
 
@@ -72,12 +76,13 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
     from algorithms.launcher import Training
     scratch = tempfile.mkdtemp(prefix="throughput_benchmark_")
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
-                              "--arch", arch, "--quiet", "--seed", "1",
+                              "--preset", "paper", "--arch", arch, "--quiet", "--seed", "1",
                               "--summary_dir", scratch, "--checkpoint_dir",
                               os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     config.resolve_defaults(args, probe.spec.continuous, atari=True)
-    training = Training(config.Config.from_namespace(args), probe.spec)
+    spec = environments.with_frames(probe.spec, environments.atari_frames(args.arch, args.lstm))
+    training = Training(config.Config.from_namespace(args), spec)
     code = training.run()
     timings = training.supervisor.timings
     if code != 0 or len(timings) != workers:
