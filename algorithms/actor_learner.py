@@ -13,7 +13,7 @@ One iteration (a *segment*, the paper's Algorithms S2 and S3):
 
 Concurrency: a worker takes no lock in its loop (its step and update counts have slots of their
 own; the value-based target refresh takes one once per refresh interval). A worker ignores SIGINT
-(the parent coordinates stopping through the stop event), and exits by itself when the parent
+(the parent coordinates stopping through the stop flag), and exits by itself when the parent
 process is gone.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ class WorkerSpec:
 class Runtime(NamedTuple):
     """The supervisor's process-shared handles, created with the ``spawn`` context."""
     steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
-    stop: Any            # multiprocessing.Event
+    stop: Any            # shared.StopFlag
     parent_pid: int
 
 

@@ -48,11 +48,12 @@ from .environments import EnvSpec
 from .exploration import sample_final_epsilons
 from .networks import Layout, make_layout
 from .record import PROGRESS_SECONDS, RunRecord, log
-from .shared import StepCounters
+from .shared import StepCounters, StopFlag
 from .store import SharedParameterStore, restore_counters
 from .summaries import package_versions
 
 JOIN_SECONDS = 10.0
+FINISH_SECONDS = 60.0   # after the budget: closing under a heavy load may take a while
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
 
@@ -67,7 +68,7 @@ class Supervisor:
         self.config, self.env_spec, self.layout = config, env_spec, layout
         self.store, self.record, self.checkpointer = store, record, checkpointer
         self.final_epsilons, self.resumes, self.ctx = final_epsilons, resumes, ctx
-        self.runtime = Runtime(steps=steps, stop=ctx.Event(), parent_pid=os.getpid())
+        self.runtime = Runtime(steps=steps, stop=StopFlag(ctx), parent_pid=os.getpid())
         self.workers: dict[int, mp.process.BaseProcess] = {}
         self.pipes: dict[int, Any] = {}
         self.incarnations: dict[int, int] = {}
@@ -79,6 +80,7 @@ class Supervisor:
         self.corrupted = False   # the shared parameters became non-finite
         self.stop_requested: float | None = None   # when the stop was asked for
         self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
+        self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -143,6 +145,7 @@ class Supervisor:
         if actor in self.pipes:
             self.pipes[actor].close()
         self.workers[actor] = worker
+        self.stall_killed.discard(actor)
         self.pipes[actor] = reader
         self.incarnations[actor] = incarnation
         self.last_progress[actor] = (None, time.monotonic())
@@ -168,16 +171,18 @@ class Supervisor:
             wait(sentinels + [self.pipes[a] for a in running if not self.pipes[a].closed],
                  timeout=0.5)
             self._drain()
+            # Past the budget every worker is finishing: one that is slow to close is not
+            # stalled, and one that fails while closing has done its work.
+            finishing = self.stopping or runtime.steps.total() >= config.max_global_steps
             for actor in [a for a in running if not self.workers[a].is_alive()]:
                 worker = self.workers[actor]
                 worker.join()
                 self._drain()
                 running.discard(actor)
-                if worker.exitcode == 0 or self.stopping:
+                if worker.exitcode == 0 or finishing:
                     continue
                 reason = f"{worker.name} exited with code {worker.exitcode}"
-                budget_left = runtime.steps.total() < config.max_global_steps
-                if restarts < config.max_restarts and budget_left:
+                if restarts < config.max_restarts:
                     restarts += 1
                     log(f"warning: {reason}; restarting it ({restarts} of --max_restarts "
                         f"{config.max_restarts})")
@@ -187,7 +192,8 @@ class Supervisor:
                 elif self.failure is None:
                     self.failure = (f"{reason}, and --max_restarts {config.max_restarts} "
                                     "restarts are used up")
-            self._check_stalls(running)
+            if not finishing:
+                self._check_stalls(running)
             if not self.stopping:
                 record.check_solved(runtime.steps.total())
             if time.monotonic() >= next_check:
@@ -195,9 +201,10 @@ class Supervisor:
                 next_check = time.monotonic() + PROGRESS_SECONDS
             if self.checkpointer.due(runtime.steps.total()) and not self.stopping:
                 self._save_checkpoint()
-            if self.stopping:
+            if finishing:
                 runtime.stop.set()
-                self._terminate_stragglers(running)
+                self._terminate_stragglers(running,
+                                           JOIN_SECONDS if self.stopping else FINISH_SECONDS)
             record.show(runtime.steps.total())
         self._drain()
         self._check_parameters()
@@ -277,11 +284,12 @@ class Supervisor:
             self.failure = "the final checkpoint could not be written"
         return None
 
-    def _terminate_stragglers(self, running: set[int]) -> None:
-        """Workers get JOIN_SECONDS after a stop request to finish their segment; one that is
-        hung past that, or still starting, is terminated, and killed KILL_SECONDS later if it is
-        still there (a stopped process, SIGSTOP or a debugger, holds SIGTERM pending), so a stop
-        never waits forever."""
+    def _terminate_stragglers(self, running: set[int], grace: float) -> None:
+        """Workers get ``grace`` seconds after a stop request (JOIN_SECONDS) or the end of the
+        budget (FINISH_SECONDS) to finish their segment and close; one that is hung past that,
+        or still starting, is terminated, and killed KILL_SECONDS later if it is still there (a
+        stopped process, SIGSTOP or a debugger, holds SIGTERM pending), so a stop never waits
+        forever."""
         now = time.monotonic()
         if self.stop_requested is None:
             self.stop_requested = now
@@ -292,10 +300,10 @@ class Supervisor:
             if actor not in self.terminated:
                 # one still starting has nothing to finish: it goes at once
                 starting = not self.record.is_ready(actor)
-                if starting or now - self.stop_requested > JOIN_SECONDS:
+                if starting or now - self.stop_requested > grace:
                     if not starting:
                         log(f"warning: actor-learner {actor} did not stop within "
-                            f"{JOIN_SECONDS:.0f} s; terminating it")
+                            f"{grace:.0f} s; terminating it")
                     worker.terminate()
                     self.terminated[actor] = now
             elif now - self.terminated[actor] > KILL_SECONDS:
@@ -311,8 +319,10 @@ class Supervisor:
             if not self.record.is_ready(actor) or steps != seen:
                 self.last_progress[actor] = (steps, now)
             elif now - since > self.config.stall_timeout and self.workers[actor].is_alive():
-                log(f"warning: actor-learner {actor} made no progress for "
-                    f"{now - since:.0f} s (--stall_timeout); treating it as dead")
+                if actor not in self.stall_killed:   # one warning; the kill until it is gone
+                    log(f"warning: actor-learner {actor} made no progress for "
+                        f"{now - since:.0f} s (--stall_timeout); treating it as dead")
+                    self.stall_killed.add(actor)
                 self.workers[actor].kill()
 
     def _check_parameters(self) -> None:

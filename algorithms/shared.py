@@ -190,3 +190,19 @@ class StepCounters:
 
     def __getitem__(self, actor: int) -> int:
         return int(self.slots[actor])
+
+
+class StopFlag:
+    """The parent's request that the actor-learners stop: one byte of shared memory, set by the
+    parent and read by every worker at each segment, without a lock (a multiprocessing.Event
+    takes one even to be read, and a worker stopped or killed while holding it would block
+    every other worker, and the parent, forever)."""
+
+    def __init__(self, ctx):
+        self._raw = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._raw.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._raw.value)

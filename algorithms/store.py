@@ -47,20 +47,31 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
                    target: np.ndarray) -> bool:
     """Copy ``params`` into ``target`` once per ``interval`` global steps.
 
-    ``version`` (a locked ``multiprocessing.Value``) holds the index of the last interval whose
-    refresh was done. Whichever worker first sees a new interval copies; the others, even if they
-    cross the boundary at the same moment, find the index already taken. Returns True for the one
-    worker that copied.
+    ``version`` (a ``multiprocessing.Value``) holds the index of the last interval whose refresh
+    was done. Whichever worker first sees a new interval copies; the others, even if they cross
+    the boundary at the same moment, find the index already taken. Returns True for the one
+    worker that copied. The value is read without its lock (every segment reads it), and the lock
+    is waited for at most LOCK_SECONDS: a worker killed while holding it (once per interval, for
+    one copy) must not block the others forever; past that, a second copy is harmless.
     """
     due = global_step // interval
-    if due <= version.value:          # the common case, without taking the lock
+    raw = version.get_obj()
+    if due <= raw.value:          # the common case, without the lock
         return False
-    with version.get_lock():
-        if due <= version.value:
+    lock = version.get_lock()
+    held = lock.acquire(timeout=LOCK_SECONDS)
+    try:
+        if due <= raw.value:
             return False
         np.copyto(target, params)
-        version.value = due
+        raw.value = due
+    finally:
+        if held:
+            lock.release()
     return True
+
+
+LOCK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,8 @@ class SharedParameterStore:
         """Copies of everything the store holds, for a checkpoint."""
         arrays = {name: np.array(self.vectors[name]) for name in self.vectors.sizes}
         arrays["updates"] = self.updates.slots.copy()
-        arrays["target_version"] = np.array(self.target_version.value, np.int64)
+        # read and written without the lock: a worker killed holding it must not block this
+        arrays["target_version"] = np.array(self.target_version.get_obj().value, np.int64)
         return arrays
 
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
@@ -104,7 +116,7 @@ class SharedParameterStore:
             if name in arrays:
                 np.copyto(self.vectors[name], arrays[name])
         restore_counters(self.updates, arrays["updates"])
-        self.target_version.value = int(arrays.get("target_version", 0))
+        self.target_version.get_obj().value = int(arrays.get("target_version", 0))
 
     def finite(self) -> bool:
         return bool(np.isfinite(self.vectors["params"]).all())
@@ -147,7 +159,7 @@ class LearnerStore:
         return self.vectors["params"]
 
     def target_version(self) -> int:
-        return self._version.value
+        return self._version.get_obj().value   # read without the lock, as refresh_target does
 
     def pull_target(self) -> np.ndarray:
         return self.vectors["target"]

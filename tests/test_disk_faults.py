@@ -15,7 +15,7 @@ import pytest
 from algorithms import checkpoint, cli
 from algorithms.record import RunRecord
 from conftest import shm_segments
-from test_end_to_end import _start
+from test_end_to_end import _running
 
 pytestmark = pytest.mark.slow
 
@@ -43,10 +43,9 @@ def test_failing_checkpoint_writes_and_a_removed_run_folder_do_not_end_training(
     written before the faults is untouched."""
     folder = tmp_path / "ck"
     (tmp_path / "s").mkdir()
-    proc, _ = _start(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
-                      "--max_global_steps", "12000", "--checkpoint_interval", "2000",
-                      "--checkpoint_dir", str(folder)], tmp_path / "s")
-    try:
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
+                   "--max_global_steps", "12000", "--checkpoint_interval", "2000",
+                   "--checkpoint_dir", str(folder)], tmp_path / "s") as (proc, _):
         first = _wait_for(lambda: checkpoint.list_checkpoints(str(folder)), 150,
                           "the first checkpoint")[0]
         moved = tmp_path / "moved"
@@ -59,9 +58,6 @@ def test_failing_checkpoint_writes_and_a_removed_run_folder_do_not_end_training(
             before = list(csv.reader(f))[1:]
         shutil.rmtree(run_dir)
         out, err = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 0, err
     failed = re.findall(r"warning: the checkpoint at step [\d,]+ could not be written to "
                         rf"{re.escape(str(folder))} \(", err)

@@ -1,4 +1,5 @@
 """The real CLI in real processes: learning, TensorBoard output, clean exits and signals."""
+import contextlib
 import csv
 import json
 import os
@@ -181,6 +182,18 @@ def _start(args, tmp_path):
     return proc, token
 
 
+@contextlib.contextmanager
+def _running(args, tmp_path):
+    """A run started with ``_start``, killed on the way out if it is still going (a failed
+    assertion must not leave it behind)."""
+    proc, token = _start(args, tmp_path)
+    try:
+        yield proc, token
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def _wait_for_steps(proc, timeout=120):
     """Read progress lines until training has made steps."""
     deadline = time.monotonic() + timeout
@@ -195,14 +208,10 @@ def _wait_for_steps(proc, timeout=120):
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly(tmp_path, sig, code):
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
-    try:
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
         _wait_for_steps(proc)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == code, err
     assert "stopped by" in out
     _assert_final_checkpoint(out, tmp_path)
@@ -213,16 +222,12 @@ def test_signal_stops_cleanly(tmp_path, sig, code):
 def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_path):
     """Ctrl-C while the actor-learners are still starting: they are stopped at once, no
     checkpoint is written (an empty one would block a new run in that folder), exit 130."""
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
-    try:
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
         line = proc.stdout.readline()
         while line and not line.startswith("started 2 actor-learner processes"):
             line = proc.stdout.readline()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130, err
     assert "no step was taken: no checkpoint written" in out and "Traceback" not in err
     assert not list(tmp_path.rglob("checkpoint-*.npz"))
@@ -282,9 +287,8 @@ def test_a_closed_terminal_stops_like_sigterm(tmp_path):
 
 
 def test_dead_worker_past_max_restarts_stops_training(tmp_path):
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
-                         tmp_path)
-    try:
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
+                   tmp_path) as (proc, token):
         _wait_for_steps(proc)
         workers = [pid for pid in processes_with_token(token) if pid != proc.pid]
         assert len(workers) >= 2
@@ -293,9 +297,6 @@ def test_dead_worker_past_max_restarts_stops_training(tmp_path):
                     and b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
         os.kill(children[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 1
     assert "exited with code -9, and --max_restarts 0 restarts are used up" in out
     _assert_final_checkpoint(out, tmp_path)
