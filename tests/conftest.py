@@ -98,3 +98,21 @@ def display():
     yield f":{number}"
     server.terminate()
     server.wait(10)
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A 1 MB tmpfs mounted on a fresh folder, when this process may mount one (root); else
+    None, and the test injects the same failure in-process."""
+    import subprocess
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                          capture_output=True)
+    if done.returncode != 0:
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from algorithms import checkpoint
+from algorithms import checkpoint, files
 from algorithms.config import UserError
 from conftest import ROOT
 from algorithms.config import Config
@@ -202,3 +202,36 @@ def test_things_named_like_checkpoints_that_are_not_files_are_ignored(tmp_path):
                             dict(META), keep=1)
     assert checkpoint.list_checkpoints(str(tmp_path)) == [newer] and not os.path.exists(real)
     assert (tmp_path / checkpoint.file_name(5000)).is_dir()
+
+
+def test_a_full_disk_never_damages_the_previous_checkpoint(tiny_tmpfs, tmp_path, monkeypatch):
+    """A checkpoint written to a disk that fills up fails with ENOSPC; the previous one still
+    loads bit for bit and no temporary file is left (a real 1 MB tmpfs when this process may
+    mount one, else the same error raised where the bytes are written)."""
+    import errno
+    folder = str((tiny_tmpfs or tmp_path) / "ck")
+    rng = np.random.default_rng(4)
+    first = checkpoint.save(folder, 1000, _arrays(rng, size=50_000), dict(META), keep=3)
+    saved = open(first, "rb").read()
+    if tiny_tmpfs is not None:
+        with open(tiny_tmpfs / "filler", "wb") as f:   # what is left, minus a little
+            free = os.statvfs(tiny_tmpfs).f_bavail * os.statvfs(tiny_tmpfs).f_frsize
+            f.write(b"\0" * max(0, free - 100_000))
+    else:
+        real_open = open
+
+        def full(path, mode="r", *args, **kwargs):
+            handle = real_open(path, mode, *args, **kwargs)
+            if "w" in mode and str(path).endswith(files.TEMPORARY_SUFFIX):
+                def write(data):
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                handle.write = write
+            return handle
+
+        monkeypatch.setattr(files, "open", full, raising=False)
+    with pytest.raises(OSError) as failure:
+        checkpoint.save(folder, 2000, _arrays(rng, size=50_000), dict(META), keep=3)
+    assert failure.value.errno == errno.ENOSPC
+    assert checkpoint.list_checkpoints(folder) == [first]
+    assert open(first, "rb").read() == saved and checkpoint.load(first).step == 1000
+    assert [n for n in os.listdir(folder) if n.endswith(files.TEMPORARY_SUFFIX)] == []

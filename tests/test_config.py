@@ -236,24 +236,6 @@ def test_stop_return_is_not_taken_from_a_checkpoint():
     assert merged.stop_return == 450.0
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    """A 1 MB tmpfs mounted on a fresh folder, when this process may mount one (root); else
-    None, and the test injects the same failure in-process."""
-    import subprocess
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                          capture_output=True)
-    if done.returncode != 0:
-        yield None
-        return
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
-
-
 def test_a_read_only_file_system_is_refused_before_anything_is_created(capsys, tiny_tmpfs,
                                                                         monkeypatch, tmp_path):
     import subprocess
