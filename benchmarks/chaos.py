@@ -165,6 +165,10 @@ class Soak:
         self.lost_steps: list[int] = []
         self.notes: list[str] = []
         self.pids: set[int] = set()
+        self.actions = {"kill_worker": self.kill_worker, "stop_worker": self.stop_worker,
+                        "sigterm_resume": self.sigterm_resume,
+                        "kill_parent_resume": self.kill_parent_resume,
+                        "corrupt_checkpoint_resume": self.corrupt_checkpoint_resume}
 
     def flags(self, resume: bool) -> list[str]:
         a = self.args
@@ -278,7 +282,7 @@ class Soak:
             self.injected[name] += 1
             self.note(f"fault {index}: {name} at step {trainer.step:,}")
             restarts = trainer.restarts()
-            trainer = getattr(self, name)(trainer)
+            trainer = self.actions[name](trainer)
             ok = stepping(trainer, a.recovery) and not getattr(trainer, "failed_check", False)
             if name in ("kill_worker", "stop_worker"):   # the victim itself is back
                 ok = ok and restarted(trainer, restarts, a.recovery)
