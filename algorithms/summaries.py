@@ -118,12 +118,7 @@ class EpisodeLog:
 
     def _rewrite(self) -> None:
         """Write the whole file (header and every row so far) atomically, and append from there."""
-        if self._file is not None and not self._file.closed:
-            try:
-                self._file.close()
-            except OSError:
-                pass   # its buffer could not be written: the whole file is written below
-        self._file = None
+        self._close_quietly()
         text = io.StringIO(newline="")
         csv.writer(text).writerows([EPISODE_FIELDS, *self._rows])
         write_atomically(self.path, text.getvalue())
@@ -154,11 +149,7 @@ class EpisodeLog:
             self._writer.writerows(self._pending)
             self._file.flush()
         except OSError:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-            self._file = None
+            self._close_quietly()
             raise
         self._pending = []
 
@@ -167,11 +158,17 @@ class EpisodeLog:
         self._rewrite()
 
     def close(self) -> None:
+        self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        """Close the file; a buffer the disk refuses is dropped (it was reported when it failed,
+        and the rows are kept for the next whole write)."""
         if self._file is not None and not self._file.closed:
             try:
                 self._file.close()
             except OSError:
-                pass   # what could not be written was reported when it failed
+                pass
+        self._file = None
 
 
 class ScalarWriter:

@@ -49,6 +49,8 @@ EPISODES = re.compile(r"\(last \d+ of (\d+)\)")
 
 
 def processes_with_token(token: str) -> list[int]:
+    """PIDs of live processes whose environment holds RUN_TOKEN=token (a trainer, its workers;
+    the tests use it too)."""
     found, needle = [], f"RUN_TOKEN={token}".encode()
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -74,6 +76,7 @@ class Trainer:
         self.lines: list[str] = []
         self.step = 0
         self.resumed_at: int | None = None
+        self.failed_check = False   # a check of the fault that made this session failed
         self._log = open(log_path, "a")
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -258,11 +261,8 @@ class Soak:
                       f"{refused.stderr.strip()[:300]}")
         os.unlink(newest)
         resumed = self._resume(before)
-        return resumed if one_line else self._mark_failed(resumed)
-
-    def _mark_failed(self, trainer: Trainer) -> Trainer:
-        trainer.failed_check = True
-        return trainer
+        resumed.failed_check = not one_line
+        return resumed
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
@@ -283,7 +283,7 @@ class Soak:
             self.note(f"fault {index}: {name} at step {trainer.step:,}")
             restarts = trainer.restarts()
             trainer = self.actions[name](trainer)
-            ok = stepping(trainer, a.recovery) and not getattr(trainer, "failed_check", False)
+            ok = stepping(trainer, a.recovery) and not trainer.failed_check
             if name in ("kill_worker", "stop_worker"):   # the victim itself is back
                 ok = ok and restarted(trainer, restarts, a.recovery)
             self.survived[name] += ok

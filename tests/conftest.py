@@ -13,24 +13,10 @@ import uuid
 
 import pytest
 
+from benchmarks.chaos import processes_with_token  # noqa: F401 - shared with the tests
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")
-
-
-def processes_with_token(token: str) -> list[int]:
-    """PIDs of live processes whose environment holds RUN_TOKEN=token (the CLI and its workers)."""
-    found = []
-    needle = f"RUN_TOKEN={token}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                if needle in f.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
 
 
 def shm_segments(pid: int) -> list[str]:
