@@ -41,6 +41,12 @@ PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "cl
 TUNED_ATARI_A3C = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 1e-4,
                    "max_local_steps": 20, "clip_norm": 50.0}
 OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
+# The value-based methods' exploration and target refresh: the paper's on Atari (epsilon annealed
+# over 4 M frames, the target refreshed every 40,000 frames); on vector observations, whose tasks
+# are learned in tens of thousands of steps, both scaled down to what learns CartPole-v1 here
+# (measured: help/HYPERPARAMETERS.md). Neither depends on --preset: the paper has no vector tasks.
+ATARI_VALUE_BASED = {"epsilon_annealing_steps": 1_000_000, "q_target_update_steps": 10_000}
+VECTOR_VALUE_BASED = {"epsilon_annealing_steps": 30_000, "q_target_update_steps": 500}
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
@@ -209,10 +215,11 @@ def build_parser() -> OneLineParser:
                         "this machine's CPU count)")
     p.add_argument("--gamma", default=0.99, type=_number(float, "gamma", 0, 1),
                    help="discount factor")
-    p.add_argument("--q_target_update_steps", default=10_000,
+    p.add_argument("--q_target_update_steps", default=None,
                    type=_number(int, "q_target_update_steps", 1),
-                   help="global agent steps between target-network refreshes (paper: 40,000 "
-                        "frames = 10,000 agent steps)")
+                   help="global agent steps between target-network refreshes (default: the "
+                        "paper's 40,000 frames = 10,000 agent steps on Atari, 500 on vector "
+                        "observations)")
     p.add_argument("--grads_update_steps", default=5, type=_number(int, "grads_update_steps", 1),
                    help="steps of accumulated gradient per update for one-step methods "
                         "(paper's I_AsyncUpdate: 5)")
@@ -223,10 +230,11 @@ def build_parser() -> OneLineParser:
                    metavar="R",
                    help="also stop, as at the step budget, once the mean return of the last 20 "
                         "episodes reaches R (default: train for the whole budget)")
-    p.add_argument("-ea", "--epsilon_annealing_steps", default=1_000_000,
+    p.add_argument("-ea", "--epsilon_annealing_steps", default=None,
                    type=_number(int, "epsilon_annealing_steps", 1),
-                   help="agent steps over which epsilon anneals from 1 to its final value "
-                        "(value-based methods)")
+                   help="global agent steps over which epsilon anneals from 1 to its final value "
+                        "(value-based methods; default: the paper's 1,000,000 on Atari, 30,000 "
+                        "on vector observations)")
     p.add_argument("--envs_per_actor", default=1,
                    type=_number(int, "envs_per_actor", 1, MAX_ENVS_PER_ACTOR),
                    help="environments per actor-learner, stepped together: one batched forward "
@@ -456,7 +464,8 @@ def check_room(folder: str, needed_bytes: int, flag: str) -> None:
 
 def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:
     """Fill the defaults that depend on the environment and on ``--preset`` (entropy weight,
-    reward handling, gradient clipping, network, optimizer, t_max, learning rate) and a random
+    reward handling, gradient clipping, network, optimizer, t_max, learning rate, exploration
+    and target refresh of the value-based methods) and a random
     seed; returns a line to print when the learning rate was sampled (``-lr 0``, as the paper
     did). A resumed or evaluated run has these from its checkpoint, so a checkpoint written
     before a default changed goes on with the values it was trained with."""
@@ -469,7 +478,8 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
     if args.clip_norm_type is None:
         args.clip_norm_type = "global" if atari else "local"
     tuned = args.preset == "tuned" and atari and args.alg_type == "a3c"
-    for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {})}.items():
+    for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {}),
+                       **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED)}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.e is None:

@@ -5,6 +5,7 @@ The package is importable as ``algorithms`` through pytest's ``pythonpath`` sett
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,25 @@ from benchmarks.chaos import processes_with_token  # noqa: F401 - shared with th
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")
+
+
+def readme_commands(algorithm: str) -> list[list[str]]:
+    """The commands of the README's algorithm-table row ``algorithm``, as the arguments after
+    ``python main.py``. The learning tests run them as written, adding only a seed, ``--quiet``
+    and their own folders, so that the table's claims are what the tests see."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 3 and cells[0] == algorithm:
+                commands = re.findall(r"`python main\.py ([^`]+)`", cells[1])
+                assert commands, f"README.md: the row {algorithm!r} names no command"
+                return [command.split() for command in commands]
+    raise AssertionError(f"README.md's algorithm table has no row {algorithm!r}")
+
+
+def flag_value(args: list[str], flag: str) -> str:
+    """The value given to ``flag`` in an argument list."""
+    return args[args.index(flag) + 1]
 
 
 def shm_segments(pid: int) -> list[str]:

@@ -90,6 +90,23 @@ def test_defaults_that_depend_on_the_environment():
     assert rates[0] == rates[1] != rates[2]
 
 
+def test_value_based_defaults_depend_on_the_observations():
+    """Epsilon annealing and the target refresh: the paper's on Atari, scaled down for vector
+    observations, with either preset; a value given on the command line is kept."""
+    for preset in config.PRESETS:
+        atari = parse("pong", "--alg_type", "q", "--preset", preset, "--seed", "1")
+        config.resolve_defaults(atari, continuous=False, atari=True)
+        assert (atari.epsilon_annealing_steps, atari.q_target_update_steps) == (1_000_000, 10_000)
+        vector = parse("CartPole-v1", "--env", "GYM", "--alg_type", "q", "--preset", preset,
+                       "--seed", "1")
+        config.resolve_defaults(vector, continuous=False, atari=False)
+        assert (vector.epsilon_annealing_steps, vector.q_target_update_steps) == (30_000, 500)
+    given = parse("CartPole-v1", "--env", "GYM", "-ea", "7", "--q_target_update_steps", "9",
+                  "--seed", "1")
+    config.resolve_defaults(given, continuous=False, atari=False)
+    assert (given.epsilon_annealing_steps, given.q_target_update_steps) == (7, 9)
+
+
 def test_original_short_flags():
     args = parse("breakout", "-n", "3", "-lr", "0.001", "-lra", "1e6", "-ea", "500", "-v", "0")
     assert (args.num_actor_learners, args.initial_lr, args.lr_annealing_steps,

@@ -62,7 +62,9 @@ def test_documented_environment_defaults_are_the_resolved_ones(continuous, atari
     config.resolve_defaults(args, continuous, atari)
     rows = doc_rows()
     for flag, value in [("--entropy", args.entropy), ("--initial_lr", args.initial_lr),
-                        ("--clip_norm_type", args.clip_norm_type)]:
+                        ("--clip_norm_type", args.clip_norm_type),
+                        ("--epsilon_annealing_steps", args.epsilon_annealing_steps),
+                        ("--q_target_update_steps", args.q_target_update_steps)]:
         assert shown(value) in rows[flag], f"{flag} resolves to {value}, the document says " \
             f"{rows[flag]!r}"
     words = "rescale" if args.rescale_rewards else "clip"
@@ -86,3 +88,25 @@ def test_the_presets_table_is_the_code():
             text = rows[flag][column]
             assert shown(value) in text, f"{preset}: {flag} is {value}, the table {text!r}"
         assert f"ε {args.e:g}" in rows["--opt_type"][column]
+
+
+def test_every_command_of_the_readme_table_is_run_by_a_test():
+    """Each row of the README's algorithm table names commands (conftest.readme_commands reads
+    them) and a test file asks for that row by name."""
+    import glob
+    import itertools
+    import re
+    from conftest import readme_commands
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    table = text[text.index("| algorithm | command |"):]
+    rows = [line.split("|")[1].strip() for line in
+            itertools.takewhile(lambda line: line.startswith("|"), table.splitlines()[2:])]
+    assert len(rows) == 7, rows
+    sources = "".join(open(p).read() for p in glob.glob(os.path.join(ROOT, "tests", "test_*.py"))
+                      if not p.endswith("test_docs.py"))
+    for row in rows:
+        commands = readme_commands(row)
+        assert all(c[0] in ("CartPole-v1", "CartPoleNoVelocity-v1", "InvertedPendulum-v5")
+                   and "--seed" not in c for c in commands), commands
+        assert re.search(re.escape(f'"{row}"'), sources), f"no test runs the row {row!r}"

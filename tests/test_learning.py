@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import flag_value, readme_commands
 from test_end_to_end import (assert_nothing_left, read_episodes, read_scalars, trailing_means,
                              train_until)
 
@@ -26,12 +27,10 @@ def test_a3c_lstm_learns_cartpole(run_cli, tmp_path):
     """A3C LSTM (64 cells after each MLP tower): the mean return of the last 20 episodes
     reaches 400 (measured: at 30,000-52,000 steps in 3 of 3 seeds; cap 80,000). Its checkpoint,
     evaluated with the recurrent state carried through each episode, plays well too."""
-    budget = 80_000
-    run, returns = train_until(
-        run_cli, tmp_path, ["CartPole-v1", "--env", "GYM", "--lstm", "true", "-n", "2",
-                            "--max_global_steps", str(budget), "--lr_annealing_steps", str(budget),
-                            "--stop_return", "400"],
-        seeds=(3, 2), good=reached(400), timeout=400)
+    args, _ = readme_commands("A3C LSTM")
+    assert args[0] == "CartPole-v1" and flag_value(args, "--max_global_steps") == "80000"
+    run, returns = train_until(run_cli, tmp_path, args, seeds=(3, 2), good=reached(400),
+                               timeout=400)
     assert "reached --stop_return 400" in run.stdout
     assert json.load(open(os.path.join(run.run_dir(), "config.json")))["config"]["lstm"] is True
     assert returns[:20].mean() < 100
@@ -48,19 +47,21 @@ def test_lstm_solves_the_memory_task_feed_forward_cannot(run_cli, tmp_path):
     must be remembered. On the same 40,000 steps (t_max 20 for both), feed-forward A3C stays
     under a mean of 100 over any 20 episodes (measured: best 62) while A3C LSTM reaches 200
     (measured: 200 by 15,000-25,000 steps, best 289-434 in 3 of 3 seeds)."""
-    budget = 40_000
-    common = ["CartPoleNoVelocity-v1", "--env", "GYM", "-n", "2", "--max_local_steps", "20",
-              "--max_global_steps", str(budget), "--lr_annealing_steps", str(budget)]
-    feed_forward = run_cli(common + ["--seed", "1", "--quiet", "--summary_dir",
-                                     str(tmp_path / "ff")], timeout=300)
+    _, args = readme_commands("A3C LSTM")
+    assert args[0] == "CartPoleNoVelocity-v1" and args[-2:] == ["--stop_return", "200"]
+    budget = int(flag_value(args, "--max_global_steps"))
+    # feed-forward: the same command without --lstm true, for the whole budget
+    at = args.index("--lstm")
+    feed_forward_args = args[:at] + args[at + 2:-2]
+    feed_forward = run_cli(feed_forward_args + ["--seed", "1", "--quiet", "--summary_dir",
+                                                str(tmp_path / "ff")], timeout=300)
     assert feed_forward.returncode == 0, feed_forward.stderr
     ff_returns = np.array([float(e["return"]) for e in read_episodes(feed_forward.run_dir())])
     assert int(read_episodes(feed_forward.run_dir())[-1]["global_step"]) > budget * 0.95
     assert trailing_means(ff_returns).max() < 100
 
-    lstm, lstm_returns = train_until(run_cli, tmp_path, common + ["--lstm", "true",
-                                                                  "--stop_return", "200"],
-                                     seeds=(1, 2), good=reached(200), timeout=300)
+    lstm, lstm_returns = train_until(run_cli, tmp_path, args, seeds=(1, 2), good=reached(200),
+                                     timeout=300)
     assert trailing_means(lstm_returns).max() > 2 * trailing_means(ff_returns).max()
     assert_nothing_left(lstm)
 
@@ -70,12 +71,10 @@ def test_gaussian_a3c_learns_inverted_pendulum(run_cli, tmp_path):
     pole's maximum is 1,000): the mean return of the last 20 episodes reaches 800 (measured:
     1,000 by 26,000-35,000 steps in 3 of 3 seeds; cap 60,000). A random policy averages
     about 6."""
-    budget = 60_000
-    run, returns = train_until(
-        run_cli, tmp_path, ["InvertedPendulum-v5", "--env", "GYM", "-n", "2",
-                            "--max_global_steps", str(budget), "--lr_annealing_steps", str(budget),
-                            "--stop_return", "800"],
-        seeds=(3, 4), good=reached(800), timeout=300)
+    (args,) = readme_commands("A3C, Gaussian policy (continuous actions)")
+    assert args[0] == "InvertedPendulum-v5" and flag_value(args, "--max_global_steps") == "60000"
+    run, returns = train_until(run_cli, tmp_path, args, seeds=(3, 4), good=reached(800),
+                               timeout=300)
     assert "reached --stop_return 800" in run.stdout
     record = json.load(open(os.path.join(run.run_dir(), "config.json")))["config"]
     assert record["entropy"] == 1e-4 and record["rescale_rewards"] is True
