@@ -51,10 +51,11 @@ class WorkerSpec:
 
 
 class Runtime(NamedTuple):
-    """The supervisor's process-shared handles, created with the ``spawn`` context."""
+    """The supervisor's handles: process-shared ones, created with the ``spawn`` context, or a
+    Ray learner's link to its parameter server (``cluster.py``), which offers the same calls."""
     steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
     stop: Any            # shared.StopFlag
-    parent_pid: int
+    parent_pid: int | None   # a process's parent, whose end ends it; None on Ray
 
 
 def learning_rate(initial_lr: float, global_step: int, annealing_steps: int) -> float:
@@ -75,7 +76,7 @@ class Timer:
 class ActorLearner:
     """One actor-learner process's state and loop, over ``--envs_per_actor`` environments."""
 
-    def __init__(self, spec: WorkerSpec, runtime: Runtime, messages):
+    def __init__(self, spec: WorkerSpec, runtime: Runtime, messages, store=None):
         from .agents import make_agent
         from .environments import atari_frames, make_environment
         from .returns import RewardTransform
@@ -98,7 +99,7 @@ class ActorLearner:
                      for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None
-        self.store = spec.store.connect(spec.actor_id, config)
+        self.store = store if store is not None else spec.store.connect(spec.actor_id, config)
         self.agent = make_agent(config, spec.layout, spec.env_spec, self.store, rng,
                                 spec.final_epsilon, count)
         self.rewards = RewardTransform(config.rescale_rewards)
@@ -139,7 +140,7 @@ class ActorLearner:
         loop_start = clock()
 
         while global_step < max_steps and not runtime.stop.is_set():
-            if os.getppid() != runtime.parent_pid:
+            if runtime.parent_pid is not None and os.getppid() != runtime.parent_pid:
                 return  # the parent is gone: nobody will read what we produce
             t0 = clock()
             agent.sync(global_step)
@@ -263,6 +264,26 @@ def _configure_tensorflow() -> None:
         os.close(devnull)
 
 
+def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> bool:
+    """Build and run one actor-learner until its budget or a stop; False if it failed, its
+    traceback sent as an ``error`` message first."""
+    learner = None
+    try:
+        _configure_tensorflow()
+        learner = ActorLearner(spec, runtime, messages, store)
+        learner.run()
+        return True
+    except BaseException:
+        try:
+            messages.send(("error", spec.actor_id, traceback.format_exc()))
+        except OSError:
+            pass  # the parent is gone
+        return False
+    finally:
+        if learner is not None:
+            learner.close()
+
+
 def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     """Entry point of an actor-learner process (started with the ``spawn`` method).
 
@@ -271,17 +292,5 @@ def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    learner = None
-    try:
-        _configure_tensorflow()
-        learner = ActorLearner(spec, runtime, messages)
-        learner.run()
-    except BaseException:
-        try:
-            messages.send(("error", spec.actor_id, traceback.format_exc()))
-        except OSError:
-            pass  # the parent is gone
-        raise SystemExit(1) from None
-    finally:
-        if learner is not None:
-            learner.close()
+    if not run_learner(spec, runtime, messages):
+        raise SystemExit(1)

@@ -25,6 +25,7 @@ OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
 CLIP_NORM_TYPES = ("ignore", "local", "global")
 MODES = ("train", "eval")
+CLUSTERS = ("local", "ray")
 
 # An Atari environment holds about 0.8 MB (measured, ale-py 0.12); the cap keeps a segment's
 # buffers and batched activations well inside an ordinary machine's memory.
@@ -269,6 +270,15 @@ def build_parser() -> OneLineParser:
                    type=_number(float, "stall_timeout", 0, low_open=True),
                    help="seconds without a step after which an actor-learner is treated as dead")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    # Where the actor-learners run (ours).
+    p.add_argument("--cluster", default="local", type=_choice(CLUSTERS),
+                   help="local: actor-learner processes of this machine, parameters in its "
+                        "shared memory; ray: actor-learners as Ray actors on a Ray cluster, "
+                        "parameters on a parameter-server actor (help/SCALING.md)")
+    p.add_argument("--ray_address", default=None, metavar="ADDRESS",
+                   help="with --cluster ray: 'auto' (the cluster this machine belongs to), "
+                        "host:port or ray://host:port; default: a Ray instance started for this "
+                        "run on this machine, and stopped at its end")
     # Checkpoints (ours; the original saved to checkpoints/<game>/<alg_type>/ as well).
     p.add_argument("--checkpoint_dir", default=None,
                    help="folder of this run's checkpoints. Default: checkpoints/<game>/<alg_type>/ "
@@ -313,7 +323,7 @@ def build_parser() -> OneLineParser:
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
 INVOCATION_FLAGS = ("resume", "checkpoint", "mode", "eval_episodes", "greedy", "eval_epsilon",
                     "eval_file", "record_video", "video_episodes", "quiet", "visualize",
-                    "stop_return")
+                    "stop_return", "cluster", "ray_address")
 
 
 def explicit_flags(argv: Sequence[str] | None = None) -> set[str]:
@@ -347,6 +357,11 @@ def validate(args: argparse.Namespace) -> None:
                             "ROMs bundled with ale-py)")
     if args.visualize:
         _check_display(os.environ.get("DISPLAY", ""))
+    if args.ray_address is not None and args.cluster != "ray":
+        raise UserError("argument --ray_address: only used with --cluster ray")
+    if args.cluster == "ray" and args.visualize:
+        raise UserError("argument -v/--visualize: actor-learners on a Ray cluster draw no "
+                        "windows; use -v 0, or --cluster local")
     if args.lstm and args.alg_type != "a3c":
         raise UserError(f"argument --lstm: only A3C has an LSTM variant, not --alg_type "
                         f"{args.alg_type} (use --alg_type a3c, or --lstm false)")
@@ -548,6 +563,8 @@ class Config:
     visualize: int
     quiet: bool
     # this invocation
+    cluster: str
+    ray_address: str | None
     mode: str
     resume: bool
     checkpoint: str | None

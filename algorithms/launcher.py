@@ -29,6 +29,7 @@ to the whole process group: the parent alone decides how they stop.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import multiprocessing as mp
 import os
@@ -49,7 +50,7 @@ from .exploration import sample_final_epsilons
 from .networks import Layout, make_layout
 from .record import PROGRESS_SECONDS, RunRecord, log
 from .shared import StepCounters, StopFlag
-from .store import SharedParameterStore, restore_counters
+from .store import Counters, SharedParameterStore, restore_counters
 from .summaries import package_versions
 
 JOIN_SECONDS = 10.0
@@ -58,70 +59,29 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
 
 
-class Supervisor:
-    """Starts, watches, restarts and stops the actor-learner processes."""
+class ProcessWorkers:
+    """The actor-learners as processes of this machine (``spawn``), each with a pipe of its own
+    and a slot of its own in the shared step counters: the Supervisor's view of them.
 
-    def __init__(self, config: Config, env_spec: EnvSpec, layout: Layout,
-                 store: SharedParameterStore, record: RunRecord,
-                 checkpointer: checkpoint.Checkpointer, steps: StepCounters,
-                 final_epsilons: list[float], resumes: int, ctx):
-        self.config, self.env_spec, self.layout = config, env_spec, layout
-        self.store, self.record, self.checkpointer = store, record, checkpointer
-        self.final_epsilons, self.resumes, self.ctx = final_epsilons, resumes, ctx
-        self.runtime = Runtime(steps=steps, stop=StopFlag(ctx), parent_pid=os.getpid())
-        self.workers: dict[int, mp.process.BaseProcess] = {}
+    The same calls are offered by ``cluster.RayWorkers`` (actor-learners as Ray actors): start,
+    wait, receive, alive, exit_reason, terminate, kill, stop_all, and the ``steps`` counters and
+    ``stop`` flag."""
+
+    description = "actor-learner processes"
+
+    def __init__(self, steps: StepCounters, ctx):
+        self.ctx = ctx
+        self.steps = steps
+        self.stop = StopFlag(ctx)
+        self.runtime = Runtime(steps=steps, stop=self.stop, parent_pid=os.getpid())
+        self.processes: dict[int, mp.process.BaseProcess] = {}
         self.pipes: dict[int, Any] = {}
-        self.incarnations: dict[int, int] = {}
-        self.last_progress: dict[int, tuple[int | None, float]] = {}
-        self.signal_count = 0
-        self.signal_number: int | None = None
-        self.timings: dict[int, dict[str, float]] = {}
-        self.failure: str | None = None
-        self.corrupted = False   # the shared parameters became non-finite
-        self.stop_requested: float | None = None   # when the stop was asked for
-        self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
-        self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
 
-    # ------------------------------------------------------------------ signals
-    def _on_signal(self, signum, _frame) -> None:
-        self.signal_count += 1
-        self.signal_number = self.signal_number or signum
-        if self.signal_count == 1:
-            log(f"\n{signal.Signals(signum).name}: stopping the actor-learners "
-                "(send it again to stop at once)")
-        else:
-            for actor, worker in self.workers.items():
-                if worker.is_alive():
-                    worker.terminate()
-                    self.terminated.setdefault(actor, time.monotonic())
-
-    @property
-    def stopping(self) -> bool:
-        return (self.failure is not None or self.signal_count > 0
-                or self.record.solved is not None)
-
-    # ------------------------------------------------------------------ run
-    def run(self) -> int:
-        """Supervise until the budget, a stop or a failure; returns the exit code."""
-        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-        try:
-            return self._supervise()
-        finally:
-            self._stop_workers()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    def _start_worker(self, actor: int, incarnation: int) -> None:
-        """Start (or restart) one actor-learner with a pipe of its own."""
-        config = self.config
+    def start(self, spec: WorkerSpec) -> None:
+        """Start (or restart) actor-learner ``spec.actor_id``; UserError at the machine's
+        limits."""
+        actor = spec.actor_id
         reader, writer = self.ctx.Pipe(duplex=False)
-        # A restarted learner gets a fresh environment (another seed), the same actor id and
-        # the same exploration rate.
-        seed = config.seed + actor + 10_007 * incarnation + 7_919 * self.resumes
-        spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
-                          layout=self.layout, store=self.store.handle,
-                          run_dir=self.record.run_dir, final_epsilon=self.final_epsilons[actor],
-                          incarnation=incarnation)
         worker = self.ctx.Process(target=worker_main, args=(spec, self.runtime, writer),
                                   name=f"actor-learner-{actor}", daemon=True)
         # A worker starts with SIGINT and SIGHUP ignored (a disposition that survives exec, where
@@ -144,44 +104,158 @@ class Supervisor:
         writer.close()   # the worker holds the only sending end: its death closes the pipe
         if actor in self.pipes:
             self.pipes[actor].close()
-        self.workers[actor] = worker
-        self.stall_killed.discard(actor)
+        self.processes[actor] = worker
         self.pipes[actor] = reader
+
+    def wait(self, actors, timeout: float) -> None:
+        """Until one of ``actors`` sends a message or exits, or ``timeout`` seconds."""
+        wait([self.processes[a].sentinel for a in actors]
+             + [self.pipes[a] for a in actors if not self.pipes[a].closed], timeout=timeout)
+
+    def receive(self) -> list[tuple[int, tuple]]:
+        """Every message the workers have sent so far, as (actor, message)."""
+        received = []
+        for actor, pipe in list(self.pipes.items()):
+            while True:
+                try:
+                    if pipe.closed or not pipe.poll():
+                        break
+                    received.append((actor, pipe.recv()))
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    pipe.close()   # the worker is gone (possibly in the middle of a message)
+                    break
+        return received
+
+    def alive(self, actor: int) -> bool:
+        return self.processes[actor].is_alive()
+
+    def exit_reason(self, actor: int) -> str | None:
+        """For an actor-learner that has ended: None if it ended cleanly, else why not."""
+        worker = self.processes[actor]
+        worker.join()
+        return None if worker.exitcode == 0 else f"{worker.name} exited with code " \
+            f"{worker.exitcode}"
+
+    def terminate(self, actor: int) -> None:
+        self.processes[actor].terminate()
+
+    def kill(self, actor: int) -> None:
+        self.processes[actor].kill()
+
+    def stop_all(self) -> None:
+        """Ask, then wait, then terminate, then kill: no worker survives this call."""
+        self.stop.set()
+        deadline = time.monotonic() + JOIN_SECONDS
+        workers = list(self.processes.values())
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(2.0)
+            if worker.is_alive():
+                worker.kill()
+                worker.join()
+        for pipe in self.pipes.values():
+            pipe.close()
+
+
+class Supervisor:
+    """Starts, watches, restarts and stops the actor-learner processes."""
+
+    def __init__(self, config: Config, env_spec: EnvSpec, layout: Layout, store,
+                 record: RunRecord, checkpointer: checkpoint.Checkpointer, workers,
+                 final_epsilons: list[float], resumes: int):
+        self.config, self.env_spec, self.layout = config, env_spec, layout
+        self.store, self.record, self.checkpointer = store, record, checkpointer
+        self.final_epsilons, self.resumes = final_epsilons, resumes
+        self.workers = workers   # ProcessWorkers, or cluster.RayWorkers
+        self.steps = workers.steps
+        self.started: set[int] = set()
+        self.incarnations: dict[int, int] = {}
+        self.last_progress: dict[int, tuple[int | None, float]] = {}
+        self.signal_count = 0
+        self.signal_number: int | None = None
+        self.timings: dict[int, dict[str, float]] = {}
+        self.failure: str | None = None
+        self.corrupted = False   # the shared parameters became non-finite
+        self.stop_requested: float | None = None   # when the stop was asked for
+        self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
+        self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
+
+    # ------------------------------------------------------------------ signals
+    def _on_signal(self, signum, _frame) -> None:
+        self.signal_count += 1
+        self.signal_number = self.signal_number or signum
+        if self.signal_count == 1:
+            log(f"\n{signal.Signals(signum).name}: stopping the actor-learners "
+                "(send it again to stop at once)")
+        else:
+            for actor in self.started:
+                if self.workers.alive(actor):
+                    self.workers.terminate(actor)
+                    self.terminated.setdefault(actor, time.monotonic())
+
+    @property
+    def stopping(self) -> bool:
+        return (self.failure is not None or self.signal_count > 0
+                or self.record.solved is not None)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> int:
+        """Supervise until the budget, a stop or a failure; returns the exit code."""
+        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        try:
+            return self._supervise()
+        finally:
+            self._stop_workers()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _start_worker(self, actor: int, incarnation: int) -> None:
+        """Start (or restart) one actor-learner."""
+        config = self.config
+        # A restarted learner gets a fresh environment (another seed), the same actor id and
+        # the same exploration rate.
+        seed = config.seed + actor + 10_007 * incarnation + 7_919 * self.resumes
+        spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
+                          layout=self.layout, store=self.store.handle,
+                          run_dir=self.record.run_dir, final_epsilon=self.final_epsilons[actor],
+                          incarnation=incarnation)
+        self.workers.start(spec)
+        self.started.add(actor)
+        self.stall_killed.discard(actor)
         self.incarnations[actor] = incarnation
         self.last_progress[actor] = (None, time.monotonic())
 
     def _supervise(self) -> int:
-        config, runtime, record = self.config, self.runtime, self.record
+        config, steps, record = self.config, self.steps, self.record
         count = config.num_actor_learners
         # Workers never see a Ctrl-C or a closed terminal (sent to the whole process group):
         # the parent alone decides how they stop (see _start_worker), from the first moment.
         for s in STOP_SIGNALS:
             signal.signal(s, self._on_signal)
-        first_step = runtime.steps.total()
+        first_step = steps.total()
         for actor in range(count):
             self._start_worker(actor, 0)
         record.start_progress(first_step)
-        log(f"started {count} actor-learner processes")
+        log(f"started {count} {self.workers.description}")
 
         restarts = 0
         next_check = time.monotonic() + PROGRESS_SECONDS
         running = set(range(count))
         while running:
-            sentinels = [self.workers[a].sentinel for a in running]
-            wait(sentinels + [self.pipes[a] for a in running if not self.pipes[a].closed],
-                 timeout=0.5)
+            self.workers.wait(running, timeout=0.5)
             self._drain()
             # Past the budget every worker is finishing: one that is slow to close is not
             # stalled, and one that fails while closing has done its work.
-            finishing = self.stopping or runtime.steps.total() >= config.max_global_steps
-            for actor in [a for a in running if not self.workers[a].is_alive()]:
-                worker = self.workers[actor]
-                worker.join()
+            finishing = self.stopping or steps.total() >= config.max_global_steps
+            for actor in [a for a in running if not self.workers.alive(a)]:
+                reason = self.workers.exit_reason(actor)
                 self._drain()
                 running.discard(actor)
-                if worker.exitcode == 0 or finishing:
+                if reason is None or finishing:
                     continue
-                reason = f"{worker.name} exited with code {worker.exitcode}"
                 if restarts < config.max_restarts:
                     restarts += 1
                     log(f"warning: {reason}; restarting it ({restarts} of --max_restarts "
@@ -195,21 +269,21 @@ class Supervisor:
             if not finishing:
                 self._check_stalls(running)
             if not self.stopping:
-                record.check_solved(runtime.steps.total())
+                record.check_solved(steps.total())
             if time.monotonic() >= next_check:
                 self._check_parameters()
                 next_check = time.monotonic() + PROGRESS_SECONDS
-            if self.checkpointer.due(runtime.steps.total()) and not self.stopping:
+            if self.checkpointer.due(steps.total()) and not self.stopping:
                 self._save_checkpoint()
             if finishing:
-                runtime.stop.set()
+                self.workers.stop.set()
                 self._terminate_stragglers(running,
                                            JOIN_SECONDS if self.stopping else FINISH_SECONDS)
-            record.show(runtime.steps.total())
+            record.show(steps.total())
         self._drain()
         self._check_parameters()
         record.flush()
-        step = runtime.steps.total()
+        step = steps.total()
         record.show(step, force=True)
         if step == first_step:
             log("no step was taken: no checkpoint written")
@@ -238,9 +312,9 @@ class Supervisor:
         self._check_parameters()
         if self.corrupted:
             return
-        step = self.runtime.steps.total()
+        step = self.steps.total()
         arrays = self.store.state()
-        arrays.update(steps=self.runtime.steps.slots.copy(),
+        arrays.update(steps=self.steps.slots.copy(),
                       final_epsilons=np.array(self.final_epsilons, np.float64))
         start = time.monotonic()
         try:
@@ -294,8 +368,7 @@ class Supervisor:
         if self.stop_requested is None:
             self.stop_requested = now
         for actor in running:
-            worker = self.workers[actor]
-            if not worker.is_alive():
+            if not self.workers.alive(actor):
                 continue
             if actor not in self.terminated:
                 # one still starting has nothing to finish: it goes at once
@@ -304,26 +377,26 @@ class Supervisor:
                     if not starting:
                         log(f"warning: actor-learner {actor} did not stop within "
                             f"{grace:.0f} s; terminating it")
-                    worker.terminate()
+                    self.workers.terminate(actor)
                     self.terminated[actor] = now
             elif now - self.terminated[actor] > KILL_SECONDS:
-                worker.kill()
+                self.workers.kill(actor)
 
     def _check_stalls(self, running: set[int]) -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed
         (and then restarted, or reported, like any dead worker)."""
         now = time.monotonic()
         for actor in running:
-            steps = self.runtime.steps[actor]
+            steps = self.steps[actor]
             seen, since = self.last_progress[actor]
             if not self.record.is_ready(actor) or steps != seen:
                 self.last_progress[actor] = (steps, now)
-            elif now - since > self.config.stall_timeout and self.workers[actor].is_alive():
+            elif now - since > self.config.stall_timeout and self.workers.alive(actor):
                 if actor not in self.stall_killed:   # one warning; the kill until it is gone
                     log(f"warning: actor-learner {actor} made no progress for "
                         f"{now - since:.0f} s (--stall_timeout); treating it as dead")
                     self.stall_killed.add(actor)
-                self.workers[actor].kill()
+                self.workers.kill(actor)
 
     def _check_parameters(self) -> None:
         """Workers never apply non-finite gradients; if the shared parameters still become
@@ -337,47 +410,28 @@ class Supervisor:
         """Handle every message the workers have sent so far."""
         wrote = False
         record = self.record
-        for actor, pipe in list(self.pipes.items()):
-            while True:
-                try:
-                    if pipe.closed or not pipe.poll():
-                        break
-                    message = pipe.recv()
-                except (EOFError, OSError, pickle.UnpicklingError):
-                    pipe.close()   # the worker is gone (possibly in the middle of a message)
-                    break
-                kind = message[0]
-                if kind == "episode":
-                    _, _, env, step, wall, ret, length = message
-                    record.episode(actor, env, step, wall, ret, length)
-                    wrote = True
-                elif kind == "ready":
-                    record.ready(actor)
-                elif kind == "warning":
-                    log(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr)
-                elif kind == "timing":
-                    self.timings[actor] = message[2]
-                elif kind == "error":
-                    log(f"actor-learner {actor} failed:\n{message[2]}", file=sys.stderr)
+        for actor, message in self.workers.receive():
+            kind = message[0]
+            if kind == "episode":
+                _, _, env, step, wall, ret, length = message
+                record.episode(actor, env, step, wall, ret, length)
+                wrote = True
+            elif kind == "ready":
+                record.ready(actor)
+            elif kind == "warning":
+                log(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr)
+            elif kind == "info":
+                log(f"actor-learner {actor} {message[2]}")
+            elif kind == "timing":
+                self.timings[actor] = message[2]
+            elif kind == "error":
+                log(f"actor-learner {actor} failed:\n{message[2]}", file=sys.stderr)
         if wrote:
             record.flush()
 
     def _stop_workers(self) -> None:
-        """Ask, then wait, then terminate, then kill: no worker survives this call."""
-        self.runtime.stop.set()
-        deadline = time.monotonic() + JOIN_SECONDS
-        workers = list(self.workers.values())
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-                worker.join(2.0)
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
-        for pipe in self.pipes.values():
-            pipe.close()
+        """No worker survives this call."""
+        self.workers.stop_all()
 
 
 def _reason(err: OSError) -> str:
@@ -430,23 +484,32 @@ class Training:
         gets one line (the whole traceback too with A3C_DEBUG=1)."""
         config = self.config
         claim_folder(config.checkpoint_dir, "--checkpoint_dir")
-        resume = self.resume
-        record = RunRecord(config, self.env_spec.frames_per_step,
-                           None if resume is None else resume.meta,
-                           0 if resume is None else resume.step,
-                           None if resume is None else resume.path)
-        try:
-            return self._run(record)
-        except (Exception, KeyboardInterrupt) as err:
-            if isinstance(err, (KeyboardInterrupt, UserError)) or os.environ.get("A3C_DEBUG"):
-                raise
-            where = write_error_log(record.run_dir)
-            last = None if self.supervisor is None else self.supervisor.checkpointer.last_path
-            log(f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                .rstrip(": ") + "; training stopped"
-                + (f"; the last good checkpoint is {last}" if last else "")
-                + f" (details: {where}; A3C_DEBUG=1 shows them here)", file=sys.stderr)
-            return 1
+        if config.cluster == "ray":   # joined (or started) before anything is written
+            from .cluster import RayCluster
+            cluster = RayCluster(config)
+        else:
+            cluster = contextlib.nullcontext()
+        with cluster:
+            resume = self.resume
+            record = RunRecord(config, self.env_spec.frames_per_step,
+                               None if resume is None else resume.meta,
+                               0 if resume is None else resume.step,
+                               None if resume is None else resume.path)
+            try:
+                return self._run(record)
+            except (Exception, KeyboardInterrupt) as err:
+                if isinstance(err, (KeyboardInterrupt, UserError)) or \
+                        os.environ.get("A3C_DEBUG"):
+                    raise
+                where = write_error_log(record.run_dir)
+                last = None if self.supervisor is None else \
+                    self.supervisor.checkpointer.last_path
+                log(f"error: {type(err).__name__}: "
+                    f"{str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+                    + "; training stopped"
+                    + (f"; the last good checkpoint is {last}" if last else "")
+                    + f" (details: {where}; A3C_DEBUG=1 shows them here)", file=sys.stderr)
+                return 1
 
     def _run(self, record: RunRecord) -> int:
         config, env_spec, resume = self.config, self.env_spec, self.resume
@@ -458,30 +521,48 @@ class Training:
                          num_actions=env_spec.num_actions, num_parameters=self.layout.size,
                          **extra), resumed)
         self._announce(record)
+        initial = None if resume is not None else \
+            self.layout.initial_values(np.random.default_rng(config.seed))
+        if config.cluster == "ray":
+            from .cluster import RayWorkers, start_server
+            store = start_server(config, self.layout.size)
+            try:
+                steps = Counters(config.num_actor_learners)
+                if resume is None:
+                    store.initialise(initial)
+                else:
+                    store.restore(resume.arrays)
+                    restore_counters(steps, resume.arrays["steps"])
+                return self._supervise(record, store, RayWorkers(store.server, steps.slots))
+            finally:
+                record.close()
+                store.close()
         ctx = mp.get_context("spawn")
         _start_resource_tracker()
         store = SharedParameterStore(config, self.layout.size, ctx)
         try:
             if resume is None:
-                store.initialise(self.layout.initial_values(np.random.default_rng(config.seed)))
+                store.initialise(initial)
             else:
                 store.restore(resume.arrays)
             steps = StepCounters(ctx, config.num_actor_learners)
             if resume is not None:
                 restore_counters(steps, resume.arrays["steps"])
-            meta = {"config": config.to_dict(), "layout": layout_record(self.layout),
-                    "observation_shape": list(env_spec.observation_shape),
-                    "num_actions": env_spec.num_actions, "versions": package_versions(),
-                    "run_dir": record.run_dir, "run_id": record.run_id,
-                    "resumes": self.resumes}
-            checkpointer = checkpoint.Checkpointer(config, meta, steps.total())
-            self.supervisor = Supervisor(config, env_spec, self.layout, store, record,
-                                         checkpointer, steps, self.final_epsilons, self.resumes,
-                                         ctx)
-            return self.supervisor.run()
+            return self._supervise(record, store, ProcessWorkers(steps, ctx))
         finally:
             record.close()
             store.close()
+
+    def _supervise(self, record: RunRecord, store, workers) -> int:
+        config, env_spec = self.config, self.env_spec
+        meta = {"config": config.to_dict(), "layout": layout_record(self.layout),
+                "observation_shape": list(env_spec.observation_shape),
+                "num_actions": env_spec.num_actions, "versions": package_versions(),
+                "run_dir": record.run_dir, "run_id": record.run_id, "resumes": self.resumes}
+        checkpointer = checkpoint.Checkpointer(config, meta, workers.steps.total())
+        self.supervisor = Supervisor(config, env_spec, self.layout, store, record, checkpointer,
+                                     workers, self.final_epsilons, self.resumes)
+        return self.supervisor.run()
 
 
 def write_error_log(run_dir: str) -> str:

@@ -74,6 +74,39 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
 LOCK_SECONDS = 5.0
 
 
+def optimizer_for(config: Config, vectors, updates, actor: int):
+    """Actor-learner ``actor``'s optimizer over ``vectors`` (the names of ``vector_sizes``):
+    the shared statistics in ``--opt_mode shared``, its own in ``local``; Adam's step count
+    from ``updates`` (per-actor counters: their total is t for shared statistics)."""
+    names = SLOTS[config.opt_type]
+    if config.opt_mode == "shared":
+        slots = {name: vectors[f"opt_{name}"] for name in names}
+        next_step = SharedCounter(updates, actor)
+    else:
+        slots = {name: vectors[f"opt_{name}_{actor}"] for name in names}
+        next_step = ActorCounter(updates, actor)
+    return make_optimizer(config.opt_type, vectors["params"], slots, alpha=config.alpha,
+                          eps=config.e, b1=config.b1, b2=config.b2, next_step=next_step)
+
+
+class Counters:
+    """Per-actor counters in one process's memory (a parameter server's), with the calls of
+    ``shared.StepCounters``."""
+
+    def __init__(self, count: int):
+        self.slots = np.zeros(count, np.int64)
+
+    def add(self, actor: int, amount: int) -> int:
+        self.slots[actor] += amount
+        return int(self.slots.sum())
+
+    def total(self) -> int:
+        return int(self.slots.sum())
+
+    def __getitem__(self, actor: int) -> int:
+        return int(self.slots[actor])
+
+
 @dataclass(frozen=True)
 class StoreHandle:
     """What a worker needs to reach the store: picklable, sent with the ``spawn`` start."""
@@ -142,18 +175,9 @@ class LearnerStore:
         self.vectors = SharedVectors.attach(handle.vectors)
         self._version = handle.target_version
         self._interval = config.q_target_update_steps
-        names = SLOTS[config.opt_type]
         # Local statistics live in shared memory too (a vector per actor-learner, used by it
         # alone), so that the parent can checkpoint them.
-        if config.opt_mode == "shared":
-            slots = {name: self.vectors[f"opt_{name}"] for name in names}
-            next_step = SharedCounter(handle.updates, actor)
-        else:
-            slots = {name: self.vectors[f"opt_{name}_{actor}"] for name in names}
-            next_step = ActorCounter(handle.updates, actor)
-        self.optimizer = make_optimizer(config.opt_type, self.vectors["params"], slots,
-                                        alpha=config.alpha, eps=config.e, b1=config.b1,
-                                        b2=config.b2, next_step=next_step)
+        self.optimizer = optimizer_for(config, self.vectors, handle.updates, actor)
 
     def pull(self) -> np.ndarray:
         return self.vectors["params"]

@@ -7,8 +7,10 @@
     A3C (with 1, 4, 8 and 16 environments per actor-learner, ``a3c-k<K>``), A3C LSTM,
     one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
-    do in the long run); and A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
-    42x42 frames, Adam, t_max 20).
+    do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
+    42x42 frames, Adam, t_max 20); and both A3Cs with their actor-learners as Ray actors and
+    the parameters on a parameter server (``a3c-ray``, ``a3c-tuned-ray``; a Ray instance
+    started on this machine).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
@@ -69,7 +71,13 @@ VARIANTS = {
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
     "a3c-tuned": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
+    "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
+    "a3c-tuned-ray": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
+                      "--cluster", "ray"],
 }
+# The Ray backend's share of *sync* and *optimizer*: waiting for the parameters, sending the
+# gradient, waiting for gradients in flight (algorithms/cluster.py).
+RAY_PHASES = ("fetch", "push", "wait")
 
 
 def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
@@ -91,7 +99,7 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
     rate = sum(t["steps"] / t["total"] for t in timings.values())
     total_steps = sum(t["steps"] for t in timings.values())
     breakdown = {phase: 1e3 * sum(t.get(phase, 0.0) for t in timings.values()) / total_steps
-                 for phase in PHASES}
+                 for phase in PHASES + RAY_PHASES}
     breakdown["total"] = 1e3 * sum(t["total"] for t in timings.values()) / total_steps
     return rate, breakdown
 
@@ -129,6 +137,11 @@ def main() -> None:
     print(f"{'':<16}" + "".join(f"{phase:>12}" for phase in PHASES + ("total",)))
     for name, (_, breakdown) in results.items():
         print(f"{name:<16}" + "".join(f"{breakdown[p]:12.3f}" for p in PHASES + ("total",)))
+    on_ray = [name for name in results if "--cluster" in VARIANTS[name]]
+    if on_ray:
+        print("\nof which the Ray backend's (ms): fetch (in sync), push and wait (in optimizer)")
+        for name in on_ray:
+            print(f"{name:<16}" + "".join(f"{results[name][1][p]:12.3f}" for p in RAY_PHASES))
     print("\nreproduce: python -m benchmarks.throughput " + " ".join(sys.argv[1:]))
 
 

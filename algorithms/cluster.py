@@ -1,0 +1,463 @@
+"""Actor-learners across a Ray cluster (``--cluster ray``).
+
+The paper's asynchronous scheme, with the shared memory of one machine replaced by a parameter
+server:
+
+* a **parameter-server** Ray actor (:class:`ParameterServer`) holds the parameter vector, the
+  optimizer statistics (shared RMSProp, or Adam, as in ``--opt_mode``), the value-based methods'
+  target network and the step counters, in the same flat vectors as ``store.py`` (a checkpoint
+  of either backend resumes on the other). It applies each gradient when it arrives, one at a
+  time: there is no barrier between learners, and no learner waits for another's update;
+* each **actor-learner** is a Ray actor (:class:`Learner`, one CPU) that runs the same loop as
+  a local process (``actor_learner.py``). Its :class:`LearnerLink` is its store, its step
+  counters, its stop flag and its message channel at once: ``push`` sends the segment's gradient
+  with its steps and messages (episodes, warnings) without waiting for it to be applied (at most
+  ``MAX_IN_FLIGHT`` unanswered), and asks at once for the parameters that the next segment will
+  pull. The server runs one caller's calls in the order they were sent, so a learner's pull
+  always sees its own gradient applied;
+* the **driver** (this process, ``launcher.Supervisor`` with :class:`RayWorkers`) starts,
+  watches, restarts and stops the learners, and every half second drains the server's messages
+  and step counts into ``episodes.csv``, the progress line, ``--stop_return`` and the stall
+  checks; checkpoints are the server's state.
+
+Vectors travel through Ray's object store (numpy arrays, zero-copy on the node that holds them),
+never as pickled lists. Ray is imported only here, so a ``--cluster local`` run does not pay for
+it. A Ray instance that this run started is shut down at its end; one it joined is left running,
+with none of this run's actors on it.
+"""
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .config import Config, UserError
+from .store import Counters, optimizer_for, restore_counters, vector_sizes
+
+MAX_IN_FLIGHT = 2      # gradients a learner has sent and not yet seen applied
+JOIN_SECONDS = 10.0    # after a stop, before the remaining learners are killed
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("argument --cluster ray: Ray is not installed; pip install -r "
+                        "requirements.txt, or use --cluster local") from None
+    return ray
+
+
+def _normal_priority() -> None:
+    """Ray starts its workers at niceness 15, below every other process of the node: a learner
+    (or the server) takes the normal priority back where it may (as root, or with
+    CAP_SYS_NICE), so that it competes for the CPU as a ``--cluster local`` process does."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------------------- the server
+class ParameterServer:
+    """The parameters, optimizer statistics, target network and step counters of one run, in
+    the memory of one Ray actor (``ray.remote`` is applied in :func:`start_server`)."""
+
+    def __init__(self, config: Config, num_parameters: int):
+        _normal_priority()
+        self.config = config
+        self.vectors = {name: np.zeros(size, np.float32)
+                        for name, size in vector_sizes(config, num_parameters).items()}
+        self.steps = Counters(config.num_actor_learners)
+        self.updates = Counters(config.num_actor_learners)
+        self.target_version = 0
+        self.optimizers = [optimizer_for(config, self.vectors, self.updates, actor)
+                           for actor in range(config.num_actor_learners)]
+        self.outbox: list[tuple[int, tuple]] = []
+        self.stop = False
+
+    def initialise(self, values: np.ndarray) -> None:
+        self.vectors["params"][:] = values
+        if "target" in self.vectors:
+            self.vectors["target"][:] = values
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> int:
+        """A checkpoint's arrays (any backend's); returns the global step."""
+        for name, vector in self.vectors.items():
+            if name in arrays:
+                np.copyto(vector, arrays[name])
+        restore_counters(self.updates, arrays["updates"])
+        restore_counters(self.steps, arrays["steps"])
+        self.target_version = int(arrays.get("target_version", 0))
+        return self.steps.total()
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of everything, for a checkpoint (the arrays of ``store.SharedParameterStore``
+        and the step counters)."""
+        arrays = {name: vector.copy() for name, vector in self.vectors.items()}
+        arrays["updates"] = self.updates.slots.copy()
+        arrays["target_version"] = np.array(self.target_version, np.int64)
+        arrays["steps"] = self.steps.slots.copy()
+        return arrays
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.vectors["params"]).all())
+
+    def pull(self) -> tuple[np.ndarray, int, bool, int]:
+        """The parameters, the global step, the stop request and the target's version."""
+        return self.vectors["params"], self.steps.total(), self.stop, self.target_version
+
+    def pull_target(self) -> np.ndarray:
+        return self.vectors["target"]
+
+    def push(self, actor: int, grad: np.ndarray | None, lr: float, steps: int,
+             messages: list[tuple]) -> None:
+        """A learner's segment: its steps, its gradient (None when it skipped a non-finite one)
+        applied with the optimizer, the target refreshed when an interval is crossed, and its
+        messages kept for the driver."""
+        total = self.steps.add(actor, steps)
+        if grad is not None:
+            self.optimizers[actor].apply(grad, lr)
+        if "target" in self.vectors:
+            due = total // self.config.q_target_update_steps
+            if due > self.target_version:
+                np.copyto(self.vectors["target"], self.vectors["params"])
+                self.target_version = due
+        self.outbox.extend((actor, message) for message in messages)
+
+    def drain(self) -> tuple[list[tuple[int, tuple]], np.ndarray]:
+        """The messages since the last drain, and the step counters."""
+        messages, self.outbox = self.outbox, []
+        return messages, self.steps.slots.copy()
+
+    def set_stop(self) -> None:
+        self.stop = True
+
+
+# ---------------------------------------------------------------------------- a learner
+@dataclass(frozen=True)
+class ServerHandle:
+    """What a learner needs to reach the server: picklable (an actor handle)."""
+    server: Any
+
+    def connect(self, actor: int, config: Config) -> "LearnerLink":
+        return LearnerLink(self.server, actor)
+
+
+class LearnerLink:
+    """One actor-learner's side of the parameter server. It is the loop's store (``pull``,
+    ``push``, ``target_version``, ``pull_target``, ``after_update``), its step counters
+    (``add``, ``total``), its stop flag (``is_set``) and its message channel (``send``): the
+    calls of ``store.LearnerStore``, ``shared.StepCounters``, ``shared.StopFlag`` and a pipe."""
+
+    def __init__(self, server, actor: int):
+        self.ray = _ray()
+        self.server, self.actor = server, actor
+        self._known = 0           # the global step at the last pull
+        self._since = 0           # this learner's steps since then
+        self._unsent = 0          # steps not yet sent to the server
+        self._stop = False
+        self._version = 0
+        self._gradient: tuple[np.ndarray | None, float] = (None, 0.0)
+        self._outbox: list[tuple] = []
+        self._in_flight: collections.deque = collections.deque()
+        self._next_pull = None
+        self._closed = False
+        # seconds waiting for parameters, sending gradients, waiting for gradients in flight
+        self.times = {"fetch": 0.0, "push": 0.0, "wait": 0.0}
+        self._take(self.ray.get(server.pull.remote()))
+
+    def _take(self, answer) -> np.ndarray:
+        params, self._known, self._stop, self._version = answer
+        self._since = 0
+        return params
+
+    # the store
+    def pull(self) -> np.ndarray:
+        start = time.perf_counter()
+        ref, self._next_pull = self._next_pull or self.server.pull.remote(), None
+        params = self._take(self.ray.get(ref))
+        self.times["fetch"] += time.perf_counter() - start
+        return params
+
+    def target_version(self) -> int:
+        return self._version
+
+    def pull_target(self) -> np.ndarray:
+        return self.ray.get(self.server.pull_target.remote())
+
+    def push(self, grad: np.ndarray, lr: float) -> None:
+        self._gradient = (grad, lr)   # sent by after_update, with the segment's steps
+
+    def after_update(self, global_step: int) -> None:
+        self._send()
+        self._next_pull = self.server.pull.remote()
+
+    def _send(self) -> None:
+        start = time.perf_counter()
+        (grad, lr), self._gradient = self._gradient, (None, 0.0)
+        self._in_flight.append(self.server.push.remote(self.actor, grad, lr, self._unsent,
+                                                       self._outbox))
+        self._unsent, self._outbox = 0, []
+        sent = time.perf_counter()
+        while len(self._in_flight) > MAX_IN_FLIGHT:
+            self.ray.get(self._in_flight.popleft())
+        self.times["push"] += sent - start
+        self.times["wait"] += time.perf_counter() - sent
+
+    def flush(self) -> None:
+        """Send what is waiting and wait until the server has it all."""
+        if self._unsent or self._outbox:
+            self._send()
+        self.ray.get(list(self._in_flight))
+        self._in_flight.clear()
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.flush()
+
+    # the step counters
+    def add(self, actor: int, amount: int) -> int:
+        self._unsent += amount
+        self._since += amount
+        return self._known + self._since
+
+    def total(self) -> int:
+        return self._known + self._since
+
+    # the stop flag
+    def is_set(self) -> bool:
+        return self._stop
+
+    # the message channel
+    def send(self, message: tuple) -> None:
+        if message[0] == "timing":   # the loop's phases, and this link's share of them
+            message = (*message[:2], dict(message[2], **self.times))
+        self._outbox.append(message)
+        if message[0] != "episode":   # ready, warning, timing, error: at once
+            self.flush()
+
+
+class Learner:
+    """A Ray actor that runs one actor-learner (``ray.remote`` is applied in
+    :class:`RayWorkers`)."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        _normal_priority()
+
+    def run(self) -> None:
+        from .actor_learner import Runtime, run_learner
+        link = self.spec.store.connect(self.spec.actor_id, self.spec.config)
+        context = link.ray.get_runtime_context()
+        link.send(("info", self.spec.actor_id, f"runs on node {context.get_node_id()[:8]} "
+                   f"({link.ray.util.get_node_ip_address()}), pid {os.getpid()}"))
+        runtime = Runtime(steps=link, stop=link, parent_pid=None)
+        ok = run_learner(self.spec, runtime, link, store=link)
+        link.close()
+        if not ok:
+            raise RuntimeError(f"actor-learner {self.spec.actor_id} failed (its traceback "
+                               "was reported)")
+
+
+# ---------------------------------------------------------------------------- the driver
+class RayParameterStore:
+    """The driver's side of the server, with the calls of ``store.SharedParameterStore``."""
+
+    def __init__(self, server):
+        self.ray = _ray()
+        self.server = server
+        self.handle = ServerHandle(server)
+
+    def initialise(self, values: np.ndarray) -> None:
+        self.ray.get(self.server.initialise.remote(values))
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.ray.get(self.server.restore.remote(arrays))
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything but the step counters, which the Supervisor adds from its own view."""
+        arrays = self.ray.get(self.server.state.remote())
+        arrays.pop("steps")
+        return {name: np.array(value) for name, value in arrays.items()}
+
+    def finite(self) -> bool:
+        return self.ray.get(self.server.finite.remote())
+
+    def close(self) -> None:
+        self.ray.kill(self.server)
+
+
+class ServerCounters:
+    """The driver's view of the server's step counters, brought up to date by each drain."""
+
+    def __init__(self, slots: np.ndarray):
+        self.slots = np.array(slots, np.int64)
+
+    def total(self) -> int:
+        return int(self.slots.sum())
+
+    def __getitem__(self, actor: int) -> int:
+        return int(self.slots[actor])
+
+
+class ServerStop:
+    def __init__(self, server):
+        self.server = server
+        self.asked = False
+
+    def set(self) -> None:
+        if not self.asked:
+            self.asked = True
+            self.server.set_stop.remote()
+
+
+class RayWorkers:
+    """The actor-learners as Ray actors, one CPU each: the calls of ``launcher.ProcessWorkers``.
+    Ray does not restart them by itself (``max_restarts=0``): the Supervisor does, as it does
+    processes, up to ``--max_restarts`` in all."""
+
+    description = "actor-learners as Ray actors"
+
+    def __init__(self, server, first_steps: np.ndarray):
+        self.ray = _ray()
+        self.server = server
+        self.steps = ServerCounters(first_steps)
+        self.stop = ServerStop(server)
+        self.actors: dict[int, Any] = {}
+        self.runs: dict[int, Any] = {}
+        # spread over the nodes: a lost node costs the fewest learners
+        self._remote = self.ray.remote(num_cpus=1, max_restarts=0,
+                                       scheduling_strategy="SPREAD")(Learner)
+
+    def start(self, spec) -> None:
+        actor = self._remote.options(name=None).remote(spec)
+        self.actors[spec.actor_id] = actor
+        self.runs[spec.actor_id] = actor.run.remote()
+
+    def wait(self, actors, timeout: float) -> None:
+        refs = [self.runs[a] for a in actors]
+        if refs:
+            self.ray.wait(refs, num_returns=1, timeout=timeout)
+        else:
+            time.sleep(timeout)
+
+    def receive(self) -> list[tuple[int, tuple]]:
+        messages, slots = self.ray.get(self.server.drain.remote())
+        self.steps.slots[:] = slots
+        return messages
+
+    def alive(self, actor: int) -> bool:
+        ready, _ = self.ray.wait([self.runs[actor]], timeout=0)
+        return not ready
+
+    def exit_reason(self, actor: int) -> str | None:
+        from ray.exceptions import RayActorError, RayTaskError
+        try:
+            self.ray.get(self.runs[actor])
+            return None
+        except RayTaskError:
+            return f"actor-learner-{actor} failed"
+        except RayActorError as err:
+            cause = str(err).strip().splitlines()
+            return f"actor-learner-{actor} died ({cause[0] if cause else 'its Ray actor ended'})"
+
+    def terminate(self, actor: int) -> None:
+        self.ray.kill(self.actors[actor], no_restart=True)
+
+    kill = terminate
+
+    def stop_all(self) -> None:
+        """Ask, wait up to JOIN_SECONDS, then kill: no learner of this run outlives this call."""
+        self.stop.set()
+        pending = list(self.runs.values())
+        if pending:
+            self.ray.wait(pending, num_returns=len(pending), timeout=JOIN_SECONDS)
+        for actor in self.actors.values():
+            self.ray.kill(actor, no_restart=True)
+
+
+def start_server(config: Config, num_parameters: int):
+    """The run's parameter-server actor, on this node (its checkpoints and drains stay local)."""
+    ray = _ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    here = ray.get_runtime_context().get_node_id()
+    remote = ray.remote(num_cpus=0, max_restarts=0)(ParameterServer)
+    server = remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        here, soft=True)).remote(config, num_parameters)
+    return RayParameterStore(server)
+
+
+# ---------------------------------------------------------------------------- connection
+class RayCluster:
+    """Joins the cluster at ``--ray_address`` (or starts a Ray instance for this run) on
+    entering, and leaves it (stopping the instance it started) on leaving."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.started = config.ray_address is None
+
+    def __enter__(self) -> "RayCluster":
+        ray = _ray()
+        address = self.config.ray_address
+        if address not in (None, "auto"):
+            _check_reachable(address)
+        options: dict[str, Any] = dict(
+            logging_level="ERROR", log_to_driver=False, configure_logging=True,
+            runtime_env={"py_modules": [PACKAGE],
+                         "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+        if address is None:
+            options.update(num_cpus=max(os.cpu_count() or 1, self.config.num_actor_learners),
+                           include_dashboard=False)
+            # the workers of the instance started here run at the normal priority
+            os.environ.setdefault("RAY_worker_niceness", "0")
+        # The instance that ray.init starts inherits SIGINT and SIGHUP ignored: a Ctrl-C or a
+        # closed terminal, sent to the whole process group, reaches the driver alone, which
+        # then stops the learners itself and writes the final checkpoint.
+        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
+        try:
+            # "local": a new instance, even when a cluster already runs on this machine
+            ray.init(address=address or "local", **options)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise UserError(f"argument --ray_address: cannot join the Ray cluster at "
+                            f"{address!r} ({reason}); start it with `ray start --head`, or "
+                            "leave --ray_address out to start one here") from None
+        finally:
+            for s, handler in handlers.items():
+                signal.signal(s, handler)
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < self.config.num_actor_learners:
+            self.__exit__(None, None, None)
+            raise UserError(f"argument -n/--num_actor_learners: the Ray cluster has {cpus} CPUs "
+                            f"and each of the {self.config.num_actor_learners} actor-learners "
+                            f"needs one; use -n {cpus} or fewer, or add nodes")
+        return self
+
+    def __exit__(self, *_) -> None:
+        ray = _ray()
+        if ray.is_initialized():
+            ray.shutdown()   # stops the instance only if this run started it
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port (or ray://host:port) that accepts connections, else UserError at once
+    (Ray itself retries for a minute before it gives up)."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"argument --ray_address: {address!r} is not an address (give 'auto', "
+                        "host:port or ray://host:port)")
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as err:
+        raise UserError(f"argument --ray_address: nothing answers at {host}:{port} "
+                        f"({err.strerror or err}); start the cluster's head with `ray start "
+                        f"--head --port {port}` there, or correct the address") from None
