@@ -65,6 +65,13 @@ SETTINGS = {
                     "shared Adam lr 1e-4, t_max 20, clip 50"),
     "default-k8": (["--envs_per_actor", "8"], "today's defaults, 8 environments per "
                    "actor-learner"),
+    # K = 8 makes one update per 160 steps where K = 1 makes eight: per update the same size
+    # (the loss is averaged over environments), so per step 8 times less learning. PAAC scales
+    # the learning rate with the number of environments; these rows measure by how much.
+    "default-k8-lr4e-4": (["--envs_per_actor", "8", "-lr", "4e-4"],
+                          "today's defaults, 8 environments per actor-learner, lr 4e-4"),
+    "default-k8-lr8e-4": (["--envs_per_actor", "8", "-lr", "8e-4"],
+                          "today's defaults, 8 environments per actor-learner, lr 8e-4"),
 }
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.
