@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, UserError
-from .store import Counters, optimizer_for, restore_counters, vector_sizes
+from .store import Counters, VectorState, optimizer_for, vector_sizes
 
 MAX_IN_FLIGHT = 2      # gradients a learner has sent and not yet seen applied
 JOIN_SECONDS = 10.0    # after a stop, before the remaining learners are killed
@@ -65,7 +65,7 @@ def _normal_priority() -> None:
 
 
 # ---------------------------------------------------------------------------- the server
-class ParameterServer:
+class ParameterServer(VectorState):
     """The parameters, optimizer statistics, target network and step counters of one run, in
     the memory of one Ray actor (``ray.remote`` is applied in :func:`start_server`)."""
 
@@ -74,6 +74,7 @@ class ParameterServer:
         self.config = config
         self.vectors = {name: np.zeros(size, np.float32)
                         for name, size in vector_sizes(config, num_parameters).items()}
+        self.names = list(self.vectors)
         self.steps = Counters(config.num_actor_learners)
         self.updates = Counters(config.num_actor_learners)
         self.target_version = 0
@@ -82,32 +83,11 @@ class ParameterServer:
         self.outbox: list[tuple[int, tuple]] = []
         self.stop = False
 
-    def initialise(self, values: np.ndarray) -> None:
-        self.vectors["params"][:] = values
-        if "target" in self.vectors:
-            self.vectors["target"][:] = values
+    def _version(self) -> int:
+        return self.target_version
 
-    def restore(self, arrays: dict[str, np.ndarray]) -> int:
-        """A checkpoint's arrays (any backend's); returns the global step."""
-        for name, vector in self.vectors.items():
-            if name in arrays:
-                np.copyto(vector, arrays[name])
-        restore_counters(self.updates, arrays["updates"])
-        restore_counters(self.steps, arrays["steps"])
-        self.target_version = int(arrays.get("target_version", 0))
-        return self.steps.total()
-
-    def state(self) -> dict[str, np.ndarray]:
-        """Copies of everything, for a checkpoint (the arrays of ``store.SharedParameterStore``
-        and the step counters)."""
-        arrays = {name: vector.copy() for name, vector in self.vectors.items()}
-        arrays["updates"] = self.updates.slots.copy()
-        arrays["target_version"] = np.array(self.target_version, np.int64)
-        arrays["steps"] = self.steps.slots.copy()
-        return arrays
-
-    def finite(self) -> bool:
-        return bool(np.isfinite(self.vectors["params"]).all())
+    def _set_version(self, value: int) -> None:
+        self.target_version = value
 
     def pull(self) -> tuple[np.ndarray, int, bool, int]:
         """The parameters, the global step, the stop request and the target's version."""
@@ -283,29 +263,14 @@ class RayParameterStore:
         self.ray.get(self.server.restore.remote(arrays))
 
     def state(self) -> dict[str, np.ndarray]:
-        """Everything but the step counters, which the Supervisor adds from its own view."""
-        arrays = self.ray.get(self.server.state.remote())
-        arrays.pop("steps")
-        return {name: np.array(value) for name, value in arrays.items()}
+        return {name: np.array(value)
+                for name, value in self.ray.get(self.server.state.remote()).items()}
 
     def finite(self) -> bool:
         return self.ray.get(self.server.finite.remote())
 
     def close(self) -> None:
         self.ray.kill(self.server)
-
-
-class ServerCounters:
-    """The driver's view of the server's step counters, brought up to date by each drain."""
-
-    def __init__(self, slots: np.ndarray):
-        self.slots = np.array(slots, np.int64)
-
-    def total(self) -> int:
-        return int(self.slots.sum())
-
-    def __getitem__(self, actor: int) -> int:
-        return int(self.slots[actor])
 
 
 class ServerStop:
@@ -326,10 +291,11 @@ class RayWorkers:
 
     description = "actor-learners as Ray actors"
 
-    def __init__(self, server, first_steps: np.ndarray):
+    def __init__(self, server, count: int):
         self.ray = _ray()
         self.server = server
-        self.steps = ServerCounters(first_steps)
+        self.steps = Counters(count)   # the server's, as of the last drain
+        self.receive()
         self.stop = ServerStop(server)
         self.actors: dict[int, Any] = {}
         self.runs: dict[int, Any] = {}
@@ -338,7 +304,7 @@ class RayWorkers:
                                        scheduling_strategy="SPREAD")(Learner)
 
     def start(self, spec) -> None:
-        actor = self._remote.options(name=None).remote(spec)
+        actor = self._remote.remote(spec)
         self.actors[spec.actor_id] = actor
         self.runs[spec.actor_id] = actor.run.remote()
 
@@ -402,7 +368,6 @@ class RayCluster:
 
     def __init__(self, config: Config):
         self.config = config
-        self.started = config.ray_address is None
 
     def __enter__(self) -> "RayCluster":
         ray = _ray()

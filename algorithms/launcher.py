@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import multiprocessing as mp
 import os
 import pickle
@@ -50,7 +51,7 @@ from .exploration import sample_final_epsilons
 from .networks import Layout, make_layout
 from .record import PROGRESS_SECONDS, RunRecord, log
 from .shared import StepCounters, StopFlag
-from .store import Counters, SharedParameterStore, restore_counters
+from .store import SharedParameterStore
 from .summaries import package_versions
 
 JOIN_SECONDS = 10.0
@@ -526,29 +527,18 @@ class Training:
         if config.cluster == "ray":
             from .cluster import RayWorkers, start_server
             store = start_server(config, self.layout.size)
-            try:
-                steps = Counters(config.num_actor_learners)
-                if resume is None:
-                    store.initialise(initial)
-                else:
-                    store.restore(resume.arrays)
-                    restore_counters(steps, resume.arrays["steps"])
-                return self._supervise(record, store, RayWorkers(store.server, steps.slots))
-            finally:
-                record.close()
-                store.close()
-        ctx = mp.get_context("spawn")
-        _start_resource_tracker()
-        store = SharedParameterStore(config, self.layout.size, ctx)
+            workers = functools.partial(RayWorkers, store.server, config.num_actor_learners)
+        else:
+            ctx = mp.get_context("spawn")
+            _start_resource_tracker()
+            store = SharedParameterStore(config, self.layout.size, ctx)
+            workers = functools.partial(ProcessWorkers, store.steps, ctx)
         try:
             if resume is None:
                 store.initialise(initial)
             else:
                 store.restore(resume.arrays)
-            steps = StepCounters(ctx, config.num_actor_learners)
-            if resume is not None:
-                restore_counters(steps, resume.arrays["steps"])
-            return self._supervise(record, store, ProcessWorkers(steps, ctx))
+            return self._supervise(record, store, workers())
         finally:
             record.close()
             store.close()

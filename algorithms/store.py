@@ -118,41 +118,68 @@ class StoreHandle:
         return LearnerStore(self, actor, config)
 
 
-class SharedParameterStore:
+class VectorState:
+    """What a store holds, in whatever memory: ``vectors`` (name -> flat float32 array, the names
+    of ``vector_sizes``), the per-actor ``updates`` and ``steps`` counters and the target's
+    version. Both backends initialise, checkpoint and restore it with these methods, so their
+    checkpoints are the same files."""
+    vectors: Any
+    names: list[str]
+    updates: Any
+    steps: Any
+
+    def _version(self) -> int:
+        raise NotImplementedError
+
+    def _set_version(self, value: int) -> None:
+        raise NotImplementedError
+
+    def initialise(self, values: np.ndarray) -> None:
+        self.vectors["params"][:] = values
+        if "target" in self.names:
+            self.vectors["target"][:] = values
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of the vectors, the update counters and the target version, for a checkpoint
+        (the step counters are the supervisor's to add, with the global step it names)."""
+        arrays = {name: np.array(self.vectors[name]) for name in self.names}
+        arrays["updates"] = self.updates.slots.copy()
+        arrays["target_version"] = np.array(self._version(), np.int64)
+        return arrays
+
+    def restore(self, arrays: dict[str, np.ndarray]) -> None:
+        """Load a checkpoint's arrays. With another number of actor-learners than were saved,
+        the totals of the counters (Adam's t, the global step) go to the first slot, and in
+        ``--opt_mode local`` actor-learners beyond the saved ones start with zero statistics."""
+        for name in self.names:
+            if name in arrays:
+                np.copyto(self.vectors[name], arrays[name])
+        restore_counters(self.updates, arrays["updates"])
+        restore_counters(self.steps, arrays["steps"])
+        self._set_version(int(arrays.get("target_version", 0)))
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.vectors["params"]).all())
+
+
+class SharedParameterStore(VectorState):
     """The supervisor's side: owns the shared memory (creates it, unlinks it on close)."""
 
     def __init__(self, config: Config, num_parameters: int, ctx):
         self.config = config
         self.vectors = SharedVectors.create(vector_sizes(config, num_parameters))
+        self.names = list(self.vectors.sizes)
         self.updates = StepCounters(ctx, config.num_actor_learners)
+        self.steps = StepCounters(ctx, config.num_actor_learners)   # agent steps per actor
         self.target_version = ctx.Value("q", 0)
         self.handle = StoreHandle(self.vectors.handles, self.updates, self.target_version)
 
-    def initialise(self, values: np.ndarray) -> None:
-        self.vectors["params"][:] = values
-        if "target" in self.vectors:
-            self.vectors["target"][:] = values
+    # read and written without the lock: a worker killed holding it must not block this
+    def _version(self) -> int:
+        return self.target_version.get_obj().value
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Copies of everything the store holds, for a checkpoint."""
-        arrays = {name: np.array(self.vectors[name]) for name in self.vectors.sizes}
-        arrays["updates"] = self.updates.slots.copy()
-        # read and written without the lock: a worker killed holding it must not block this
-        arrays["target_version"] = np.array(self.target_version.get_obj().value, np.int64)
-        return arrays
-
-    def restore(self, arrays: dict[str, np.ndarray]) -> None:
-        """Load a checkpoint's arrays. With another number of actor-learners than were saved,
-        Adam's t (the total of the update counters) goes to the first slot, and in
-        ``--opt_mode local`` actor-learners beyond the saved ones start with zero statistics."""
-        for name in self.vectors.sizes:
-            if name in arrays:
-                np.copyto(self.vectors[name], arrays[name])
-        restore_counters(self.updates, arrays["updates"])
-        self.target_version.get_obj().value = int(arrays.get("target_version", 0))
-
-    def finite(self) -> bool:
-        return bool(np.isfinite(self.vectors["params"]).all())
+    def _set_version(self, value: int) -> None:
+        self.target_version.get_obj().value = value
 
     def close(self) -> None:
         self.vectors.unlink()

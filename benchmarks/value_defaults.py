@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from algorithms.plot import smooth
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW = 20
 GOAL = 300
@@ -39,12 +41,6 @@ def command(alg: str, t_max: int, steps: int, seed: int) -> list[str]:
     """The README's command for one variant (without the folders)."""
     return ["CartPole-v1", "--env", "GYM", "--alg_type", alg, "--max_local_steps", str(t_max),
             "-n", "2", "--max_global_steps", str(steps), "--seed", str(seed)]
-
-
-def trailing_means(returns: np.ndarray) -> np.ndarray:
-    """The mean of the last WINDOW episodes after each episode from the WINDOW-th on."""
-    sums = np.cumsum(np.concatenate([[0.0], returns]))
-    return (sums[WINDOW:] - sums[:-WINDOW]) / WINDOW
 
 
 def run(name: str, steps: int, seed: int, out: str) -> dict:
@@ -66,7 +62,7 @@ def run(name: str, steps: int, seed: int, out: str) -> dict:
     steps_at = np.array([int(r["global_step"]) for r in rows])
     order = np.argsort(steps_at, kind="stable")
     returns = np.array([float(r["return"]) for r in rows])[order]
-    means = trailing_means(returns)
+    means = smooth(returns, WINDOW)[WINDOW - 1:]   # over full windows only
     reached = np.flatnonzero(means >= GOAL)
     with open(os.path.join(os.path.dirname(path), "config.json")) as f:
         final_epsilons = json.load(f)["config"].get("final_epsilons")

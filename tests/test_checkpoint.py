@@ -14,8 +14,7 @@ from algorithms.config import UserError
 from conftest import ROOT
 from algorithms.config import Config
 from algorithms.networks import make_layout
-from algorithms.shared import StepCounters
-from algorithms.store import SharedParameterStore, restore_counters
+from algorithms.store import SharedParameterStore
 
 
 def _arrays(rng, size=1000, actors=3):
@@ -57,8 +56,7 @@ def test_restore_into_shared_memory_is_bit_for_bit(tmp_path):
     try:
         assert set(store.vectors.sizes) == {"params", "target", "opt_g"}
         store.restore(ckpt.arrays)
-        steps = StepCounters(ctx, 3)
-        restore_counters(steps, ckpt.arrays["steps"])
+        steps = store.steps
         for name in ("params", "target", "opt_g"):
             assert store.vectors[name].tobytes() == arrays[name].tobytes()
         assert list(steps.slots) == [1234, 5678, 91011]
@@ -75,8 +73,7 @@ def test_restore_into_shared_memory_is_bit_for_bit(tmp_path):
     more = SharedParameterStore(config.replace(num_actor_learners=5), 1000, ctx)
     try:
         more.restore(ckpt.arrays)
-        steps = StepCounters(ctx, 5)
-        restore_counters(steps, ckpt.arrays["steps"])
+        steps = more.steps
         assert steps.total() == 97_923 and more.updates.total() == 3150
     finally:
         more.close()

@@ -1,11 +1,14 @@
 """help/HYPERPARAMETERS.md stays true to the parser: every flag, with the default it really has."""
 import argparse
+import glob
+import itertools
 import os
+import re
 
 import pytest
 
 from algorithms import config
-from conftest import ROOT
+from conftest import ROOT, readme_commands
 
 DOC = os.path.join(ROOT, "help", "HYPERPARAMETERS.md")
 
@@ -93,10 +96,6 @@ def test_the_presets_table_is_the_code():
 def test_every_command_of_the_readme_table_is_run_by_a_test():
     """Each row of the README's algorithm table names commands (conftest.readme_commands reads
     them) and a test file asks for that row by name."""
-    import glob
-    import itertools
-    import re
-    from conftest import readme_commands
     with open(os.path.join(ROOT, "README.md")) as f:
         text = f.read()
     table = text[text.index("| algorithm | command |"):]

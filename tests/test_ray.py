@@ -92,6 +92,8 @@ def test_a_run_across_two_nodes_learns_and_replaces_a_killed_learner(cluster, tm
             nodes[int(match[1])] = (match[2], int(match[3]))
         assert len({node for node, _ in nodes.values()}) == 2, nodes   # one per node
         _read_until(proc, r"^\[.*step [1-9]", 240, seen)
+        # the learners are seen where the end of the test looks for leftovers
+        assert {pid for _, pid in nodes.values()} <= set(ray_actor_pids())
         os.kill(nodes[1][1], signal.SIGKILL)
         out, err = proc.communicate(timeout=600)
     out = "".join(seen) + out
