@@ -350,9 +350,11 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
     scalars = read_scalars(os.path.join(run_dir, "actor_1"))
     assert {"loss/td", "explore/epsilon", "q/max_mean", "episode/return"} <= set(scalars)
     # epsilon fell from 1 along the schedule towards this learner's final value, 0.01
-    first, (last_step, last) = scalars["explore/epsilon"][0][1], scalars["explore/epsilon"][-1]
-    assert first > 0.9 and last < 0.5
-    assert last == pytest.approx(epsilon(last_step, 0.01, 30_000), abs=0.01)
+    (first_step, first), (last_step, last) = scalars["explore/epsilon"][0], \
+        scalars["explore/epsilon"][-1]
+    assert first > 0.8 and last < 0.5
+    for step, value in ((first_step, first), (last_step, last)):
+        assert value == pytest.approx(epsilon(step, 0.01, 30_000), abs=0.01)
     # the greedy values grew as the pole stayed up longer
     max_q = [v for _, v in scalars["q/max_mean"]]
     assert np.mean(max_q[-10:]) > np.mean(max_q[:10]) + 5
