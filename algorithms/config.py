@@ -178,7 +178,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("-lr", "--initial_lr", default=None, type=_number(float, "initial_lr", 0),
                    help="initial learning rate, annealed linearly to 0; 0 samples it from "
                         "LogUniform(1e-4, 1e-2) as the paper did, and prints it. Default: "
-                        "1e-4 for A3C on Atari with --preset tuned; else "
+                        "1e-4 x --envs_per_actor for A3C on Atari with --preset tuned; else "
                         f"{ATARI_LR:g} for Atari (the usual choice within the paper's range), "
                         f"{VECTOR_LR:g} for vector observations (ours: CartPole learns in about "
                         "40,000 steps with 2 actor-learners)")
@@ -493,12 +493,18 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
     if args.clip_norm_type is None:
         args.clip_norm_type = "global" if atari else "local"
     tuned = args.preset == "tuned" and atari and args.alg_type == "a3c"
+    # With K environments an update averages K segments: K times fewer updates per step, each
+    # as large as one segment's. Adam's steps do not grow with the gradient, so the tuned
+    # learning rate grows with K instead (PAAC's rule; measured on Pong, HYPERPARAMETERS.md).
+    scale_lr = tuned and args.initial_lr is None
     for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {}),
                        **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED)}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.e is None:
         args.e = OPTIMIZER_EPS[args.opt_type]
+    if scale_lr:
+        args.initial_lr *= args.envs_per_actor
     if args.initial_lr is None:
         args.initial_lr = ATARI_LR if atari else VECTOR_LR
     elif args.initial_lr == 0:

@@ -8,9 +8,9 @@
     one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
     do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
-    42x42 frames, Adam, t_max 20); and both A3Cs with their actor-learners as Ray actors and
-    the parameters on a parameter server (``a3c-ray``, ``a3c-tuned-ray``; a Ray instance
-    started on this machine).
+    42x42 frames, Adam, t_max 20; ``a3c-tuned-k8`` with 8 environments per actor-learner);
+    and both A3Cs with their actor-learners as Ray actors and the parameters on a parameter
+    server (``a3c-ray``, ``a3c-tuned-ray``; a Ray instance started on this machine).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
@@ -71,6 +71,8 @@ VARIANTS = {
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
     "a3c-tuned": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
+    "a3c-tuned-k8": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
+                     "--envs_per_actor", "8"],
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
     "a3c-tuned-ray": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
                       "--cluster", "ray"],

@@ -107,6 +107,23 @@ def test_value_based_defaults_depend_on_the_observations():
     assert (given.epsilon_annealing_steps, given.q_target_update_steps) == (7, 9)
 
 
+def test_tuned_learning_rate_grows_with_the_environments_per_actor():
+    """A3C on Atari with --preset tuned: 1e-4 per environment of an actor-learner; a rate
+    given on the command line, the paper's preset and vector tasks keep theirs at every K."""
+    def lr(*flags, atari=True):
+        args = parse(*flags, "--seed", "1")
+        config.resolve_defaults(args, continuous=False, atari=atari)
+        return args.initial_lr
+
+    assert lr("pong") == pytest.approx(1e-4)
+    assert lr("pong", "--envs_per_actor", "8") == pytest.approx(8e-4)
+    assert lr("pong", "--envs_per_actor", "8", "-lr", "3e-4") == pytest.approx(3e-4)
+    assert lr("pong", "--envs_per_actor", "8", "--preset", "paper") == pytest.approx(7e-4)
+    assert lr("pong", "--envs_per_actor", "8", "--alg_type", "q") == pytest.approx(7e-4)
+    assert lr("CartPole-v1", "--env", "GYM", "--envs_per_actor", "8",
+              atari=False) == pytest.approx(3e-3)
+
+
 def test_original_short_flags():
     args = parse("breakout", "-n", "3", "-lr", "0.001", "-lra", "1e6", "-ea", "500", "-v", "0")
     assert (args.num_actor_learners, args.initial_lr, args.lr_annealing_steps,

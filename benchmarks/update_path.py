@@ -1,0 +1,200 @@
+"""Alternatives for the actor-learner's hot path, each measured against what the trainer does.
+
+Three comparisons, each in one process, timed in CPU seconds of the whole process
+(``time.process_time``: TensorFlow runs its kernels on a pool thread, and a busy machine
+stretches wall time but not CPU time, so the figures hold up while other work runs):
+
+* **optimizer**: the trainer's shared RMSProp (``optimizers.RMSProp``: nine in-place numpy passes
+  over the vectors) against one fused pass compiled with numba (only if numba is installed:
+  ``pip install numba``; it is not a requirement) and against the numpy passes over
+  cache-sized chunks;
+* **gradient**: one segment of A3C (t_max forward passes at batch K to act, then one gradient
+  over the K x t_max states, which recomputes the forward pass) against the same segment
+  recorded on a gradient tape while acting, whose gradient reuses the acting pass's
+  activations;
+* **environment**: K of the trainer's Atari environments (``environments.AtariEnvironment``)
+  stepped one after the other, against ale-py's ``AtariVectorEnv`` with K games in one C++
+  object (one thread).
+
+Reproduce with:
+
+    python -m benchmarks.update_path                 # NIPS network, K = 8
+    python -m benchmarks.update_path --envs 1 --arch NIPS
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # as in the actor-learners
+
+
+def cpu_ms(function, calls: int, per: int = 1) -> float:
+    """Milliseconds of process CPU time per call of ``function``, divided by ``per``."""
+    function()   # warm up (tracing, compiling, caches)
+    start = time.process_time()
+    for _ in range(calls):
+        function()
+    return 1e3 * (time.process_time() - start) / calls / per
+
+
+def optimizer(rounds: int) -> dict[str, float]:
+    from algorithms.optimizers import RMSProp
+    n = 677_943   # the NIPS network's parameters
+    rng = np.random.default_rng(0)
+    grad = rng.standard_normal(n).astype(np.float32)
+    params, g = rng.standard_normal(n).astype(np.float32), np.zeros(n, np.float32)
+    trainer = RMSProp(params, g)
+    chunk = 16_384
+    chunks = [(RMSProp(params[i:i + chunk], g[i:i + chunk]), grad[i:i + chunk])
+              for i in range(0, n, chunk)]
+    variants = {"numpy, nine passes (trainer)": lambda: trainer.apply(grad, 1e-4),
+                f"numpy over {chunk:,}-float chunks": lambda: [o.apply(x, 1e-4) for o, x in chunks]}
+    try:
+        import numba
+    except ImportError:
+        print("numba is not installed: the fused variant is left out (pip install numba)")
+    else:
+        @numba.njit(fastmath=True)
+        def fused(params, g, grad, lr, alpha, eps):
+            for i in range(params.size):
+                gi = grad[i]
+                gg = alpha * g[i] + (1 - alpha) * gi * gi
+                g[i] = gg
+                params[i] -= lr * gi / np.sqrt(gg + eps)
+        args = (np.float32(1e-4), np.float32(0.99), np.float32(0.1))
+        variants["numba, one fused pass"] = lambda: fused(params, g, grad, *args)
+    return {name: min(cpu_ms(f, 50) for _ in range(rounds)) for name, f in variants.items()}
+
+
+def gradient(arch: str, envs: int, steps: int, rounds: int) -> dict[str, float]:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from algorithms.environments import atari_frames
+    from algorithms.losses import actor_critic_loss
+    from algorithms.networks import actor_critic_forward, actor_critic_layout
+    frames = atari_frames(arch, False)
+    shape = (frames.size, frames.size, frames.history)
+    layout = actor_critic_layout(arch, shape, 6, False, False)
+    rng = np.random.default_rng(0)
+    params = [tf.constant(rng.standard_normal(s.shape).astype(np.float32) * 0.01)
+              for s in layout.specs]
+    param_sig = [tf.TensorSpec(s.shape, tf.float32) for s in layout.specs]
+    obs_sig = tf.TensorSpec((None,) + shape, tf.uint8)
+    int_sig, float_sig = tf.TensorSpec([None], tf.int32), tf.TensorSpec([None], tf.float32)
+
+    @tf.function(input_signature=[param_sig, obs_sig])
+    def policy(params, observations):
+        head, values = actor_critic_forward(layout, params, observations)[:2]
+        return head, values
+
+    @tf.function(input_signature=[param_sig, obs_sig, int_sig, float_sig])
+    def recompute(params, observations, actions, returns):
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            head, values = actor_critic_forward(layout, params, observations)[:2]
+            loss = actor_critic_loss(head, values, actions, returns, 0.01).total
+        return tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, params)], 0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 6]), float_sig, int_sig, float_sig])
+    def loss_of(head, values, actions, returns):
+        return actor_critic_loss(head, values, actions, returns, 0.01).total
+
+    act, grad_fn, loss_fn = (policy.get_concrete_function(), recompute.get_concrete_function(),
+                             loss_of.get_concrete_function())
+    observations = [tf.constant(rng.integers(0, 255, (envs,) + shape, dtype=np.uint8))
+                    for _ in range(steps)]
+    stacked = tf.concat(observations, 0)
+    actions = tf.constant(rng.integers(0, 6, steps * envs).astype(np.int32))
+    returns = tf.constant(rng.standard_normal(steps * envs).astype(np.float32))
+
+    def trainer():
+        for obs in observations:
+            tf.nn.softmax(act(params, obs)[0]).numpy()
+        return grad_fn(params, stacked, actions, returns).numpy()
+
+    def taped():
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            heads, values = [], []
+            for obs in observations:
+                head, value = act(params, obs)
+                tf.nn.softmax(head).numpy()
+                heads.append(head)
+                values.append(value)
+            loss = loss_fn(tf.concat(heads, 0), tf.concat(values, 0), actions, returns)
+        grads = tape.gradient(loss, params)
+        return tf.concat([tf.reshape(g, [-1]) for g in grads], 0).numpy()
+
+    difference = np.abs(trainer() - taped()).max()
+    print(f"gradient: the two ways differ by at most {difference:.2g}")
+    per = steps * envs
+    variants = {"act, then recompute (trainer)": trainer, "tape while acting": taped}
+    return {name: min(cpu_ms(f, 10, per) for _ in range(rounds)) for name, f in variants.items()}
+
+
+def environment(arch: str, envs: int, steps: int, rounds: int) -> dict[str, float]:
+    from ale_py.vector_env import AtariVectorEnv
+
+    from algorithms.environments import atari_frames, make_environment
+    frames = atari_frames(arch, False)
+    rng = np.random.default_rng(0)
+    ours = [make_environment("ALE", "pong", None, k, frames=frames) for k in range(envs)]
+    for env in ours:
+        env.reset()
+    # Its resize has no crop: the same work as ours for NIPS and NATURE (84x84), a little more
+    # for UNIVERSE (ours crops the score rows first).
+    vector = AtariVectorEnv("pong", envs, num_threads=1, img_height=frames.size,
+                            img_width=frames.size, stack_num=frames.history,
+                            use_fire_reset=False, reward_clipping=False)
+    vector.reset(seed=0)
+
+    def step_ours():
+        for _ in range(steps):
+            for env in ours:
+                if env.step(int(rng.integers(6)))[2]:
+                    env.reset()
+
+    def step_vector():
+        for _ in range(steps):
+            vector.step(rng.integers(6, size=envs))
+
+    per = steps * envs
+    variants = {"K environments in turn (trainer)": step_ours,
+                "AtariVectorEnv, one thread": step_vector}
+    return {name: min(cpu_ms(f, 5, per) for _ in range(rounds)) for name, f in variants.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arch", default="NIPS", choices=("NIPS", "NATURE", "UNIVERSE"))
+    parser.add_argument("--envs", type=int, default=8, help="environments per actor-learner")
+    parser.add_argument("--steps", type=int, default=5, help="t_max")
+    parser.add_argument("--rounds", type=int, default=3, help="the best of this many")
+    args = parser.parse_args()
+    results = {
+        "optimizer (ms per update)": optimizer(args.rounds),
+        f"gradient (ms per agent step, {args.arch}, K = {args.envs}, t_max {args.steps})":
+            gradient(args.arch, args.envs, args.steps, args.rounds),
+        f"environment (ms per agent step, Pong, {args.arch} frames)":
+            environment(args.arch, args.envs, 50, args.rounds),
+    }
+    print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; CPU time of the whole process")
+    for section, figures in results.items():
+        print(f"\n{section}")
+        baseline = next(iter(figures.values()))
+        for name, value in figures.items():
+            print(f"  {name:<36} {value:8.3f}   {value / baseline:5.2f} x")
+    print("\nreproduce: python -m benchmarks.update_path " + " ".join(
+        f"--{k} {v}" for k, v in vars(args).items()))
+
+
+if __name__ == "__main__":
+    main()
