@@ -49,7 +49,7 @@ def merge_config(args: argparse.Namespace, saved: dict, explicit: set[str]) -> a
     """A resumed or evaluated run's hyperparameters: the checkpoint's, except the flags given on
     this command line and those that belong to this invocation alone."""
     merged = vars(args).copy()
-    for key, value in saved.items():
+    for key, value in {**config.SAVED_BEFORE_DEFAULTS_RESOLVED, **saved}.items():
         if key in merged and key not in explicit and key not in config.INVOCATION_FLAGS:
             merged[key] = value
     return argparse.Namespace(**merged)

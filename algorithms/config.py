@@ -35,6 +35,7 @@ ENTROPY = 0.01             # discrete actions (paper)
 CONTINUOUS_ENTROPY = 1e-4  # Gaussian policies (paper, continuous control)
 VECTOR_LR = 3e-3
 PRESETS = ("tuned", "paper")
+PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 # --preset: the values of the flags left unset. "paper" is the paper's (with ATARI_LR, or
 # VECTOR_LR for vector tasks); "tuned" is what learned Pong fastest per step here (A3C on Atari
 # only; the measurements are in help/HYPERPARAMETERS.md).
@@ -236,13 +237,15 @@ def build_parser() -> OneLineParser:
                    help="global agent steps over which epsilon anneals from 1 to its final value "
                         "(value-based methods; default: the paper's 1,000,000 on Atari, 30,000 "
                         "on vector observations)")
-    p.add_argument("--envs_per_actor", default=1,
+    p.add_argument("--envs_per_actor", default=None,
                    type=_number(int, "envs_per_actor", 1, MAX_ENVS_PER_ACTOR),
                    help="environments per actor-learner, stepped together: one batched forward "
                         "pass chooses their actions, one gradient over all their steps makes one "
                         "update (PAAC's batched actor-learner within the paper's asynchronous "
-                        "scheme). 1 is the paper's algorithm; use more when the machine has "
-                        "fewer cores than the paper's 16 threads. Steps count per environment")
+                        "scheme). 1 is the paper's algorithm. Steps count per environment. "
+                        f"Default: for A3C on Atari with --preset tuned, {PAPER_THREADS} // -n "
+                        f"(at least 1: the paper's {PAPER_THREADS} streams of experience on "
+                        "fewer cores, e.g. 8 with -n 2); else 1")
     p.add_argument("--max_local_steps", default=None,
                    type=_number(int, "max_local_steps", 1, 10_000),
                    help="t_max: steps per actor-learner segment before an update. Default: "
@@ -320,6 +323,9 @@ def build_parser() -> OneLineParser:
     return p
 
 
+# What a configuration saved before a flag existed meant by its absence, for the flags whose
+# parser default (None) is resolved later: one environment per actor-learner.
+SAVED_BEFORE_DEFAULTS_RESOLVED = {"envs_per_actor": 1}
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
 INVOCATION_FLAGS = ("resume", "checkpoint", "mode", "eval_episodes", "greedy", "eval_epsilon",
                     "eval_file", "record_video", "video_episodes", "quiet", "visualize",
@@ -497,6 +503,8 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
     # as large as one segment's. Adam's steps do not grow with the gradient, so the tuned
     # learning rate grows with K instead (PAAC's rule; measured on Pong, HYPERPARAMETERS.md).
     scale_lr = tuned and args.initial_lr is None
+    if args.envs_per_actor is None:
+        args.envs_per_actor = max(1, PAPER_THREADS // args.num_actor_learners) if tuned else 1
     for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {}),
                        **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED)}.items():
         if getattr(args, key) is None:
@@ -590,6 +598,9 @@ class Config:
         """A configuration from saved values; missing keys take the parser's defaults."""
         known = {f.name for f in fields(cls)}
         merged = {**parser_defaults(), **{k: v for k, v in values.items() if k in known}}
+        for key, value in SAVED_BEFORE_DEFAULTS_RESOLVED.items():
+            if merged[key] is None:
+                merged[key] = value
         return cls(**merged)
 
     def to_dict(self) -> dict[str, Any]:

@@ -44,11 +44,11 @@ def test_defaults_are_the_papers_with_preset_paper():
 
 
 def test_the_tuned_preset_is_for_a3c_on_atari_and_flags_given_win():
-    tuned = parse("pong")
+    tuned = parse("pong", "-n", "16")
     config.resolve_defaults(tuned, continuous=False, atari=True)
     assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
-            tuned.max_local_steps, tuned.clip_norm) == ("tuned", "UNIVERSE", "adam", 1e-8, 1e-4,
-                                                         20, 50.0)
+            tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor) == \
+        ("tuned", "UNIVERSE", "adam", 1e-8, 1e-4, 20, 50.0, 1)
     for alg in ("q", "sarsa"):   # not measured yet: the paper's
         other = parse("pong", "--alg_type", alg)
         config.resolve_defaults(other, continuous=False, atari=True)
@@ -58,14 +58,15 @@ def test_the_tuned_preset_is_for_a3c_on_atari_and_flags_given_win():
     config.resolve_defaults(vector, continuous=False, atari=False)
     assert (vector.opt_type, vector.e, vector.initial_lr, vector.max_local_steps,
             vector.clip_norm) == ("rmsprop", 0.1, 3e-3, 5, 40.0)
-    given = parse("pong", "--arch", "NATURE", "--opt_type", "rmsprop", "--max_local_steps", "5")
+    given = parse("pong", "--arch", "NATURE", "--opt_type", "rmsprop", "--max_local_steps", "5",
+                  "--envs_per_actor", "1")
     config.resolve_defaults(given, continuous=False, atari=True)
     assert (given.arch, given.opt_type, given.e, given.max_local_steps, given.initial_lr,
             given.clip_norm) == ("NATURE", "rmsprop", 0.1, 5, 1e-4, 50.0)
 
 
 def test_defaults_that_depend_on_the_environment():
-    atari = parse("pong")
+    atari = parse("pong", "-n", "16")
     assert config.resolve_defaults(atari, continuous=False, atari=True) is None
     assert (atari.entropy, atari.rescale_rewards, atari.initial_lr) == (0.01, False, 1e-4)
     assert atari.clip_norm_type == "global"
@@ -107,6 +108,24 @@ def test_value_based_defaults_depend_on_the_observations():
     assert (given.epsilon_annealing_steps, given.q_target_update_steps) == (7, 9)
 
 
+def test_tuned_atari_a3c_gathers_the_papers_16_streams_on_fewer_cores():
+    """A3C on Atari with --preset tuned: 16 // -n environments per actor-learner (at least
+    one), and 1e-4 of learning rate per environment; the paper's preset, the value-based
+    methods and vector tasks keep one environment and their rate; given flags win."""
+    def resolved(*flags, atari=True):
+        args = parse(*flags, "--seed", "1")
+        config.resolve_defaults(args, continuous=False, atari=atari)
+        return args.envs_per_actor, pytest.approx(args.initial_lr)
+
+    for n, envs in ((1, 16), (2, 8), (3, 5), (4, 4), (16, 1), (32, 1)):
+        assert resolved("pong", "-n", str(n)) == (envs, 1e-4 * envs)
+    assert resolved("pong", "-n", "2", "--envs_per_actor", "3") == (3, 3e-4)
+    assert resolved("pong", "-n", "2", "-lr", "2e-4") == (8, 2e-4)
+    assert resolved("pong", "-n", "2", "--preset", "paper") == (1, 7e-4)
+    assert resolved("pong", "-n", "2", "--alg_type", "q") == (1, 7e-4)
+    assert resolved("CartPole-v1", "--env", "GYM", "-n", "2", atari=False) == (1, 3e-3)
+
+
 def test_tuned_learning_rate_grows_with_the_environments_per_actor():
     """A3C on Atari with --preset tuned: 1e-4 per environment of an actor-learner; a rate
     given on the command line, the paper's preset and vector tasks keep theirs at every K."""
@@ -115,7 +134,7 @@ def test_tuned_learning_rate_grows_with_the_environments_per_actor():
         config.resolve_defaults(args, continuous=False, atari=atari)
         return args.initial_lr
 
-    assert lr("pong") == pytest.approx(1e-4)
+    assert lr("pong", "--envs_per_actor", "1") == pytest.approx(1e-4)
     assert lr("pong", "--envs_per_actor", "8") == pytest.approx(8e-4)
     assert lr("pong", "--envs_per_actor", "8", "-lr", "3e-4") == pytest.approx(3e-4)
     assert lr("pong", "--envs_per_actor", "8", "--preset", "paper") == pytest.approx(7e-4)

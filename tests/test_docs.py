@@ -61,10 +61,11 @@ def test_documented_default_is_the_real_one(action):
 @pytest.mark.parametrize("continuous,atari", [(False, True), (False, False), (True, False)])
 def test_documented_environment_defaults_are_the_resolved_ones(continuous, atari):
     """The defaults that depend on the environment: each resolved value is named in its row."""
-    args = config.parse_args(["pong", "--seed", "1"])
+    args = config.parse_args(["pong", "--seed", "1", "-n", str(config.PAPER_THREADS)])
     config.resolve_defaults(args, continuous, atari)
     rows = doc_rows()
     for flag, value in [("--entropy", args.entropy), ("--initial_lr", args.initial_lr),
+                        ("--envs_per_actor", args.envs_per_actor),
                         ("--clip_norm_type", args.clip_norm_type),
                         ("--epsilon_annealing_steps", args.epsilon_annealing_steps),
                         ("--q_target_update_steps", args.q_target_update_steps)]:
@@ -83,10 +84,11 @@ def test_the_presets_table_is_the_code():
             if len(cells) == 3 and cells[0].startswith("`") and "preset" not in cells[0]:
                 rows.setdefault(cells[0].split()[0].strip("`"), cells[1:])
     for preset, column in (("tuned", 0), ("paper", 1)):
-        args = config.parse_args(["pong", "--preset", preset, "--seed", "1"])
+        args = config.parse_args(["pong", "--preset", preset, "--seed", "1", "-n", "2"])
         config.resolve_defaults(args, continuous=False, atari=True)
         for flag, key in (("--arch", "arch"), ("--opt_type", "opt_type"), ("-lr", "initial_lr"),
-                          ("--max_local_steps", "max_local_steps"), ("--clip_norm", "clip_norm")):
+                          ("--max_local_steps", "max_local_steps"), ("--clip_norm", "clip_norm"),
+                          ("--envs_per_actor", "envs_per_actor")):
             value = getattr(args, key)
             text = rows[flag][column]
             assert shown(value) in text, f"{preset}: {flag} is {value}, the table {text!r}"

@@ -131,16 +131,19 @@ def _evaluate_and_plot(run_cli, run, tmp_path):
 
 
 def test_atari_smoke_run(run_cli, tmp_path):
-    run = run_cli(["pong", "-n", "2", "--max_global_steps", "4000", "--seed", "1",
+    """The plain command with -n 2: the tuned preset, 8 games per actor-learner (16 // 2) at
+    8 x 1e-4; 20,000 steps give each of the 16 games 1,250, more than a Pong episode lasts."""
+    run = run_cli(["pong", "-n", "2", "--max_global_steps", "20000", "--seed", "1",
                    "--summary_dir", str(tmp_path)], timeout=300)
     assert run.returncode == 0, run.stderr
     run_dir = run.run_dir()
     assert os.path.dirname(os.path.dirname(run_dir)) == str(tmp_path / "pong")
     assert "step" in run.stdout and "steps/s" in run.stdout and "frames/s" in run.stdout
     record = json.load(open(os.path.join(run_dir, "config.json")))
-    assert record["config"]["game"] == "pong" and record["config"]["initial_lr"] == 1e-4
+    assert record["config"]["game"] == "pong"
     assert (record["config"]["arch"], record["config"]["opt_type"],
-            record["config"]["max_local_steps"]) == ("UNIVERSE", "adam", 20)   # --preset tuned
+            record["config"]["max_local_steps"], record["config"]["envs_per_actor"],
+            record["config"]["initial_lr"]) == ("UNIVERSE", "adam", 20, 8, 8e-4)   # tuned
     assert record["config"]["observation_shape"] == [42, 42, 4]
     assert record["config"]["num_actions"] == 6
     assert record["versions"]["tensorflow"] == "2.21.0"
@@ -149,15 +152,16 @@ def test_atari_smoke_run(run_cli, tmp_path):
         scalars = read_scalars(os.path.join(run_dir, f"actor_{actor}"))
         assert TRAIN_TAGS <= set(scalars), sorted(scalars)
         assert all(np.isfinite(v) for values in scalars.values() for _, v in values)
-        # annealed linearly to 0 over the run's 4,000 steps (the default --lr_annealing_steps)
+        # annealed linearly to 0 over the run's 20,000 steps (the default --lr_annealing_steps)
         for step, lr in scalars["train/learning_rate"]:
-            assert lr == pytest.approx(1e-4 * max(0.0, 1 - step / 4000), rel=1e-4, abs=1e-9)
+            assert lr == pytest.approx(8e-4 * max(0.0, 1 - step / 20000), rel=1e-4, abs=1e-9)
         episode_tags |= set(scalars) & {"episode/return", "episode/length"}
         for _, ret in scalars.get("episode/return", []):
             assert -21 <= ret <= 21
     assert episode_tags == {"episode/return", "episode/length"}
     rows = read_episodes(run_dir)
     assert rows and all(-21 <= float(r["return"]) <= 21 and int(r["length"]) > 100 for r in rows)
+    assert len({(r["actor"], r["env"]) for r in rows}) >= 8   # episodes of many of the 16 games
     assert_nothing_left(run)
 
 
