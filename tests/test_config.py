@@ -126,6 +126,20 @@ def test_tuned_atari_a3c_gathers_the_papers_16_streams_on_fewer_cores():
     assert resolved("CartPole-v1", "--env", "GYM", "-n", "2", atari=False) == (1, 3e-3)
 
 
+def test_a_checkpoint_from_before_envs_per_actor_resumes_with_one_environment():
+    """An Atari A3C checkpoint saved before --envs_per_actor existed (no such key) goes on with
+    one game per actor-learner and its own learning rate, not today's 16 // -n and 1e-4 x K;
+    the flag given on the command line still wins."""
+    from algorithms.cli import merge_config
+    saved = dict(vars(parse("pong", "-n", "2", "--seed", "4")), initial_lr=1e-4)
+    saved.pop("envs_per_actor")
+    for argv, envs in (([], 1), (["--envs_per_actor", "4"], 4)):
+        command = ["pong", "-n", "2", "--resume", *argv]
+        args = merge_config(parse(*command), saved, config.explicit_flags(command))
+        config.resolve_defaults(args, continuous=False, atari=True)
+        assert (args.envs_per_actor, args.initial_lr, args.seed) == (envs, 1e-4, 4)
+
+
 def test_tuned_learning_rate_grows_with_the_environments_per_actor():
     """A3C on Atari with --preset tuned: 1e-4 per environment of an actor-learner; a rate
     given on the command line, the paper's preset and vector tasks keep theirs at every K."""

@@ -44,6 +44,7 @@ def test_an_old_checkpoint_loads_into_todays_configuration_and_layout(tmp_path):
     assert (config.game, config.alg_type, config.num_actor_learners, config.seed) == \
         ("CartPole-v1", "a3c", 2, 5)
     assert config.initial_lr == 3e-3 and config.clip_norm_type == "local"
+    assert config.envs_per_actor == 1   # saved before the flag existed: one environment
     env = make_environment("GYM", "CartPole-v1", None, 0)
     spec = env.spec
     env.close()
