@@ -8,9 +8,10 @@
     one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
     do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
-    42x42 frames, Adam, t_max 20; ``a3c-tuned-k8`` with 8 environments per actor-learner);
-    and both A3Cs with their actor-learners as Ray actors and the parameters on a parameter
-    server (``a3c-ray``, ``a3c-tuned-ray``; a Ray instance started on this machine).
+    42x42 frames, Adam, t_max 20, 16 // N environments per actor-learner; ``a3c-tuned-k1``
+    with one); and A3Cs with their actor-learners as Ray actors and the parameters on a
+    parameter server (``a3c-ray``, ``a3c-tuned-ray``, ``a3c-tuned-k1-ray``; a Ray instance
+    started on this machine).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
@@ -61,6 +62,8 @@ def environment_rate(game: str, workers: int, seconds: float) -> float:
     return sum(rates)
 
 
+# today's defaults: the UNIVERSE network, Adam, t_max 20, 16 // N environments per actor-learner
+TUNED = ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"]
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
     "a3c-lstm": ["--alg_type", "a3c", "--lstm", "true"],
@@ -70,12 +73,11 @@ VARIANTS = {
     "one-step-q": ["--alg_type", "q", "--max_local_steps", "1", "-ea", "1"],
     "one-step-sarsa": ["--alg_type", "sarsa", "--max_local_steps", "1", "-ea", "1"],
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
-    "a3c-tuned": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
-    "a3c-tuned-k8": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
-                     "--envs_per_actor", "8"],
+    "a3c-tuned": TUNED,
+    "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
-    "a3c-tuned-ray": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
-                      "--cluster", "ray"],
+    "a3c-tuned-ray": TUNED + ["--cluster", "ray"],
+    "a3c-tuned-k1-ray": TUNED + ["--envs_per_actor", "1", "--cluster", "ray"],
 }
 # The Ray backend's share of *sync* and *optimizer*: waiting for the parameters, sending the
 # gradient, waiting for gradients in flight (algorithms/cluster.py).
