@@ -1,10 +1,10 @@
 """What each setting teaches per step: Pong learning curves of a table of settings, one command.
 
-For every setting of the table, trains ``python -m algorithms pong`` with 2 actor-learners and
-a fixed seed for ``--steps`` global agent steps (``--parallel`` runs at a time; a setting whose
-checkpoint folder already exists is resumed, so an interrupted ablation continues where it
-stopped), evaluates its final checkpoint greedily (``--mode eval --greedy``), and writes, under
-``--out``:
+For every setting of the table, trains ``python -m algorithms pong`` (or another ``--game``)
+with 2 actor-learners and a fixed seed for ``--steps`` global agent steps (``--parallel`` runs
+at a time; a setting whose checkpoint folder already exists is resumed, so an interrupted
+ablation continues where it stopped), evaluates its final checkpoint greedily (``--mode eval
+--greedy``), and writes, under ``--out``:
 
 * ``results.json``: per setting, its flags, the global steps at which the mean of the last 20
   training episodes first reached -15, -10, -5 and +5, the last mean, the greedy evaluation;
@@ -16,6 +16,7 @@ Reproduce with:
     python -m benchmarks.pong_ablation --steps 1000000                 # every setting
     python -m benchmarks.pong_ablation --steps 1000000 --settings paper,default
     python -m benchmarks.pong_ablation --report-only                   # tables and plot only
+    python -m benchmarks.pong_ablation --game breakout --settings default --steps 3000000
 
 The machine's speed does not matter to the comparison: settings are compared per step.
 """
@@ -45,6 +46,8 @@ PAPER = ["--preset", "paper"]
 SETTINGS = {
     "default": ([], "nothing: today's defaults (--preset tuned)"),
     "paper": (PAPER, "the paper's settings"),
+    "n-step-q": (["--alg_type", "q", "--max_local_steps", "5"],
+                 "n-step Q-learning (t_max 5) with its defaults: the paper's"),
     "rmsprop-eps1e-5": (PAPER + ["--e", "1e-5"], "RMSProp eps 1e-5"),
     "adam": (PAPER + ["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8"], "shared Adam, lr 1e-4"),
     "adam-tmax20": (PAPER + ["--opt_type", "adam", "-lr", "1e-4", "--e", "1e-8",
@@ -86,10 +89,11 @@ def folders(out: str, name: str) -> tuple[str, str]:
     return os.path.join(out, name, "summary"), os.path.join(out, name, "checkpoints")
 
 
-def command(name: str, steps: int, out: str, seed: int, workers: int) -> list[str]:
+def command(name: str, steps: int, out: str, seed: int, workers: int,
+            game: str = "pong") -> list[str]:
     summary, checkpoints = folders(out, name)
     flags = SETTINGS[name][0]
-    args = [sys.executable, "-m", "algorithms", "pong", "-n", str(workers), "--seed", str(seed),
+    args = [sys.executable, "-m", "algorithms", game, "-n", str(workers), "--seed", str(seed),
             "--max_global_steps", str(steps), "--lr_annealing_steps", str(ANNEALING_STEPS),
             "--checkpoint_interval", str(max(steps // 20, 1)),
             "--keep_checkpoints", "20", "--summary_dir", summary, "--checkpoint_dir",
@@ -100,14 +104,14 @@ def command(name: str, steps: int, out: str, seed: int, workers: int) -> list[st
 
 
 def train(names: list[str], steps: int, out: str, seed: int, workers: int,
-          parallel: int) -> None:
+          parallel: int, game: str) -> None:
     pending, running = list(names), []
     while pending or running:
         while pending and len(running) < parallel:
             name = pending.pop(0)
             os.makedirs(os.path.join(out, name), exist_ok=True)
             log = open(os.path.join(out, name, "train.log"), "a")
-            args = command(name, steps, out, seed, workers)
+            args = command(name, steps, out, seed, workers, game)
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {' '.join(args[1:])}", flush=True)
             running.append((name, subprocess.Popen(args, cwd=ROOT, stdout=log,
                                                    stderr=subprocess.STDOUT), log))
@@ -121,14 +125,14 @@ def train(names: list[str], steps: int, out: str, seed: int, workers: int,
                       flush=True)
 
 
-def evaluate(name: str, out: str, episodes: int) -> dict | None:
+def evaluate(name: str, out: str, episodes: int, game: str) -> dict | None:
     _, checkpoints = folders(out, name)
     found = sorted(glob.glob(os.path.join(checkpoints, "checkpoint-*.npz")))
     if not found:
         return None
     result = os.path.join(out, name, f"eval-greedy-{os.path.basename(found[-1])[11:-4]}.json")
     if not os.path.isfile(result):
-        subprocess.run([sys.executable, "-m", "algorithms", "pong", "--mode", "eval", "--greedy",
+        subprocess.run([sys.executable, "-m", "algorithms", game, "--mode", "eval", "--greedy",
                         "--checkpoint", found[-1], "--eval_episodes", str(episodes),
                         "--eval_file", result], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     with open(result) as f:
@@ -138,7 +142,7 @@ def evaluate(name: str, out: str, episodes: int) -> dict | None:
 def curve(name: str, out: str) -> dict | None:
     """The run's episodes, its trailing means and the steps where they cross each threshold."""
     summary, _ = folders(out, name)
-    runs = sorted(glob.glob(os.path.join(summary, "pong", "a3c", "*", "episodes.csv")))
+    runs = sorted(glob.glob(os.path.join(summary, "*", "*", "*", "episodes.csv")))
     if not runs:
         return None
     with open(runs[-1], newline="") as f:
@@ -158,14 +162,14 @@ def curve(name: str, out: str) -> dict | None:
 
 
 def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
-           steps: int) -> None:
+           steps: int, game: str) -> None:
     results = {}
     for name in names:
         learned = curve(name, out)
         if learned is None:
             continue
         results[name] = dict(learned, flags=SETTINGS[name][0], change=SETTINGS[name][1],
-                             evaluation=evaluate(name, out, episodes))
+                             evaluation=evaluate(name, out, episodes, game))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"machine": machine, "date": time.strftime("%Y-%m-%d"), "seed": seed,
@@ -174,7 +178,7 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
     def steps_text(value):
         return "-" if value is None else f"{value / 1e6:.2f} M"
 
-    lines = [f"Pong, {workers} actor-learners, seed {seed}; {machine}, "
+    lines = [f"{game}, {workers} actor-learners, seed {seed}; {machine}, "
              f"{time.strftime('%Y-%m-%d')}. Steps at which the mean of the last {WINDOW} "
              "training episodes first reached each level ('-': not within the run).", "",
              "| setting | what changes | steps run | " + " | ".join(
@@ -188,7 +192,7 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
                      + " | ".join(steps_text(r["reached"][str(t)]) for t in THRESHOLDS)
                      + f" | {r['last_mean']:.1f} | {ev_text} |")
     lines += ["", "Commands (from the repository root):", ""]
-    lines += [f"- `{name}`: `python -m algorithms pong -n {workers} --seed {seed} "
+    lines += [f"- `{name}`: `python -m algorithms {game} -n {workers} --seed {seed} "
               f"--max_global_steps {steps} --lr_annealing_steps {ANNEALING_STEPS} "
               f"{' '.join(SETTINGS[name][0])}`".replace("  ", " ")
               for name in results]
@@ -208,6 +212,7 @@ def main() -> None:
     parser.add_argument("--settings", default=",".join(SETTINGS),
                         help=f"comma-separated, from {', '.join(SETTINGS)}")
     parser.add_argument("--out", default="/tmp/pong_ablation", help="folder for everything")
+    parser.add_argument("--game", default="pong", help="the Atari game (any of ALE's)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2, help="actor-learners per run")
     parser.add_argument("--parallel", type=int, default=2, help="runs at the same time")
@@ -220,8 +225,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(sorted(unknown))}")
     if not args.report_only:
-        train(names, args.steps, args.out, args.seed, args.workers, args.parallel)
-    report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps)
+        train(names, args.steps, args.out, args.seed, args.workers, args.parallel, args.game)
+    report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps, args.game)
     print("\nreproduce: python -m benchmarks.pong_ablation " + " ".join(sys.argv[1:]))
 
 
