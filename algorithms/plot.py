@@ -47,7 +47,9 @@ def read_run(run_dir: str) -> dict:
             record = json.load(f)
         cfg = record["config"]
         alg = cfg["alg_type"] + (" LSTM" if cfg.get("lstm") else "")
-        label = f"{cfg['game']} {alg} n={cfg['num_actor_learners']} ({label})"
+        games = cfg.get("envs_per_actor") or 1
+        label = (f"{cfg['game']} {alg} n={cfg['num_actor_learners']}"
+                 f"{f' x {games} games' if games > 1 else ''}, seed {cfg.get('seed')} ({label})")
         resumed_at = [int(r["global_step"]) for r in record.get("resumed", [])]
     except (OSError, ValueError, KeyError, TypeError):
         pass
