@@ -76,7 +76,7 @@ SETTINGS = {
     "k8-lr1e-4": (["--envs_per_actor", "8", "-lr", "1e-4"],
                   "8 environments per actor-learner, lr 1e-4 (not scaled)"),
     "k8-lr4e-4": (["--envs_per_actor", "8", "-lr", "4e-4"],
-                          "8 environments per actor-learner, lr 4e-4"),
+                  "8 environments per actor-learner, lr 4e-4"),
     "default-k8-lr8e-4": (["--envs_per_actor", "8", "-lr", "8e-4"],
                           "8 environments per actor-learner, lr 8e-4 (= the default at K = 8)"),
 }
@@ -90,7 +90,7 @@ def folders(out: str, name: str) -> tuple[str, str]:
 
 
 def command(name: str, steps: int, out: str, seed: int, workers: int,
-            game: str = "pong") -> list[str]:
+            game: str) -> list[str]:
     summary, checkpoints = folders(out, name)
     flags = SETTINGS[name][0]
     args = [sys.executable, "-m", "algorithms", game, "-n", str(workers), "--seed", str(seed),

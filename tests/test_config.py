@@ -124,6 +124,14 @@ def test_tuned_atari_a3c_gathers_the_papers_16_streams_on_fewer_cores():
     assert resolved("pong", "-n", "2", "--preset", "paper") == (1, 7e-4)
     assert resolved("pong", "-n", "2", "--alg_type", "q") == (1, 7e-4)
     assert resolved("CartPole-v1", "--env", "GYM", "-n", "2", atari=False) == (1, 3e-3)
+    # a K given on the command line scales the tuned rate alone
+    assert resolved("pong", "--envs_per_actor", "1") == (1, 1e-4)
+    assert resolved("pong", "--envs_per_actor", "8") == (8, 8e-4)
+    assert resolved("pong", "--envs_per_actor", "8", "-lr", "3e-4") == (8, 3e-4)
+    assert resolved("pong", "--envs_per_actor", "8", "--preset", "paper") == (8, 7e-4)
+    assert resolved("pong", "--envs_per_actor", "8", "--alg_type", "q") == (8, 7e-4)
+    assert resolved("CartPole-v1", "--env", "GYM", "--envs_per_actor", "8",
+                    atari=False) == (8, 3e-3)
 
 
 def test_a_checkpoint_from_before_envs_per_actor_resumes_with_one_environment():
@@ -138,23 +146,6 @@ def test_a_checkpoint_from_before_envs_per_actor_resumes_with_one_environment():
         args = merge_config(parse(*command), saved, config.explicit_flags(command))
         config.resolve_defaults(args, continuous=False, atari=True)
         assert (args.envs_per_actor, args.initial_lr, args.seed) == (envs, 1e-4, 4)
-
-
-def test_tuned_learning_rate_grows_with_the_environments_per_actor():
-    """A3C on Atari with --preset tuned: 1e-4 per environment of an actor-learner; a rate
-    given on the command line, the paper's preset and vector tasks keep theirs at every K."""
-    def lr(*flags, atari=True):
-        args = parse(*flags, "--seed", "1")
-        config.resolve_defaults(args, continuous=False, atari=atari)
-        return args.initial_lr
-
-    assert lr("pong", "--envs_per_actor", "1") == pytest.approx(1e-4)
-    assert lr("pong", "--envs_per_actor", "8") == pytest.approx(8e-4)
-    assert lr("pong", "--envs_per_actor", "8", "-lr", "3e-4") == pytest.approx(3e-4)
-    assert lr("pong", "--envs_per_actor", "8", "--preset", "paper") == pytest.approx(7e-4)
-    assert lr("pong", "--envs_per_actor", "8", "--alg_type", "q") == pytest.approx(7e-4)
-    assert lr("CartPole-v1", "--env", "GYM", "--envs_per_actor", "8",
-              atari=False) == pytest.approx(3e-3)
 
 
 def test_original_short_flags():

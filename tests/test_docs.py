@@ -61,7 +61,7 @@ def test_documented_default_is_the_real_one(action):
 @pytest.mark.parametrize("continuous,atari", [(False, True), (False, False), (True, False)])
 def test_documented_environment_defaults_are_the_resolved_ones(continuous, atari):
     """The defaults that depend on the environment: each resolved value is named in its row."""
-    args = config.parse_args(["pong", "--seed", "1", "-n", str(config.PAPER_THREADS)])
+    args = config.parse_args(["pong", "--seed", "1", "-n", "2"])
     config.resolve_defaults(args, continuous, atari)
     rows = doc_rows()
     for flag, value in [("--entropy", args.entropy), ("--initial_lr", args.initial_lr),
