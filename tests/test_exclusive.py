@@ -8,7 +8,7 @@ import time
 import pytest
 
 from algorithms import checkpoint
-from conftest import processes_with_token
+from conftest import processes_with_token, shm_segments
 from test_end_to_end import _start, _wait_for_steps
 
 pytestmark = pytest.mark.slow
@@ -46,6 +46,12 @@ def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_
         assert before != sorted(os.listdir(tmp_path / "ck"))   # it did go on pruning
         os.kill(first.pid, signal.SIGKILL)   # the lock goes with the process
         first.wait(10)
+        # Its workers leave once they see the parent gone, and its resource tracker once its
+        # pipe closes, unlinking the shared memory the parent could not: killing them sooner
+        # would leave that memory in /dev/shm.
+        deadline = time.monotonic() + 15
+        while processes_with_token(token) and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         if first.poll() is None:
             first.kill()
@@ -53,9 +59,7 @@ def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_
             os.kill(pid, signal.SIGKILL)
         first.stdout.close()
         first.stderr.close()
-    deadline = time.monotonic() + 15   # its workers leave once they see the parent gone
-    while processes_with_token(token) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    assert shm_segments(first.pid) == []
     step = checkpoint.load(checkpoint.latest(str(tmp_path / "ck"))).step
     resumed = run_cli(_args(tmp_path, "--summary_dir", str(tmp_path), "--resume",
                             "--max_global_steps", str(step + 1000), "--quiet"), timeout=180)
