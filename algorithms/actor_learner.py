@@ -236,17 +236,27 @@ class ActorLearner:
         self.store.close()
 
 
-def _configure_tensorflow() -> None:
-    """One intra-op and one inter-op thread: the process is the unit of parallelism.
+def onednn_kernels(config: Config, env_spec: EnvSpec) -> bool:
+    """Whether an actor-learner runs TensorFlow's oneDNN kernels rather than Eigen's: for
+    convolutions over K > 1 environments. Measured in process CPU time per agent step
+    (``benchmarks/update_path.py --kernels``, BENCHMARKS.md): at K = 1 oneDNN costs as much as
+    Eigen with the NIPS network and 1.6 times as much with UNIVERSE's; at K = 8 it costs
+    0.6-0.8 of Eigen with NIPS and 0.5-0.8 with UNIVERSE, and the whole trainer runs 1.2-1.3
+    times as fast (``benchmarks/throughput.py``, ``a3c-k8`` against ``a3c-k8-eigen``)."""
+    return config.envs_per_actor > 1 and len(env_spec.observation_shape) == 3
+
+
+def _configure_tensorflow(onednn: bool = False) -> None:
+    """One intra-op and one inter-op thread: the process is the unit of parallelism; the CPU
+    kernels as :func:`onednn_kernels` chose, unless ``TF_ENABLE_ONEDNN_OPTS`` was set by the
+    user (TensorFlow reads it when it loads).
 
     TensorFlow's native start-up chatter (CUDA probing, absl's "log messages before
     InitializeLog") ignores TF_CPP_MIN_LOG_LEVEL, so stderr is silenced while it imports.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    # Eigen's kernels beat oneDNN's on these small single-threaded convolutions (measured:
-    # gradient of a 5-state NIPS batch 7.3 ms against 8.5 ms, forward 0.7 against 0.9 ms).
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if onednn else "0")
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -269,7 +279,7 @@ def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> boo
     traceback sent as an ``error`` message first."""
     learner = None
     try:
-        _configure_tensorflow()
+        _configure_tensorflow(onednn_kernels(spec.config, spec.env_spec))
         learner = ActorLearner(spec, runtime, messages, store)
         learner.run()
         return True

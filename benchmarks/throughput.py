@@ -9,9 +9,11 @@
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
     do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE network on
     42x42 frames, Adam, t_max 20, 16 // N environments per actor-learner; ``a3c-tuned-k1``
-    with one); and A3Cs with their actor-learners as Ray actors and the parameters on a
-    parameter server (``a3c-ray``, ``a3c-tuned-ray``, ``a3c-tuned-k1-ray``; a Ray instance
-    started on this machine).
+    with one); ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
+    with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
+    learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
+    and the parameters on a parameter server (``a3c-ray``, ``a3c-tuned-ray``,
+    ``a3c-tuned-k1-ray``; a Ray instance started on this machine).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
 actor-learner's time goes. Reproduce with:
@@ -75,10 +77,15 @@ VARIANTS = {
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
     "a3c-tuned": TUNED,
     "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
+    "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
+    "a3c-tuned-eigen": TUNED,
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
     "a3c-tuned-ray": TUNED + ["--cluster", "ray"],
     "a3c-tuned-k1-ray": TUNED + ["--envs_per_actor", "1", "--cluster", "ray"],
 }
+# Variants that force TensorFlow's kernel library (TF_ENABLE_ONEDNN_OPTS) where the trainer would
+# choose by K (oneDNN for batched Atari learners, Eigen otherwise): "0" is Eigen.
+FORCED_KERNELS = {"a3c-k8-eigen": "0", "a3c-tuned-eigen": "0"}
 # The Ray backend's share of *sync* and *optimizer*: waiting for the parameters, sending the
 # gradient, waiting for gradients in flight (algorithms/cluster.py).
 RAY_PHASES = ("fetch", "push", "wait")
@@ -129,7 +136,17 @@ def main() -> None:
     for name in variants:
         guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)   # of the environment's rate
         steps = int(env_rate * guess * args.seconds)
-        results[name] = trainer_rate(args.game, args.workers, steps, args.arch, VARIANTS[name])
+        saved = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+        if name in FORCED_KERNELS:   # the workers inherit it
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = FORCED_KERNELS[name]
+        try:
+            results[name] = trainer_rate(args.game, args.workers, steps, args.arch,
+                                         VARIANTS[name])
+        finally:
+            if saved is None:
+                os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
+            else:
+                os.environ["TF_ENABLE_ONEDNN_OPTS"] = saved
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.game}, {args.workers} processes, {args.arch}")

@@ -12,6 +12,10 @@ stretches wall time but not CPU time, so the figures hold up while other work ru
   over the K x t_max states, which recomputes the forward pass) against the same segment
   recorded on a gradient tape while acting, whose gradient reuses the acting pass's
   activations;
+* **kernels** (``--kernels``): the trainer's segment (acting at batch K, then the gradient) with
+  TensorFlow's Eigen kernels against its oneDNN ones (``TF_ENABLE_ONEDNN_OPTS``, read when
+  TensorFlow loads, so each in a process of its own), for each network and K the choice
+  depends on; the actor-learners choose by it (``actor_learner._configure_tensorflow``);
 * **environment**: K of the trainer's Atari environments (``environments.AtariEnvironment``)
   stepped one after the other, against ale-py's ``AtariVectorEnv`` with K games in one C++
   object (one thread).
@@ -20,18 +24,21 @@ Reproduce with:
 
     python -m benchmarks.update_path                 # NIPS network, K = 8
     python -m benchmarks.update_path --envs 1 --arch NIPS
+    python -m benchmarks.update_path --kernels       # Eigen against oneDNN, K = 1 and 8
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # as in the actor-learners
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # Eigen, as at K = 1 (see --kernels)
 
 
 def cpu_ms(function, calls: int, per: int = 1) -> float:
@@ -72,7 +79,8 @@ def optimizer(rounds: int) -> dict[str, float]:
     return {name: min(cpu_ms(f, 50) for _ in range(rounds)) for name, f in variants.items()}
 
 
-def gradient(arch: str, envs: int, steps: int, rounds: int) -> dict[str, float]:
+def gradient(arch: str, envs: int, steps: int, rounds: int,
+             taped_too: bool = True) -> dict[str, float]:
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -132,10 +140,12 @@ def gradient(arch: str, envs: int, steps: int, rounds: int) -> dict[str, float]:
         grads = tape.gradient(loss, params)
         return tf.concat([tf.reshape(g, [-1]) for g in grads], 0).numpy()
 
-    difference = np.abs(trainer() - taped()).max()
-    print(f"gradient: the two ways differ by at most {difference:.2g}")
     per = steps * envs
-    variants = {"act, then recompute (trainer)": trainer, "tape while acting": taped}
+    variants = {"act, then recompute (trainer)": trainer}
+    if taped_too:
+        difference = np.abs(trainer() - taped()).max()
+        print(f"gradient: the two ways differ by at most {difference:.2g}")
+        variants["tape while acting"] = taped
     return {name: min(cpu_ms(f, 10, per) for _ in range(rounds)) for name, f in variants.items()}
 
 
@@ -171,13 +181,47 @@ def environment(arch: str, envs: int, steps: int, rounds: int) -> dict[str, floa
     return {name: min(cpu_ms(f, 5, per) for _ in range(rounds)) for name, f in variants.items()}
 
 
+# (network, K, t_max): the paper's network and the defaults' (UNIVERSE, t_max 20), one
+# environment and eight per actor-learner.
+KERNEL_CASES = (("NIPS", 1, 5), ("NIPS", 8, 5), ("UNIVERSE", 1, 20), ("UNIVERSE", 8, 20))
+KERNELS = {"Eigen": "0", "oneDNN": "1"}
+
+
+def kernels(rounds: int) -> dict[str, float]:
+    """The trainer's segment cost per agent step under each kernel library, each case and
+    library in a fresh process (the libraries alternate, so drift affects both alike)."""
+    results = {}
+    for arch, envs, steps in KERNEL_CASES:
+        for name, flag in KERNELS.items():
+            child = subprocess.run(
+                [sys.executable, "-m", "benchmarks.update_path", "--segment", "--arch", arch,
+                 "--envs", str(envs), "--steps", str(steps), "--rounds", str(rounds)],
+                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag}, capture_output=True,
+                text=True, check=True, cwd=os.path.dirname(os.path.dirname(__file__)) or ".")
+            results[f"{arch}, K = {envs}, t_max {steps}, {name}"] = float(
+                child.stdout.split()[-1])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arch", default="NIPS", choices=("NIPS", "NATURE", "UNIVERSE"))
     parser.add_argument("--envs", type=int, default=8, help="environments per actor-learner")
     parser.add_argument("--steps", type=int, default=5, help="t_max")
     parser.add_argument("--rounds", type=int, default=3, help="the best of this many")
+    parser.add_argument("--kernels", action="store_true",
+                        help="only compare Eigen and oneDNN kernels on the trainer's segment")
+    parser.add_argument("--segment", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.segment:   # a child of --kernels: one figure on stdout
+        print(gradient(args.arch, args.envs, args.steps, args.rounds, taped_too=False)[
+            "act, then recompute (trainer)"])
+        return
+    if args.kernels:
+        print_kernels(kernels(args.rounds))
+        print("\nreproduce: python -m benchmarks.update_path --kernels --rounds "
+              f"{args.rounds}")
+        return
     results = {
         "optimizer (ms per update)": optimizer(args.rounds),
         f"gradient (ms per agent step, {args.arch}, K = {args.envs}, t_max {args.steps})":
@@ -194,6 +238,18 @@ def main() -> None:
             print(f"  {name:<36} {value:8.3f}   {value / baseline:5.2f} x")
     print("\nreproduce: python -m benchmarks.update_path " + " ".join(
         f"--{k} {v}" for k, v in vars(args).items()))
+
+
+def print_kernels(results: dict[str, float]) -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; CPU time of the whole process, ms per agent step of "
+          "a segment (act at batch K, then the gradient)")
+    names = list(KERNELS)
+    for arch, envs, steps in KERNEL_CASES:
+        case = f"{arch}, K = {envs}, t_max {steps}"
+        eigen, onednn = (results[f"{case}, {name}"] for name in names)
+        print(f"  {case:<28} Eigen {eigen:7.3f}   oneDNN {onednn:7.3f}   "
+              f"oneDNN / Eigen {onednn / eigen:5.2f}")
 
 
 if __name__ == "__main__":
