@@ -212,6 +212,7 @@ class AtariEnvironment:
         self._raw = np.zeros((2, height, width), dtype=np.uint8)
         self.frames = frames
         self._stack = np.zeros((frames.size, frames.size, frames.history), dtype=np.uint8)
+        self._flat = self._stack.reshape(-1)   # a view of the same bytes
         self._lives = 0
         self.render = render
 
@@ -223,7 +224,11 @@ class AtariEnvironment:
         """Push max(last two raw frames), cropped and resized (84x84), onto the frame stack."""
         frame = np.maximum(self._raw[0], self._raw[1])
         small = shrink(self._cv2, frame, self.frames)
-        self._stack[..., :-1] = self._stack[..., 1:]
+        # Each frame moves one place back in the history: shifting all the bytes by one is
+        # that, plus one byte per pixel carried over from the next pixel, which the new frame
+        # then overwrites. One contiguous move, where `stack[..., :-1] = stack[..., 1:]`
+        # copies three bytes at a time (0.36 of 0.8 ms per step, measured).
+        self._flat[:-1] = self._flat[1:]
         self._stack[..., -1] = small
 
     def reset(self) -> np.ndarray:

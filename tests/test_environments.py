@@ -43,6 +43,11 @@ def test_atari_observations_are_the_papers():
     # the newest frame moved in at the end; the older ones shifted left
     np.testing.assert_array_equal(obs2[..., :3], obs[..., 1:])
     assert set(info) == {"truncated", "life_lost"} and not done
+    # and so at every step, once the four frames differ (the ball and paddles move)
+    for _ in range(60):
+        obs, obs2 = obs2, env.step(2)[0]
+        np.testing.assert_array_equal(obs2[..., :3], obs[..., 1:])
+    assert len({obs2[..., i].tobytes() for i in range(4)}) == 4
 
 
 @pytest.mark.parametrize("lstm, history", [(True, 1), (False, 4)])
