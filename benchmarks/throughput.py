@@ -16,7 +16,10 @@
     ``a3c-tuned-k1-ray``; a Ray instance started on this machine).
 
 Prints both rates (agent steps/s, summed over processes), their ratio, and where an
-actor-learner's time goes. Reproduce with:
+actor-learner's time goes. With ``--gymnasium`` the environment is also measured through
+Gymnasium's ``AtariPreprocessing`` (the baseline the throughput targets were first set
+against; the trainer's own environment class does the same work faster), and the ratios to
+that rate are printed too. Reproduce with:
 
     python -m benchmarks.throughput                  # N = CPU cores, Pong, NIPS network
     python -m benchmarks.throughput -n 2 --seconds 20 --algorithms a3c,a3c-k4,a3c-k8,a3c-k16
@@ -38,9 +41,9 @@ from algorithms import config, environments
 PHASES = ("environment", "forward", "learn", "optimizer", "sync")
 
 
-def _env_worker(game: str, seed: int, seconds: float, out) -> None:
+def _env_worker(env_type: str, game: str, seed: int, seconds: float, out) -> None:
     import numpy as np
-    env = environments.make_environment("ALE", game, None, seed)
+    env = environments.make_environment(env_type, game, None, seed)
     rng = np.random.default_rng(seed)
     env.reset()
     steps, start = 0, time.perf_counter()
@@ -52,10 +55,20 @@ def _env_worker(game: str, seed: int, seconds: float, out) -> None:
     out.put(steps / (time.perf_counter() - start))
 
 
-def environment_rate(game: str, workers: int, seconds: float) -> float:
+def gymnasium_id(game: str) -> str:
+    """ALE's name of a game in Gymnasium: space_invaders -> ALE/SpaceInvaders-v5."""
+    return "ALE/" + "".join(word.title() for word in game.split("_")) + "-v5"
+
+
+def environment_rate(game: str, workers: int, seconds: float, env_type: str = "ALE") -> float:
+    """Agent steps/s of ``workers`` processes stepping the game with random actions: through
+    the trainer's own ``AtariEnvironment`` (``ALE``), or through Gymnasium's
+    ``AtariPreprocessing`` and ``FrameStackObservation`` (``GYM``), the same preprocessing."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_env_worker, args=(game, i, seconds, out)) for i in range(workers)]
+    game = gymnasium_id(game) if env_type == "GYM" else game
+    procs = [ctx.Process(target=_env_worker, args=(env_type, game, i, seconds, out))
+             for i in range(workers)]
     for p in procs:
         p.start()
     rates = [out.get() for _ in procs]
@@ -125,6 +138,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="duration of the environment-only measurement; each trainer runs "
                              "for about as long")
+    parser.add_argument("--gymnasium", action="store_true",
+                        help="also measure the environment through Gymnasium's wrappers and "
+                             "give the ratios to that rate as well")
     args = parser.parse_args()
     variants = args.algorithms.split(",")
     unknown = set(variants) - set(VARIANTS)
@@ -132,6 +148,8 @@ def main() -> None:
         parser.error(f"unknown algorithm(s) {', '.join(sorted(unknown))}")
 
     env_rate = environment_rate(args.game, args.workers, args.seconds)
+    gym_rate = environment_rate(args.game, args.workers, args.seconds, "GYM") \
+        if args.gymnasium else None
     results = {}
     for name in variants:
         guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)   # of the environment's rate
@@ -150,10 +168,16 @@ def main() -> None:
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.game}, {args.workers} processes, {args.arch}")
-    print(f"{'':<16} {'steps/s':>9} {'frames/s':>9} {'ratio':>7}")
-    print(f"{'environment':<16} {env_rate:9.0f} {4 * env_rate:9.0f} {1:7.3f}")
+    gym_column = f" {'ratio to Gymnasium':>19}" if gym_rate else ""
+    print(f"{'':<16} {'steps/s':>9} {'frames/s':>9} {'ratio':>7}{gym_column}")
+    print(f"{'environment':<16} {env_rate:9.0f} {4 * env_rate:9.0f} {1:7.3f}"
+          + (f" {env_rate / gym_rate:19.3f}" if gym_rate else ""))
+    if gym_rate:
+        print(f"{'env (Gymnasium)':<16} {gym_rate:9.0f} {4 * gym_rate:9.0f} "
+              f"{gym_rate / env_rate:7.3f} {1:19.3f}")
     for name, (rate, _) in results.items():
-        print(f"{name:<16} {rate:9.0f} {4 * rate:9.0f} {rate / env_rate:7.3f}")
+        print(f"{name:<16} {rate:9.0f} {4 * rate:9.0f} {rate / env_rate:7.3f}"
+              + (f" {rate / gym_rate:19.3f}" if gym_rate else ""))
     print("\nper agent step, per actor-learner (ms):")
     print(f"{'':<16}" + "".join(f"{phase:>12}" for phase in PHASES + ("total",)))
     for name, (_, breakdown) in results.items():
