@@ -236,27 +236,35 @@ class ActorLearner:
         self.store.close()
 
 
+ONEDNN = "TF_ENABLE_ONEDNN_OPTS"   # TensorFlow reads it once, when it first loads
+
+
 def onednn_kernels(config: Config, env_spec: EnvSpec) -> bool:
-    """Whether an actor-learner runs TensorFlow's oneDNN kernels rather than Eigen's: for
-    convolutions over K > 1 environments. Measured in process CPU time per agent step
-    (``benchmarks/update_path.py --kernels``, BENCHMARKS.md): at K = 1 oneDNN costs as much as
-    Eigen with the NIPS network and 1.6 times as much with UNIVERSE's; at K = 8 it costs
-    0.6-0.8 of Eigen with NIPS and 0.5-0.8 with UNIVERSE, and the whole trainer runs 1.2-1.3
-    times as fast (``benchmarks/throughput.py``, ``a3c-k8`` against ``a3c-k8-eigen``)."""
+    """Whether an actor-learner runs TensorFlow's oneDNN kernels rather than Eigen's: for a
+    convolutional network (image observations) over K > 1 environments. Measured with A3C in
+    process CPU time per agent step (``benchmarks/update_path.py --kernels``, BENCHMARKS.md):
+    at K = 1 oneDNN costs as much as Eigen with the NIPS network and 1.6 times as much with
+    UNIVERSE's; at K = 8 it costs 0.55-0.85 of Eigen with NIPS and 0.5-0.8 with UNIVERSE, and
+    the whole trainer runs 1.2-1.3 times as fast (``benchmarks/throughput.py``, ``a3c-k8``
+    against ``a3c-k8-eigen``). The value-based methods, the LSTM and NATURE follow the same
+    rule unmeasured: their batches are the same convolutions."""
     return config.envs_per_actor > 1 and len(env_spec.observation_shape) == 3
 
 
 def _configure_tensorflow(onednn: bool = False) -> None:
     """One intra-op and one inter-op thread: the process is the unit of parallelism; the CPU
-    kernels as :func:`onednn_kernels` chose, unless ``TF_ENABLE_ONEDNN_OPTS`` was set by the
-    user (TensorFlow reads it when it loads).
+    kernels as :func:`onednn_kernels` chose, unless the user set ``TF_ENABLE_ONEDNN_OPTS``.
+    The variable is restored once TensorFlow has read it, so that an evaluation run from
+    Python leaves no choice behind for the trainings it may start later.
 
     TensorFlow's native start-up chatter (CUDA probing, absl's "log messages before
     InitializeLog") ignores TF_CPP_MIN_LOG_LEVEL, so stderr is silenced while it imports.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if onednn else "0")
+    users = os.environ.get(ONEDNN)
+    if users is None:
+        os.environ[ONEDNN] = "1" if onednn else "0"
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -272,6 +280,8 @@ def _configure_tensorflow(onednn: bool = False) -> None:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+        if users is None:
+            os.environ.pop(ONEDNN, None)
 
 
 def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> bool:

@@ -374,10 +374,12 @@ class RayCluster:
         address = self.config.ray_address
         if address not in (None, "auto"):
             _check_reachable(address)
+        env_vars = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+        if "TF_ENABLE_ONEDNN_OPTS" in os.environ:   # the user's kernel choice, on every node
+            env_vars["TF_ENABLE_ONEDNN_OPTS"] = os.environ["TF_ENABLE_ONEDNN_OPTS"]
         options: dict[str, Any] = dict(
             logging_level="ERROR", log_to_driver=False, configure_logging=True,
-            runtime_env={"py_modules": [PACKAGE],
-                         "env_vars": {"TF_CPP_MIN_LOG_LEVEL": "3"}})
+            runtime_env={"py_modules": [PACKAGE], "env_vars": env_vars})
         if address is None:
             options.update(num_cpus=max(os.cpu_count() or 1, self.config.num_actor_learners),
                            include_dashboard=False)

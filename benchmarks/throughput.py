@@ -46,18 +46,26 @@ def _env_worker(env_type: str, game: str, seed: int, seconds: float, out) -> Non
     env = environments.make_environment(env_type, game, None, seed)
     rng = np.random.default_rng(seed)
     env.reset()
+    if env_type == "GYM":   # Gymnasium's wrappers alone, without the trainer's conversion
+        wrapped = env.env
+
+        def step(action: int) -> bool:
+            return any(wrapped.step(action)[2:4])
+    else:
+        def step(action: int) -> bool:
+            return env.step(action)[2]
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        _, _, done, _ = env.step(int(rng.integers(env.num_actions)))
         steps += 1
-        if done:
+        if step(int(rng.integers(env.num_actions))):
             env.reset()
     out.put(steps / (time.perf_counter() - start))
 
 
 def gymnasium_id(game: str) -> str:
     """ALE's name of a game in Gymnasium: space_invaders -> ALE/SpaceInvaders-v5."""
-    return "ALE/" + "".join(word.title() for word in game.split("_")) + "-v5"
+    return "ALE/" + "".join(word.title()
+                            for word in environments.normalise_game(game).split("_")) + "-v5"
 
 
 def environment_rate(game: str, workers: int, seconds: float, env_type: str = "ALE") -> float:

@@ -30,23 +30,38 @@ def test_onednn_for_batched_convolutions_only():
     assert not onednn_kernels(settings("--envs_per_actor", "8", atari=False), VECTOR)
 
 
-def kernels_in_a_fresh_process(onednn: bool, user_choice: str | None) -> bool:
-    """What TensorFlow runs after ``_configure_tensorflow(onednn)`` in a new process."""
+def kernels_of_a_learner(flags: list[str], user_choice: str | None) -> tuple[bool, str | None]:
+    """What TensorFlow runs in a fresh process after ``run_learner`` configured it for a Pong
+    actor-learner with ``flags`` (the learner itself then fails: it is given no runtime), and
+    what ``TF_ENABLE_ONEDNN_OPTS`` is left as."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if user_choice is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = user_choice
-    code = ("from algorithms.actor_learner import _configure_tensorflow\n"
-            f"_configure_tensorflow({onednn})\n"
-            "from tensorflow.python.util import _pywrap_util_port\n"
-            "print(_pywrap_util_port.IsMklEnabled())\n")
+    code = f"""
+import os
+from algorithms import config
+from algorithms.actor_learner import WorkerSpec, run_learner
+from algorithms.environments import EnvSpec
+args = config.parse_args(["pong", "--seed", "1", *{flags!r}])
+config.resolve_defaults(args, continuous=False, atari=True)
+spec = WorkerSpec(0, 1, config.Config.from_namespace(args), EnvSpec("atari", (42, 42, 4), 6, 4),
+                  layout=None, store=None, run_dir="")
+class Messages:
+    def send(self, message):
+        pass
+assert run_learner(spec, None, Messages()) is False
+from tensorflow.python.util import _pywrap_util_port
+print(_pywrap_util_port.IsMklEnabled(), os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
+"""
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120, check=True).stdout
-    return {"True": True, "False": False}[out.split()[-1]]
+                         text=True, timeout=120, check=True).stdout.split()
+    return {"True": True, "False": False}[out[-2]], None if out[-1] == "None" else out[-1]
 
 
-@pytest.mark.parametrize("onednn, user_choice, expected", [
-    (True, None, True),      # the trainer's choice, for a batched Atari learner
-    (True, "0", False),      # the user's TF_ENABLE_ONEDNN_OPTS wins
+@pytest.mark.parametrize("flags, user_choice, expected", [
+    (["-n", "2"], None, True),       # the defaults: 8 games per actor-learner
+    (["-n", "16"], None, False),     # one game
+    (["-n", "2"], "0", False),       # the user's TF_ENABLE_ONEDNN_OPTS wins
 ])
-def test_tensorflow_runs_the_chosen_kernels(onednn, user_choice, expected):
-    assert kernels_in_a_fresh_process(onednn, user_choice) is expected
+def test_a_learner_runs_the_chosen_kernels(flags, user_choice, expected):
+    assert kernels_of_a_learner(flags, user_choice) == (expected, user_choice)
