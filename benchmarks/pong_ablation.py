@@ -3,11 +3,13 @@
 For every setting of the table, trains ``python -m algorithms pong`` (or another ``--game``)
 with 2 actor-learners and a fixed seed for ``--steps`` global agent steps (``--parallel`` runs
 at a time; a setting whose checkpoint folder already exists is resumed, so an interrupted
-ablation continues where it stopped), evaluates its final checkpoint greedily (``--mode eval
---greedy``), and writes, under ``--out``:
+ablation continues where it stopped), evaluates its final checkpoint (``--mode eval``, greedy
+unless ``--eval sampled``: a greedy Breakout policy may never serve the ball, and its episodes
+then last until the frame limit), and writes, under ``--out``:
 
 * ``results.json``: per setting, its flags, the global steps at which the mean of the last 20
-  training episodes first reached -15, -10, -5 and +5, the last mean, the greedy evaluation;
+  training episodes first reached each level (``--levels``; for Pong -15, -10, -5 and +5), the
+  last mean, the evaluation;
 * ``results.md``: the same as a Markdown table, with the command of each row;
 * ``curves.png``: every setting's training curve against steps and against time.
 
@@ -16,7 +18,8 @@ Reproduce with:
     python -m benchmarks.pong_ablation --steps 1000000                 # every setting
     python -m benchmarks.pong_ablation --steps 1000000 --settings paper,default
     python -m benchmarks.pong_ablation --report-only                   # tables and plot only
-    python -m benchmarks.pong_ablation --game breakout --settings default --steps 3000000
+    python -m benchmarks.pong_ablation --game breakout --settings default --steps 3000000 \
+        --eval sampled --eval_episodes 30
 
 The machine's speed does not matter to the comparison: settings are compared per step.
 """
@@ -35,7 +38,10 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-THRESHOLDS = (-15, -10, -5, 5)
+# Levels of the trailing mean whose first crossing the table reports, per game; others get
+# DEFAULT_LEVELS unless --levels says.
+LEVELS = {"pong": (-15, -10, -5, 5), "breakout": (3, 5, 10, 20)}
+DEFAULT_LEVELS = (3, 5, 10, 20)
 WINDOW = 20
 
 # name: (flags, what it changes). Every setting but "default" starts from the paper's values
@@ -125,22 +131,24 @@ def train(names: list[str], steps: int, out: str, seed: int, workers: int,
                       flush=True)
 
 
-def evaluate(name: str, out: str, episodes: int, game: str) -> dict | None:
+def evaluate(name: str, out: str, episodes: int, game: str, mode: str) -> dict | None:
     _, checkpoints = folders(out, name)
     found = sorted(glob.glob(os.path.join(checkpoints, "checkpoint-*.npz")))
     if not found:
         return None
-    result = os.path.join(out, name, f"eval-greedy-{os.path.basename(found[-1])[11:-4]}.json")
+    result = os.path.join(out, name, f"eval-{mode}-{os.path.basename(found[-1])[11:-4]}.json")
     if not os.path.isfile(result):
-        subprocess.run([sys.executable, "-m", "algorithms", game, "--mode", "eval", "--greedy",
+        subprocess.run([sys.executable, "-m", "algorithms", game, "--mode", "eval",
+                        *(["--greedy"] if mode == "greedy" else []),
                         "--checkpoint", found[-1], "--eval_episodes", str(episodes),
                         "--eval_file", result], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     with open(result) as f:
         return json.load(f)
 
 
-def curve(name: str, out: str) -> dict | None:
-    """The run's episodes, its trailing means and the steps where they cross each threshold."""
+def curve(name: str, out: str, levels: tuple[float, ...]) -> dict | None:
+    """The run's episodes, its trailing means and the steps where they first reach each
+    level."""
     summary, _ = folders(out, name)
     runs = sorted(glob.glob(os.path.join(summary, "*", "*", "*", "episodes.csv")))
     if not runs:
@@ -154,26 +162,27 @@ def curve(name: str, out: str) -> dict | None:
     order = np.argsort(steps, kind="stable")
     steps, returns = steps[order], returns[order]
     means = np.array([returns[max(0, i - WINDOW + 1):i + 1].mean() for i in range(len(returns))])
-    reached = {str(t): next((int(s) for s, m, i in zip(steps, means, range(len(means)))
-                             if m >= t and i >= WINDOW - 1), None) for t in THRESHOLDS}
+    reached = {f"{t:g}": next((int(s) for s, m, i in zip(steps, means, range(len(means)))
+                             if m >= t and i >= WINDOW - 1), None) for t in levels}
     return {"run_dir": os.path.dirname(runs[-1]), "last_step": int(steps[-1]),
             "last_mean": float(means[-1]), "best_mean": float(means[WINDOW - 1:].max())
             if len(means) >= WINDOW else None, "reached": reached, "episodes": len(rows)}
 
 
 def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
-           steps: int, game: str) -> None:
+           steps: int, game: str, levels: tuple[float, ...], mode: str) -> None:
     results = {}
     for name in names:
-        learned = curve(name, out)
+        learned = curve(name, out, levels)
         if learned is None:
             continue
         results[name] = dict(learned, flags=SETTINGS[name][0], change=SETTINGS[name][1],
-                             evaluation=evaluate(name, out, episodes, game))
+                             evaluation=evaluate(name, out, episodes, game, mode))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump({"machine": machine, "date": time.strftime("%Y-%m-%d"), "seed": seed,
-                   "workers": workers, "settings": results}, f, indent=2)
+                   "workers": workers, "game": game, "levels": list(levels),
+                   "evaluation": mode, "settings": results}, f, indent=2)
 
     def steps_text(value):
         return "-" if value is None else f"{value / 1e6:.2f} M"
@@ -182,14 +191,14 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
              f"{time.strftime('%Y-%m-%d')}. Steps at which the mean of the last {WINDOW} "
              "training episodes first reached each level ('-': not within the run).", "",
              "| setting | what changes | steps run | " + " | ".join(
-                 f"to {t:+d}" for t in THRESHOLDS) + " | last mean | greedy eval |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in THRESHOLDS) + " | --- | --- |"]
+                 f"to {t:+g}" for t in levels) + f" | last mean | {mode} eval |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in levels) + " | --- | --- |"]
     for name, r in results.items():
         ev = r["evaluation"]
         ev_text = "-" if ev is None else \
             f"{ev['mean']:.1f} ± {ev['std']:.1f} ({ev['episodes']}, at {ev['global_step']:,})"
         lines.append(f"| `{name}` | {r['change']} | {r['last_step']:,} | "
-                     + " | ".join(steps_text(r["reached"][str(t)]) for t in THRESHOLDS)
+                     + " | ".join(steps_text(r["reached"][f"{t:g}"]) for t in levels)
                      + f" | {r['last_mean']:.1f} | {ev_text} |")
     lines += ["", "Commands (from the repository root):", ""]
     lines += [f"- `{name}`: `python -m algorithms {game} -n {workers} --seed {seed} "
@@ -217,6 +226,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="actor-learners per run")
     parser.add_argument("--parallel", type=int, default=2, help="runs at the same time")
     parser.add_argument("--eval_episodes", type=int, default=10)
+    parser.add_argument("--eval", choices=("greedy", "sampled"), default="greedy",
+                        help="evaluate the final checkpoint greedily or sampling its actions")
+    parser.add_argument("--levels", default=None,
+                        help="comma-separated levels of the trailing mean to report the first "
+                             f"crossing of (default: {LEVELS} by game, else {DEFAULT_LEVELS})")
     parser.add_argument("--report-only", action="store_true",
                         help="no training: tables, evaluations and plot from what is in --out")
     args = parser.parse_args()
@@ -224,9 +238,18 @@ def main() -> None:
     unknown = set(names) - set(SETTINGS)
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    if args.levels is None:
+        levels = LEVELS.get(args.game, DEFAULT_LEVELS)
+    else:
+        try:
+            levels = tuple(float(level) for level in args.levels.split(","))
+        except ValueError:
+            parser.error(f"argument --levels: {args.levels!r} is not a comma-separated list of "
+                         "numbers (e.g. 3,5,10,20)")
     if not args.report_only:
         train(names, args.steps, args.out, args.seed, args.workers, args.parallel, args.game)
-    report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps, args.game)
+    report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps, args.game,
+           levels, args.eval)
     print("\nreproduce: python -m benchmarks.pong_ablation " + " ".join(sys.argv[1:]))
 
 
