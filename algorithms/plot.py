@@ -93,7 +93,8 @@ def time_unit(seconds: float) -> tuple[float, str]:
     return 1.0, "seconds"
 
 
-def draw(runs: list[dict], output: str, overlay: bool, window: int) -> str:
+def draw(runs: list[dict], output: str, overlay: bool, window: int,
+         ylim: tuple[float, float] | None = None) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -120,6 +121,8 @@ def draw(runs: list[dict], output: str, overlay: bool, window: int) -> str:
         for ax in (ax_step, ax_time):
             ax.set_ylabel("episode return")
             ax.grid(alpha=0.3)
+            if ylim is not None:
+                ax.set_ylim(*ylim)
         ax_step.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(output, dpi=110)
@@ -136,16 +139,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="all runs in the same two panels, for comparison")
     parser.add_argument("--window", type=int, default=20,
                         help="episodes in the smoothing window of the thick line")
+    parser.add_argument("--ylim", default=None, metavar="LOW,HIGH",
+                        help="the return axis's range, e.g. 0,40 (default: every episode "
+                             "shown; rare outliers then flatten the curve)")
     args = parser.parse_args(argv)
     if args.window < 1:
         parser.error("argument --window: must be at least 1")
+    ylim = None
+    if args.ylim is not None:
+        try:
+            ylim = tuple(float(v) for v in args.ylim.split(","))
+        except ValueError:
+            ylim = ()
+        if len(ylim) != 2 or not ylim[0] < ylim[1]:
+            parser.error(f"argument --ylim: {args.ylim!r} is not LOW,HIGH with LOW < HIGH "
+                         "(e.g. 0,40)")
     output = args.output or os.path.join(args.run_dirs[0], "learning_curves.png")
     try:
         runs = [read_run(d) for d in args.run_dirs]
         if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
             raise PlotError(f"the folder of {output!r} does not exist (create it or choose "
                             "another -o)")
-        draw(runs, output, args.overlay, args.window)
+        draw(runs, output, args.overlay, args.window, ylim)
     except PlotError as err:
         print(f"plot.py: error: {err}", file=sys.stderr)
         return 2
