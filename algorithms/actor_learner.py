@@ -241,14 +241,14 @@ ONEDNN = "TF_ENABLE_ONEDNN_OPTS"   # TensorFlow reads it once, when it first loa
 
 def onednn_kernels(config: Config, env_spec: EnvSpec) -> bool:
     """Whether an actor-learner runs TensorFlow's oneDNN kernels rather than Eigen's: for a
-    convolutional network (image observations) over K > 1 environments. Measured with A3C in
+    convolutional network (Atari screens) over K > 1 environments. Measured with A3C in
     process CPU time per agent step (``benchmarks/update_path.py --kernels``, BENCHMARKS.md):
     at K = 1 oneDNN costs as much as Eigen with the NIPS network and 1.6 times as much with
     UNIVERSE's; at K = 8 it costs 0.55-0.85 of Eigen with NIPS and 0.5-0.8 with UNIVERSE, and
     the whole trainer runs 1.2-1.3 times as fast (``benchmarks/throughput.py``, ``a3c-k8``
     against ``a3c-k8-eigen``). The value-based methods, the LSTM and NATURE follow the same
     rule unmeasured: their batches are the same convolutions."""
-    return config.envs_per_actor > 1 and len(env_spec.observation_shape) == 3
+    return config.envs_per_actor > 1 and env_spec.kind == "atari"
 
 
 def _configure_tensorflow(onednn: bool = False) -> None:

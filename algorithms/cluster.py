@@ -374,9 +374,10 @@ class RayCluster:
         address = self.config.ray_address
         if address not in (None, "auto"):
             _check_reachable(address)
+        from .actor_learner import ONEDNN
         env_vars = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-        if "TF_ENABLE_ONEDNN_OPTS" in os.environ:   # the user's kernel choice, on every node
-            env_vars["TF_ENABLE_ONEDNN_OPTS"] = os.environ["TF_ENABLE_ONEDNN_OPTS"]
+        if ONEDNN in os.environ:   # the user's kernel choice, on every node
+            env_vars[ONEDNN] = os.environ[ONEDNN]
         options: dict[str, Any] = dict(
             logging_level="ERROR", log_to_driver=False, configure_logging=True,
             runtime_env={"py_modules": [PACKAGE], "env_vars": env_vars})

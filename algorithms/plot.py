@@ -130,6 +130,17 @@ def draw(runs: list[dict], output: str, overlay: bool, window: int,
     return output
 
 
+def axis_range(text: str) -> tuple[float, float]:
+    """``--ylim``'s LOW,HIGH."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        low = high = 0.0
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LOW,HIGH with LOW < HIGH (e.g. 0,40)")
+    return low, high
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="plot.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
@@ -139,28 +150,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="all runs in the same two panels, for comparison")
     parser.add_argument("--window", type=int, default=20,
                         help="episodes in the smoothing window of the thick line")
-    parser.add_argument("--ylim", default=None, metavar="LOW,HIGH",
+    parser.add_argument("--ylim", default=None, metavar="LOW,HIGH", type=axis_range,
                         help="the return axis's range, e.g. 0,40 (default: every episode "
                              "shown; rare outliers then flatten the curve)")
     args = parser.parse_args(argv)
     if args.window < 1:
         parser.error("argument --window: must be at least 1")
-    ylim = None
-    if args.ylim is not None:
-        try:
-            ylim = tuple(float(v) for v in args.ylim.split(","))
-        except ValueError:
-            ylim = ()
-        if len(ylim) != 2 or not ylim[0] < ylim[1]:
-            parser.error(f"argument --ylim: {args.ylim!r} is not LOW,HIGH with LOW < HIGH "
-                         "(e.g. 0,40)")
     output = args.output or os.path.join(args.run_dirs[0], "learning_curves.png")
     try:
         runs = [read_run(d) for d in args.run_dirs]
         if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
             raise PlotError(f"the folder of {output!r} does not exist (create it or choose "
                             "another -o)")
-        draw(runs, output, args.overlay, args.window, ylim)
+        draw(runs, output, args.overlay, args.window, args.ylim)
     except PlotError as err:
         print(f"plot.py: error: {err}", file=sys.stderr)
         return 2

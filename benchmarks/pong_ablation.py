@@ -214,6 +214,15 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
         subprocess.run(plot + [r["run_dir"] for r in results.values()], check=True)
 
 
+def levels_list(text: str) -> tuple[float, ...]:
+    """``--levels``: comma-separated numbers."""
+    try:
+        return tuple(float(level) for level in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers "
+                                         "(e.g. 3,5,10,20)") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=1_000_000,
@@ -228,7 +237,7 @@ def main() -> None:
     parser.add_argument("--eval_episodes", type=int, default=10)
     parser.add_argument("--eval", choices=("greedy", "sampled"), default="greedy",
                         help="evaluate the final checkpoint greedily or sampling its actions")
-    parser.add_argument("--levels", default=None,
+    parser.add_argument("--levels", default=None, type=levels_list,
                         help="comma-separated levels of the trailing mean to report the first "
                              f"crossing of (default: {LEVELS} by game, else {DEFAULT_LEVELS})")
     parser.add_argument("--report-only", action="store_true",
@@ -238,14 +247,7 @@ def main() -> None:
     unknown = set(names) - set(SETTINGS)
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(sorted(unknown))}")
-    if args.levels is None:
-        levels = LEVELS.get(args.game, DEFAULT_LEVELS)
-    else:
-        try:
-            levels = tuple(float(level) for level in args.levels.split(","))
-        except ValueError:
-            parser.error(f"argument --levels: {args.levels!r} is not a comma-separated list of "
-                         "numbers (e.g. 3,5,10,20)")
+    levels = args.levels or LEVELS.get(args.game, DEFAULT_LEVELS)
     if not args.report_only:
         train(names, args.steps, args.out, args.seed, args.workers, args.parallel, args.game)
     report(names, args.out, args.eval_episodes, args.seed, args.workers, args.steps, args.game,

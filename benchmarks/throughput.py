@@ -35,8 +35,10 @@ import shutil
 import sys
 import tempfile
 import time
+from unittest import mock
 
 from algorithms import config, environments
+from algorithms.actor_learner import ONEDNN
 
 PHASES = ("environment", "forward", "learn", "optimizer", "sync")
 
@@ -162,17 +164,10 @@ def main() -> None:
     for name in variants:
         guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)   # of the environment's rate
         steps = int(env_rate * guess * args.seconds)
-        saved = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
-        if name in FORCED_KERNELS:   # the workers inherit it
-            os.environ["TF_ENABLE_ONEDNN_OPTS"] = FORCED_KERNELS[name]
-        try:
+        forced = {ONEDNN: FORCED_KERNELS[name]} if name in FORCED_KERNELS else {}
+        with mock.patch.dict(os.environ, forced):   # the workers inherit it; restored after
             results[name] = trainer_rate(args.game, args.workers, steps, args.arch,
                                          VARIANTS[name])
-        finally:
-            if saved is None:
-                os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
-            else:
-                os.environ["TF_ENABLE_ONEDNN_OPTS"] = saved
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.game}, {args.workers} processes, {args.arch}")

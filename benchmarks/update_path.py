@@ -37,8 +37,10 @@ import time
 
 import numpy as np
 
+from algorithms.actor_learner import ONEDNN   # imports no TensorFlow
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")   # Eigen, as at K = 1 (see --kernels)
+os.environ.setdefault(ONEDNN, "0")   # Eigen, as at K = 1 (see --kernels)
 
 
 def cpu_ms(function, calls: int, per: int = 1) -> float:
@@ -196,7 +198,7 @@ def kernels(rounds: int) -> dict[str, float]:
             child = subprocess.run(
                 [sys.executable, "-m", "benchmarks.update_path", "--segment", "--arch", arch,
                  "--envs", str(envs), "--steps", str(steps), "--rounds", str(rounds)],
-                env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": flag}, capture_output=True,
+                env={**os.environ, ONEDNN: flag}, capture_output=True,
                 text=True, check=True, cwd=os.path.dirname(os.path.dirname(__file__)) or ".")
             results[f"{arch}, K = {envs}, t_max {steps}, {name}"] = float(
                 child.stdout.split()[-1])
