@@ -22,6 +22,7 @@ from .files import release_folder
 from .summaries import EpisodeLog, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
+FIRST_PROGRESS_SECONDS = 1.0   # the first figures, once every actor-learner is stepping
 RECENT_EPISODES = 20
 
 
@@ -51,6 +52,7 @@ class Progress:
         self.started: float | None = None   # when the last actor-learner became ready
         self.start = time.monotonic()
         self.last_time, self.last_step = self.start, first_step
+        self.due = self.start + PROGRESS_SECONDS   # when the next line is printed
         self.returns: collections.deque[float] = collections.deque(maxlen=RECENT_EPISODES)
         self.episodes = 0
 
@@ -62,11 +64,13 @@ class Progress:
         self.ready.add(actor)
         if len(self.ready) == self.workers and self.started is None:
             self.started = self.last_time = time.monotonic()
+            self.due = self.started + FIRST_PROGRESS_SECONDS
 
     def maybe_print(self, step: int, force: bool = False) -> None:
         now = time.monotonic()
-        if self.quiet or (not force and now - self.last_time < PROGRESS_SECONDS):
+        if self.quiet or (not force and now < self.due):
             return
+        self.due = now + PROGRESS_SECONDS
         if len(self.ready) < self.workers:
             self.last_time = now
             if force:

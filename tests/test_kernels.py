@@ -33,7 +33,8 @@ def test_onednn_for_batched_convolutions_only():
 def kernels_of_a_learner(flags: list[str], user_choice: str | None) -> tuple[bool, str | None]:
     """What TensorFlow runs in a fresh process after ``run_learner`` configured it for a Pong
     actor-learner with ``flags`` (the learner itself then fails: it is given no runtime), and
-    what ``TF_ENABLE_ONEDNN_OPTS`` is left as."""
+    what ``TF_ENABLE_ONEDNN_OPTS`` is left as. TensorFlow must have loaded without Keras, which
+    can still be imported afterwards."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if user_choice is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = user_choice
@@ -50,6 +51,10 @@ class Messages:
     def send(self, message):
         pass
 assert run_learner(spec, None, Messages()) is False
+import sys
+assert "keras" not in sys.modules and "matplotlib" not in sys.modules   # skipped: see
+import keras                                                          # KERAS_AT_IMPORT
+assert keras.optimizers.Adam   # and still importable in full afterwards
 from tensorflow.python.util import _pywrap_util_port
 print(_pywrap_util_port.IsMklEnabled(), os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
 """
