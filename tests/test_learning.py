@@ -77,7 +77,7 @@ def test_gaussian_a3c_learns_inverted_pendulum(run_cli, tmp_path):
     about 6."""
     (args,) = readme_commands("A3C, Gaussian policy (continuous actions)")
     assert args[0] == "InvertedPendulum-v5" and flag_value(args, "--max_global_steps") == "60000"
-    run, returns = train_until(run_cli, tmp_path, args, seeds=(3, 4), good=reached(800),
+    run, returns = train_until(run_cli, tmp_path, args, seeds=(3, 4, 5), good=reached(800),
                                timeout=300)
     assert "reached --stop_return 800" in run.stdout
     record = json.load(open(os.path.join(run.run_dir(), "config.json")))["config"]
