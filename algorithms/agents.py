@@ -72,8 +72,8 @@ def _signatures(tf, layout: Layout, env_spec: EnvSpec):
 
 def _graph(tf, signature: list):
     """``tf.function`` over ``signature`` without AutoGraph: the traced code branches on Python
-    values only, and tracing without AutoGraph's source conversion builds a learner's functions
-    in 0.6 s of CPU instead of 2.2 s here (CartPole's MLP)."""
+    values only, and AutoGraph's source conversion would cost a learner four times the rest of
+    building its agent (``benchmarks/startup.py``)."""
     return tf.function(input_signature=signature, autograph=False)
 
 

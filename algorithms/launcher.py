@@ -418,7 +418,7 @@ class Supervisor:
                 record.episode(actor, env, step, wall, ret, length)
                 wrote = True
             elif kind == "ready":
-                record.ready(actor)
+                record.ready(actor, self.steps.total())
             elif kind == "warning":
                 log(f"warning: actor-learner {actor}: {message[2]}", file=sys.stderr)
             elif kind == "info":

@@ -50,6 +50,7 @@ class Progress:
         self.workers = workers
         self.ready: set[int] = set()   # actors that have started their loop
         self.started: float | None = None   # when the last actor-learner became ready
+        self.started_step = first_step        # and the global step then
         self.start = time.monotonic()
         self.last_time, self.last_step = self.start, first_step
         self.due = self.start + PROGRESS_SECONDS   # when the next line is printed
@@ -60,10 +61,13 @@ class Progress:
         self.returns.append(ret)
         self.episodes += 1
 
-    def mark_ready(self, actor: int) -> None:
+    def mark_ready(self, actor: int, step: int) -> None:
+        """``actor`` has started its loop, the global step being ``step``: rates count from the
+        moment (and the step) the last one did, not the steps the first ones took meanwhile."""
         self.ready.add(actor)
         if len(self.ready) == self.workers and self.started is None:
             self.started = self.last_time = time.monotonic()
+            self.started_step = self.last_step = step
             self.due = self.started + FIRST_PROGRESS_SECONDS
 
     def maybe_print(self, step: int, force: bool = False) -> None:
@@ -71,8 +75,8 @@ class Progress:
         if self.quiet or (not force and now < self.due):
             return
         self.due = now + PROGRESS_SECONDS
-        if len(self.ready) < self.workers:
-            self.last_time = now
+        if len(self.ready) < self.workers:   # starting, or one restarting
+            self.last_time, self.last_step = now, step
             if force:
                 return
             log(f"starting the actor-learners: {len(self.ready)}/{self.workers} ready "
@@ -80,7 +84,7 @@ class Progress:
             return
         elapsed = now - self.start
         if force:   # the closing line: averages over the whole run
-            rate = (step - self.first_step) / max(now - (self.started or self.start), 1e-9)
+            rate = (step - self.started_step) / max(now - (self.started or self.start), 1e-9)
         else:
             rate = (step - self.last_step) / max(now - self.last_time, 1e-9)
         self.last_time, self.last_step = now, step
@@ -168,8 +172,8 @@ class RunRecord:
         self.progress = Progress(config.max_global_steps, self.frames_per_step, config.quiet,
                                  config.num_actor_learners, first_step=first_step)
 
-    def ready(self, actor: int) -> None:
-        self.progress.mark_ready(actor)
+    def ready(self, actor: int, step: int) -> None:
+        self.progress.mark_ready(actor, step)
 
     def not_ready(self, actor: int) -> None:
         self.progress.ready.discard(actor)

@@ -8,9 +8,9 @@ fresh processes (TensorFlow loads once per process), in CPU seconds of the whole
 * **load**: ``actor_learner._configure_tensorflow`` as the trainer runs it, without the Keras
   that ``import tensorflow`` brings for nothing (``actor_learner.KERAS_AT_IMPORT``), against
   the same with Keras loaded;
-* **build**: ``agents.make_agent`` for one game (tracing its policy and gradient functions) as
-  the trainer builds it, ``tf.function`` without AutoGraph (``agents._graph``), against the
-  same with AutoGraph.
+* **build**: ``agents.make_agent`` as an actor-learner of ``-n 2`` builds it (8 games for Pong,
+  with the kernels the trainer chooses), tracing its policy and gradient functions with
+  ``tf.function`` without AutoGraph (``agents._graph``), against the same with AutoGraph.
 
 Reproduce with:
 
@@ -27,6 +27,8 @@ import statistics
 import subprocess
 import sys
 
+from algorithms import actor_learner   # imports no TensorFlow
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # One measurement in a fresh process: prints {"load": s, "build": s} in CPU seconds.
@@ -40,31 +42,33 @@ from algorithms.store import FrozenStore
 keras, autograph, game = sys.argv[1] == "1", sys.argv[2] == "1", sys.argv[3]
 if keras:
     actor_learner.KERAS_AT_IMPORT = ()
+atari = game == "pong"
+args = config.parse_args(([game] if atari else [game, "--env", "GYM"]) + ["-n", "2"])
+config.resolve_defaults(args, continuous=False, atari=atari)
+settings = config.Config.from_namespace(args)
+spec = EnvSpec("atari", (42, 42, 4), 6, 4) if atari else EnvSpec("vector", (4,), 2, 1)
 start = time.process_time()
-actor_learner._configure_tensorflow()
+actor_learner._configure_tensorflow(actor_learner.onednn_kernels(settings, spec))
 loaded = time.process_time()
 import tensorflow as tf
 if autograph:
     agents._graph = lambda tf, signature: tf.function(input_signature=signature)
-atari = game == "pong"
-args = config.parse_args([game] if atari else [game, "--env", "GYM"])
-config.resolve_defaults(args, continuous=False, atari=atari)
-settings = config.Config.from_namespace(args)
-spec = EnvSpec("atari", (42, 42, 4), 6, 4) if atari else EnvSpec("vector", (4,), 2, 1)
 layout = make_layout("a3c", settings.arch, spec.observation_shape, spec.num_actions, False, False)
 params = layout.initial_values(np.random.default_rng(0)).astype(np.float32)
 before = time.process_time()
 agents.make_agent(settings, layout, spec, FrozenStore(params, params),
-                  np.random.default_rng(0), final_epsilon=0.0)
+                  np.random.default_rng(0), final_epsilon=0.0, num_envs=settings.envs_per_actor)
 print(json.dumps({"load": loaded - start, "build": time.process_time() - before}))
 """
 
 
 def probe(keras: bool, autograph: bool, game: str) -> dict[str, float]:
-    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+    env = {k: v for k, v in os.environ.items() if k != actor_learner.ONEDNN}   # as trained
+    env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-c", PROBE, str(int(keras)), str(int(autograph)),
-                          game], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300, check=True)
+                          game], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"the {game} probe failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

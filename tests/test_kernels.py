@@ -30,11 +30,12 @@ def test_onednn_for_batched_convolutions_only():
     assert not onednn_kernels(settings("--envs_per_actor", "8", atari=False), VECTOR)
 
 
-def kernels_of_a_learner(flags: list[str], user_choice: str | None) -> tuple[bool, str | None]:
+def kernels_of_a_learner(flags: list[str], user_choice: str | None,
+                         keras_after: bool = False) -> tuple[bool, str | None]:
     """What TensorFlow runs in a fresh process after ``run_learner`` configured it for a Pong
     actor-learner with ``flags`` (the learner itself then fails: it is given no runtime), and
-    what ``TF_ENABLE_ONEDNN_OPTS`` is left as. TensorFlow must have loaded without Keras, which
-    can still be imported afterwards."""
+    what ``TF_ENABLE_ONEDNN_OPTS`` is left as. TensorFlow must have loaded without Keras (which,
+    with ``keras_after``, is then imported in full)."""
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if user_choice is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = user_choice
@@ -52,9 +53,10 @@ class Messages:
         pass
 assert run_learner(spec, None, Messages()) is False
 import sys
-assert "keras" not in sys.modules and "matplotlib" not in sys.modules   # skipped: see
-import keras                                                          # KERAS_AT_IMPORT
-assert keras.optimizers.Adam   # and still importable in full afterwards
+assert "keras" not in sys.modules and "matplotlib" not in sys.modules   # KERAS_AT_IMPORT
+if {keras_after!r}:
+    import keras
+    assert keras.optimizers.Adam   # still importable in full afterwards
 from tensorflow.python.util import _pywrap_util_port
 print(_pywrap_util_port.IsMklEnabled(), os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
 """
@@ -69,4 +71,5 @@ print(_pywrap_util_port.IsMklEnabled(), os.environ.get("TF_ENABLE_ONEDNN_OPTS"))
     (["-n", "2"], "0", False),       # the user's TF_ENABLE_ONEDNN_OPTS wins
 ])
 def test_a_learner_runs_the_chosen_kernels(flags, user_choice, expected):
-    assert kernels_of_a_learner(flags, user_choice) == (expected, user_choice)
+    assert kernels_of_a_learner(flags, user_choice, keras_after=user_choice is not None) == \
+        (expected, user_choice)
