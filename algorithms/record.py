@@ -46,11 +46,10 @@ class Progress:
     def __init__(self, max_steps: int, frames_per_step: int, quiet: bool, workers: int,
                  first_step: int = 0):
         self.max_steps, self.frames_per_step, self.quiet = max_steps, frames_per_step, quiet
-        self.first_step = first_step   # a resumed run starts at its checkpoint's step
         self.workers = workers
         self.ready: set[int] = set()   # actors that have started their loop
         self.started: float | None = None   # when the last actor-learner became ready
-        self.started_step = first_step        # and the global step then
+        self.started_step = first_step   # and the global step then (a resumed run's at first)
         self.start = time.monotonic()
         self.last_time, self.last_step = self.start, first_step
         self.due = self.start + PROGRESS_SECONDS   # when the next line is printed
