@@ -77,8 +77,65 @@ def _graph(tf, signature: list):
     return tf.function(input_signature=signature, autograph=False)
 
 
+def flat_calls(function):
+    """The traced graph of ``function`` as a callable on flat tensor inputs (the parameters
+    spread first, in layout order), which returns the list of its flat outputs.
+
+    ``ConcreteFunction.__call__`` binds and checks its structured arguments on every call: about
+    0.4 ms of CPU with a network's ten parameter tensors, more than the kernels of a batch-1
+    forward pass of the NIPS network take. Its inference function runs the same graph without
+    that (``benchmarks/update_path.py --calls``). The functions here capture nothing (the
+    parameters are passed in), so their flat inputs are all their inputs.
+    """
+    concrete = function.get_concrete_function()
+    if concrete.captured_inputs:
+        raise RuntimeError(f"{concrete.name} captures tensors; pass them in as arguments")
+    return concrete.inference_fn.call_flat
+
+
+def tensor_view(tensor) -> np.ndarray:
+    """A read-only numpy view of a CPU tensor's buffer: ``.numpy()`` would copy it (2.7 MB for
+    the NIPS network's gradient)."""
+    return np.asarray(memoryview(tensor))
+
+
 def _flatten(tf, grads):
     return tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+
+
+ALIGNMENT = 64   # bytes: what TensorFlow's CPU kernels assume of a tensor's buffer
+
+
+def aligned_array(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float32 array whose buffer starts on an :data:`ALIGNMENT` boundary."""
+    size = int(np.prod(shape))
+    raw = np.empty(size + ALIGNMENT // 4, np.float32)
+    start = (-raw.ctypes.data % ALIGNMENT) // 4
+    return raw[start:start + size].reshape(shape)
+
+
+class LocalCopy:
+    """A local copy of a flat parameter vector as TensorFlow tensors, one per parameter, which
+    ``load`` refreshes in place.
+
+    The tensors are made once, over aligned numpy buffers that they share through DLPack
+    (no copy), so a refresh is one ``np.copyto`` per parameter. Ten ``tf.constant`` calls
+    instead, which allocate and copy, cost the NIPS network's learners about 1.5 ms per segment
+    (``benchmarks/update_path.py --calls``). TensorFlow runs eagerly and synchronously here, so
+    a refresh between calls never changes a tensor while a kernel reads it.
+    """
+
+    def __init__(self, tf, layout: Layout):
+        self.layout = layout
+        self.arrays = [aligned_array(spec.shape) for spec in layout.specs]
+        self.tensors = [tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+                        for array in self.arrays]
+
+    def load(self, flat: np.ndarray) -> list:
+        """Copy ``flat`` (the store's vector, shared memory in training) in; the tensors."""
+        for array, view in zip(self.arrays, self.layout.split(flat)):
+            np.copyto(array, view)
+        return self.tensors
 
 
 class _Agent:
@@ -90,15 +147,12 @@ class _Agent:
         self.layout = layout
         self.store = store
         self.rng = rng
+        self._local = LocalCopy(tf, layout)
         self.params: list = []
 
-    def snapshot(self, flat: np.ndarray) -> list:
-        """Copy a (shared) flat vector into local tensors, one per parameter."""
-        constant = self._tf.constant
-        return [constant(view) for view in self.layout.split(flat)]
-
     def sync(self, global_step: int) -> None:
-        self.params = self.snapshot(self.store.pull())
+        """θ' ← θ: the paper's per-segment copy of the shared parameters."""
+        self.params = self._local.load(self.store.pull())
 
     def start_episode(self, env: int | None = None) -> None:
         """Called before the first step of every episode of environment ``env`` (of all of them
@@ -177,10 +231,8 @@ class ActorCritic(_Agent):
             return _flatten(tf, grads), tf.stack([loss.policy / envs, loss.value / envs,
                                                   loss.entropy, norm])
 
-        # Calling the concrete functions skips tf.function's per-call argument matching, which
-        # costs more than the forward pass itself on a single Atari frame.
-        self._policy = policy.get_concrete_function()
-        self._gradient = gradient.get_concrete_function()
+        self._policy = flat_calls(policy)
+        self._gradient = flat_calls(gradient)
         self._cached: tuple | None = None   # (policy outputs, states after them) for next act
         self.greedy = False   # evaluation's --greedy: the most probable action (or the mean)
         self.state = self._zero_state()
@@ -207,9 +259,9 @@ class ActorCritic(_Agent):
     def policy(self, params: list, observations: np.ndarray, state=None):
         """(policy outputs, V(s), states after s) of a batch of observations, one per
         environment; the outputs are the action probabilities, or the means then variances."""
-        args = [params, self._tf.constant(observations)]
+        args = [*params, self._tf.constant(observations)]
         if self.state_shape is None:
-            out, new_state = self._policy(*args), None
+            (out,), new_state = self._policy(*args), None
         else:
             keep = self._keep_one if len(observations) == self.num_envs else \
                 np.ones((1, len(observations)), np.float32)
@@ -255,7 +307,7 @@ class ActorCritic(_Agent):
         constant = self._tf.constant
         steps, envs = seg.rewards.shape
         flat_actions = seg.actions.reshape((steps * envs,) + seg.actions.shape[2:])
-        args = [self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
+        args = [*self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
                 constant(flat_actions), constant(returns.reshape(-1)), constant(float(envs))]
         if self.state_shape is not None:
             keep = np.ones((steps, envs), np.float32)
@@ -263,7 +315,7 @@ class ActorCritic(_Agent):
             args += [constant(self.segment_state), constant(keep)]
         flat, stats = self._gradient(*args)
         stats = stats.numpy()
-        return flat.numpy(), {"loss/policy": stats[0], "loss/value": stats[1],
+        return tensor_view(flat), {"loss/policy": stats[0], "loss/value": stats[1],
                               "policy/entropy": stats[2], "train/grad_norm": stats[3]}
 
 
@@ -291,6 +343,7 @@ class ValueLearner(_Agent):
         self.num_actions = env_spec.num_actions
         self.num_envs = num_envs
         self._target_seen = -1
+        self._local_target = LocalCopy(tf, layout)
         self.target: list = []
         param_sig, obs_sig = _signatures(tf, layout, env_spec)
 
@@ -309,8 +362,8 @@ class ValueLearner(_Agent):
             grads, norm = clip_gradients(tape.gradient(total, params), clip_norm, clip_type)
             return _flatten(tf, grads), total, tf.reduce_sum(loss.max_q), norm
 
-        self._q = q_values.get_concrete_function()
-        self._gradient = gradient.get_concrete_function()
+        self._q = flat_calls(q_values)
+        self._gradient = flat_calls(gradient)
         self._next_actions: np.ndarray | None = None   # Sarsa: a_T, carried to the next segment
         self.epsilon = 1.0
         self._max_q_sum, self._max_q_count = 0.0, 0
@@ -320,7 +373,7 @@ class ValueLearner(_Agent):
         version = self.store.target_version()
         if version != self._target_seen:   # the target changes once per refresh interval
             self._target_seen = version
-            self.target = self.snapshot(self.store.pull_target())
+            self.target = self._local_target.load(self.store.pull_target())
         self.epsilon = epsilon_schedule(global_step, self.final_epsilon, self.annealing_steps)
 
     def start_episode(self, env: int | None = None) -> None:
@@ -328,7 +381,7 @@ class ValueLearner(_Agent):
             self._next_actions = None
 
     def q(self, params: list, observations: np.ndarray) -> np.ndarray:
-        return self._q(params, self._tf.constant(observations)).numpy()
+        return self._q(*params, self._tf.constant(observations))[0].numpy()
 
     def choose(self, states: np.ndarray) -> np.ndarray:
         """Epsilon-greedy, one action per state; the network is evaluated only when some
@@ -370,12 +423,12 @@ class ValueLearner(_Agent):
                                 self.sarsa, self.one_step, seg.cut_values)
         constant = self._tf.constant
         flat, loss, max_q_sum, norm = self._gradient(
-            self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
+            *self.params, constant(seg.states.reshape((-1,) + seg.states.shape[2:])),
             constant(seg.actions.reshape(-1)), constant(targets.reshape(-1)),
             constant(float(envs)))
         self._max_q_sum += float(max_q_sum)
         self._max_q_count += steps * envs
-        return flat.numpy(), {"loss/td": float(loss), "explore/epsilon": self.epsilon,
+        return tensor_view(flat), {"loss/td": float(loss), "explore/epsilon": self.epsilon,
                               "train/grad_norm": float(norm)}
 
     def episode_scalars(self) -> dict[str, float]:

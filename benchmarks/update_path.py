@@ -16,6 +16,11 @@ stretches wall time but not CPU time, so the figures hold up while other work ru
   TensorFlow's Eigen kernels against its oneDNN ones (``TF_ENABLE_ONEDNN_OPTS``, read when
   TensorFlow loads, so each in a process of its own), for each network and K the choice
   depends on; the actor-learners choose by it (``actor_learner._configure_tensorflow``);
+* **calls** (``--calls``): what one actor-learner pays around the network at K = 1, each the
+  trainer's way against the plain TensorFlow way: calling the policy through its inference
+  function (``agents.flat_calls``) against ``ConcreteFunction.__call__``; refreshing the local
+  parameters in place (``agents.LocalCopy``) against ten ``tf.constant`` copies of the shared
+  vector; reading the gradient through a view (``agents.tensor_view``) against ``.numpy()``;
 * **environment**: K of the trainer's Atari environments (``environments.AtariEnvironment``)
   stepped one after the other, against ale-py's ``AtariVectorEnv`` with K games in one C++
   object (one thread).
@@ -25,6 +30,7 @@ Reproduce with:
     python -m benchmarks.update_path                 # NIPS network, K = 8
     python -m benchmarks.update_path --envs 1 --arch NIPS
     python -m benchmarks.update_path --kernels       # Eigen against oneDNN, K = 1 and 8
+    python -m benchmarks.update_path --calls         # the calls around the network, K = 1
 """
 from __future__ import annotations
 
@@ -183,6 +189,58 @@ def environment(arch: str, envs: int, steps: int, rounds: int) -> dict[str, floa
     return {name: min(cpu_ms(f, 5, per) for _ in range(rounds)) for name, f in variants.items()}
 
 
+def calls(arch: str, rounds: int) -> dict[str, dict[str, float]]:
+    from multiprocessing import shared_memory
+
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from algorithms.agents import LocalCopy, flat_calls, tensor_view
+    from algorithms.environments import atari_frames
+    from algorithms.networks import actor_critic_forward, actor_critic_layout
+    frames = atari_frames(arch, False)
+    shape = (frames.size, frames.size, frames.history)
+    layout = actor_critic_layout(arch, shape, 6, False, False)
+    memory = shared_memory.SharedMemory(create=True, size=4 * layout.size)
+    try:
+        shared = np.ndarray((layout.size,), np.float32, buffer=memory.buf)
+        shared[:] = layout.initial_values(np.random.default_rng(0))
+        local = LocalCopy(tf, layout)
+        params = local.load(shared)
+        param_sig = [tf.TensorSpec(s.shape, tf.float32) for s in layout.specs]
+
+        @tf.function(input_signature=[param_sig, tf.TensorSpec((None,) + shape, tf.uint8)],
+                     autograph=False)
+        def policy(params, observations):
+            head, values = actor_critic_forward(layout, params, observations)[:2]
+            return tf.concat([tf.nn.softmax(head), values[:, None]], axis=1)
+
+        concrete, flat = policy.get_concrete_function(), flat_calls(policy)
+        frame = tf.constant(
+            np.random.default_rng(1).integers(0, 255, (1,) + shape, dtype=np.uint8))
+        gradient = tf.constant(shared)   # a tensor of the gradient's size
+        sections = {
+            f"policy, {arch}, batch 1 (ms per call)": {
+                "ConcreteFunction.__call__": lambda: concrete(params, frame).numpy(),
+                "inference function (trainer)": lambda: flat(*params, frame)[0].numpy(),
+            },
+            f"sync, {layout.size:,} shared floats (ms per sync)": {
+                "ten tf.constant": lambda: [tf.constant(v) for v in layout.split(shared)],
+                "LocalCopy.load (trainer)": lambda: local.load(shared),
+            },
+            "the gradient into numpy (ms per segment)": {
+                ".numpy()": lambda: gradient.numpy(),
+                "tensor_view (trainer)": lambda: tensor_view(gradient),
+            },
+        }
+        return {section: {name: min(cpu_ms(f, 200) for _ in range(rounds))
+                          for name, f in variants.items()}
+                for section, variants in sections.items()}
+    finally:
+        memory.close()
+        memory.unlink()
+
+
 # (network, K, t_max): the paper's network and the defaults' (UNIVERSE, t_max 20), one
 # environment and eight per actor-learner.
 KERNEL_CASES = (("NIPS", 1, 5), ("NIPS", 8, 5), ("UNIVERSE", 1, 20), ("UNIVERSE", 8, 20))
@@ -213,6 +271,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="the best of this many")
     parser.add_argument("--kernels", action="store_true",
                         help="only compare Eigen and oneDNN kernels on the trainer's segment")
+    parser.add_argument("--calls", action="store_true",
+                        help="only compare the calls around the network at K = 1")
     parser.add_argument("--segment", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.segment:   # a child of --kernels: one figure on stdout
@@ -224,6 +284,11 @@ def main() -> None:
         print("\nreproduce: python -m benchmarks.update_path --kernels --rounds "
               f"{args.rounds}")
         return
+    if args.calls:
+        print_sections(calls(args.arch, args.rounds))
+        print(f"\nreproduce: python -m benchmarks.update_path --calls --arch {args.arch} "
+              f"--rounds {args.rounds}")
+        return
     results = {
         "optimizer (ms per update)": optimizer(args.rounds),
         f"gradient (ms per agent step, {args.arch}, K = {args.envs}, t_max {args.steps})":
@@ -231,6 +296,12 @@ def main() -> None:
         f"environment (ms per agent step, Pong, {args.arch} frames)":
             environment(args.arch, args.envs, 50, args.rounds),
     }
+    print_sections(results)
+    print("\nreproduce: python -m benchmarks.update_path " + " ".join(
+        f"--{k} {v}" for k, v in vars(args).items()))
+
+
+def print_sections(results: dict[str, dict[str, float]]) -> None:
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; CPU time of the whole process")
     for section, figures in results.items():
@@ -238,8 +309,6 @@ def main() -> None:
         baseline = next(iter(figures.values()))
         for name, value in figures.items():
             print(f"  {name:<36} {value:8.3f}   {value / baseline:5.2f} x")
-    print("\nreproduce: python -m benchmarks.update_path " + " ".join(
-        f"--{k} {v}" for k, v in vars(args).items()))
 
 
 def print_kernels(results: dict[str, float]) -> None:

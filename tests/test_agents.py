@@ -3,7 +3,7 @@ end of a segment, the action Sarsa carries into the next segment, and action sam
 import numpy as np
 import pytest
 
-from algorithms.agents import ActorCritic, Segment, ValueLearner, sample
+from algorithms.agents import ALIGNMENT, ActorCritic, Segment, ValueLearner, sample
 from algorithms.config import Config
 from algorithms.environments import EnvSpec
 from algorithms.networks import make_layout
@@ -250,3 +250,25 @@ def test_value_learner_acts_for_every_environment_in_one_pass():
     agent.epsilon = 1.0
     drawn = np.concatenate([agent.act(states) for _ in range(200)])
     assert set(drawn.tolist()) == {0, 1, 2}
+
+
+def test_sync_copies_the_stores_current_parameters_into_the_same_aligned_tensors():
+    """The local tensors share aligned buffers with numpy: a sync refreshes them in place, and
+    the network then computes with the store's new values, not the old ones."""
+    layout = make_layout("a3c", "NIPS", (4,), 3)
+    shared = layout.initial_values(np.random.default_rng(0))
+    agent = ActorCritic(layout, FrozenStore(shared), np.random.default_rng(1), SPEC, _config())
+    agent.start_episode()
+    agent.sync(0)
+    tensors = agent.params
+    for tensor, view in zip(tensors, layout.split(shared)):
+        np.testing.assert_array_equal(tensor.numpy(), view)
+    assert all(array.ctypes.data % ALIGNMENT == 0 for array in agent._local.arrays)
+    state = np.ones((1, 4), np.float32)
+    before = agent.policy(agent.params, state)[1][0]
+    value_bias = layout.split(shared)[[s.name for s in layout.specs].index("value/b")]
+    value_bias += 2.5   # what a push does: the shared vector changes in place
+    assert agent.policy(agent.params, state)[1][0] == before   # θ' stays until the next sync
+    agent.sync(1)
+    assert all(a is b for a, b in zip(agent.params, tensors))
+    assert agent.policy(agent.params, state)[1][0] == pytest.approx(before + 2.5, abs=1e-5)
