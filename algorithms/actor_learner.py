@@ -52,11 +52,14 @@ class WorkerSpec:
 
 
 class Runtime(NamedTuple):
-    """The supervisor's handles: process-shared ones, created with the ``spawn`` context, or a
-    Ray learner's link to its parameter server (``cluster.py``), which offers the same calls."""
+    """The supervisor's handles: process-shared ones, made in the fork server's context
+    (``launcher.start_forkserver``), or a Ray learner's link to its parameter server
+    (``cluster.py``), which offers the same calls."""
     steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
     stop: Any            # shared.StopFlag
-    parent_pid: int | None   # a process's parent, whose end ends it; None on Ray
+    # The reading end of a pipe that nobody writes to and only the supervisor can write to: it
+    # reads as ended once the supervisor is gone, killed or not. None on Ray.
+    lifeline: Any
 
 
 def learning_rate(initial_lr: float, global_step: int, annealing_steps: int) -> float:
@@ -141,8 +144,8 @@ class ActorLearner:
         loop_start = clock()
 
         while global_step < max_steps and not runtime.stop.is_set():
-            if runtime.parent_pid is not None and os.getppid() != runtime.parent_pid:
-                return  # the parent is gone: nobody will read what we produce
+            if runtime.lifeline is not None and runtime.lifeline.poll():
+                return  # the supervisor is gone: nobody will read what we produce
             t0 = clock()
             agent.sync(global_step)
             timer.add("sync", clock() - t0)
@@ -256,7 +259,7 @@ def onednn_kernels(config: Config, env_spec: EnvSpec) -> bool:
     return config.envs_per_actor > 1 and env_spec.kind == "atari"
 
 
-def _configure_tensorflow(onednn: bool = False) -> None:
+def _configure_tensorflow(onednn: bool = False, initialise: bool = True) -> None:
     """One intra-op and one inter-op thread: the process is the unit of parallelism; the CPU
     kernels as :func:`onednn_kernels` chose, unless the user set ``TF_ENABLE_ONEDNN_OPTS``.
     The variable is restored once TensorFlow has read it, so that an evaluation run from
@@ -265,6 +268,10 @@ def _configure_tensorflow(onednn: bool = False) -> None:
     TensorFlow's native start-up chatter (CUDA probing, absl's "log messages before
     InitializeLog") ignores TF_CPP_MIN_LOG_LEVEL, so stderr is silenced while it imports; and
     the Keras it imports for nothing (:data:`KERAS_AT_IMPORT`) is skipped.
+
+    Without ``initialise`` TensorFlow is only loaded, and starts no runtime (no thread pools):
+    what the fork server does (``preload.py``), before it forks the actor-learners, each of
+    which then configures its own runtime.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -280,12 +287,13 @@ def _configure_tensorflow(onednn: bool = False) -> None:
         for name in skipped:   # a None entry makes the import fail at once
             sys.modules[name] = None
         import tensorflow as tf
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(1)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:
-            pass   # TensorFlow already runs in this process (an evaluation called from Python)
-        tf.constant(0.0)  # initialises the runtime (and its logging) while stderr is silent
+        if initialise:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(1)
+                tf.config.threading.set_inter_op_parallelism_threads(1)
+            except RuntimeError:
+                pass   # TensorFlow already runs here (an evaluation called from Python)
+            tf.constant(0.0)  # initialises the runtime (and its logging) while stderr is silent
     finally:
         for name in skipped:   # Keras can still be imported later, in full
             sys.modules.pop(name, None)
@@ -317,7 +325,8 @@ def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> boo
 
 
 def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
-    """Entry point of an actor-learner process (started with the ``spawn`` method).
+    """Entry point of an actor-learner process (forked by the fork server, see
+    ``launcher.start_forkserver``).
 
     ``messages`` is the sending end of this worker's own pipe to the parent: one pipe per worker,
     so a worker killed in the middle of a message damages no one else's channel.

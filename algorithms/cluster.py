@@ -239,7 +239,7 @@ class Learner:
         context = link.ray.get_runtime_context()
         link.send(("info", self.spec.actor_id, f"runs on node {context.get_node_id()[:8]} "
                    f"({link.ray.util.get_node_ip_address()}), pid {os.getpid()}"))
-        runtime = Runtime(steps=link, stop=link, parent_pid=None)
+        runtime = Runtime(steps=link, stop=link, lifeline=None)
         ok = run_learner(self.spec, runtime, link, store=link)
         link.close()
         if not ok:

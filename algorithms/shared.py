@@ -4,8 +4,9 @@ Ownership rule: the parent process *creates* every segment (:meth:`SharedVectors
 the picklable :attr:`SharedVectors.handles` to the workers, which *attach* to them
 (:meth:`SharedVectors.attach`), and the parent alone *unlinks* them (:meth:`SharedVectors.unlink`)
 on every exit path. Segment names start with :data:`PREFIX` and the parent's pid, so leftovers
-are easy to find (``ls /dev/shm``). Workers started with ``spawn`` share the parent's resource
-tracker, which also removes the segments if the parent is killed with SIGKILL.
+are easy to find (``ls /dev/shm``). The workers (forked by the fork server the parent started)
+share the parent's resource tracker, which also removes the segments if the parent is killed
+with SIGKILL.
 
 What lives here, one vector each: the parameters, every optimizer statistic in
 ``--opt_mode shared``, and (value-based methods) the target parameters. Reads and writes of these

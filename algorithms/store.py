@@ -109,7 +109,7 @@ class Counters:
 
 @dataclass(frozen=True)
 class StoreHandle:
-    """What a worker needs to reach the store: picklable, sent with the ``spawn`` start."""
+    """What a worker needs to reach the store: picklable, sent to each worker as it starts."""
     vectors: dict[str, tuple[str, int]]   # SharedVectors.handles
     updates: StepCounters                 # updates per actor; the total is Adam's shared t
     target_version: Any                   # multiprocessing.Value('q'): last target refresh

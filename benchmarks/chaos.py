@@ -63,6 +63,33 @@ def processes_with_token(token: str) -> list[int]:
     return found
 
 
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (forked by its main thread)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def forkserver_pid(trainer: int) -> int | None:
+    """The trainer's fork server: the child that forks its actor-learners."""
+    for pid in children(trainer):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"multiprocessing.forkserver" in f.read():
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def actor_learner_pids(trainer: int) -> list[int]:
+    """The actor-learner processes of a trainer (the tests use it too)."""
+    server = forkserver_pid(trainer)
+    return [] if server is None else children(server)
+
+
 class Trainer:
     """One trainer process (a session of the run), its output read line by line."""
 
@@ -94,21 +121,8 @@ class Trainer:
                 self.resumed_at = int(resumed.group(1).replace(",", ""))
 
     def workers(self) -> list[int]:
-        """The actor-learner processes (not multiprocessing's resource tracker)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
-                children = [int(p) for p in f.read().split()]
-        except OSError:
-            return []
-        found = []
-        for pid in children:
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if b"spawn_main" in f.read():
-                        found.append(pid)
-            except OSError:
-                continue
-        return found
+        """The actor-learner processes."""
+        return actor_learner_pids(self.proc.pid)
 
     def alive(self) -> bool:
         return self.proc.poll() is None

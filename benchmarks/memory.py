@@ -1,10 +1,11 @@
 """Memory of a training run: unique (USS) and proportional (PSS) memory per actor-learner.
 
 Starts ``python -m algorithms pong -n N`` for each N, lets it train for ``--seconds`` after every
-actor-learner has started, reads ``/proc/<pid>/smaps_rollup`` of the parent and of each worker,
-then stops the run with SIGINT. USS (private clean + private dirty) is what a process alone
-holds; PSS shares each shared page among the processes that map it, so the PSS of all the run's
-processes adds up to the run's real footprint. Reproduce with:
+actor-learner has started, reads ``/proc/<pid>/smaps_rollup`` of the parent, of the fork server
+that forked the workers and of each worker, then stops the run with SIGINT. USS (private clean +
+private dirty) is what a process alone holds; PSS shares each shared page among the processes
+that map it, so the PSS of all the run's processes adds up to the run's real footprint.
+Reproduce with:
 
     python -m benchmarks.memory --workers 2,16 --seconds 60
     python -m benchmarks.memory --workers 64 --seconds 60 --envs_per_actor 1
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from benchmarks.chaos import actor_learner_pids, forkserver_pid
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -32,27 +35,6 @@ def rollup(pid: int) -> dict[str, int]:
             if len(parts) == 3 and parts[2] == "kB":
                 fields[parts[0].rstrip(":")] = int(parts[1])
     return fields
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if f.read().rsplit(")", 1)[1].split()[1] == str(pid):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def is_worker(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"spawn_main" in f.read()
-    except OSError:
-        return False
 
 
 def mem_available_mb() -> float:
@@ -81,9 +63,10 @@ def measure(workers: int, seconds: float, envs: int) -> dict:
         if started is None:
             raise SystemExit(f"the run with -n {workers} ended before training")
         time.sleep(seconds)
-        pids = [p for p in children(proc.pid) if is_worker(p)]
+        pids = actor_learner_pids(proc.pid)
         per_worker = [rollup(p) for p in pids]
         parent = rollup(proc.pid)
+        server = rollup(forkserver_pid(proc.pid))
         during = mem_available_mb()
     finally:
         proc.send_signal(signal.SIGINT)
@@ -96,7 +79,9 @@ def measure(workers: int, seconds: float, envs: int) -> dict:
     return {"workers": len(pids), "uss_mb": sum(uss) / len(uss) / 1024,
             "pss_mb": sum(pss) / len(pss) / 1024, "rss_mb": sum(w["Rss"] for w in per_worker)
             / len(per_worker) / 1024, "parent_pss_mb": parent["Pss"] / 1024,
-            "total_pss_mb": (sum(pss) + parent["Pss"]) / 1024, "used_mb": before - during}
+            "server_pss_mb": server["Pss"] / 1024,
+            "total_pss_mb": (sum(pss) + parent["Pss"] + server["Pss"]) / 1024,
+            "used_mb": before - during}
 
 
 def main() -> None:
@@ -113,10 +98,12 @@ def main() -> None:
           f"A3C with the default settings (UNIVERSE network), --envs_per_actor "
           f"{args.envs_per_actor}, after {args.seconds:.0f} s")
     print(f"{'-n':>4} {'USS/worker':>11} {'PSS/worker':>11} {'RSS/worker':>11} "
-          f"{'parent PSS':>11} {'total PSS':>10} {'MemAvailable drop':>18}  (MB)")
+          f"{'parent PSS':>11} {'server PSS':>11} {'total PSS':>10} {'MemAvailable drop':>18}"
+          "  (MB)")
     for n, r in rows:
         print(f"{n:>4} {r['uss_mb']:11.0f} {r['pss_mb']:11.0f} {r['rss_mb']:11.0f} "
-              f"{r['parent_pss_mb']:11.0f} {r['total_pss_mb']:10.0f} {r['used_mb']:18.0f}")
+              f"{r['parent_pss_mb']:11.0f} {r['server_pss_mb']:11.0f} {r['total_pss_mb']:10.0f}"
+              f" {r['used_mb']:18.0f}")
     print("\nreproduce: python -m benchmarks.memory " + " ".join(sys.argv[1:]))
 
 

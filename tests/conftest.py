@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from benchmarks.chaos import processes_with_token  # noqa: F401 - shared with the tests
+from benchmarks.chaos import actor_learner_pids, processes_with_token  # noqa: F401 - shared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import (ALGORITHMS, ROOT, flag_value, processes_with_token, readme_commands,
-                      shm_segments)
+from conftest import (ALGORITHMS, ROOT, actor_learner_pids, flag_value, processes_with_token,
+                      readme_commands, shm_segments)
 
 # Each test here trains or runs real processes for many seconds.
 pytestmark = pytest.mark.slow
@@ -303,11 +303,8 @@ def test_dead_worker_past_max_restarts_stops_training(tmp_path):
     with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
                    tmp_path) as (proc, token):
         _wait_for_steps(proc)
-        workers = [pid for pid in processes_with_token(token) if pid != proc.pid]
-        assert len(workers) >= 2
-        children = [pid for pid in workers
-                    if open(f"/proc/{pid}/stat").read().split()[3] == str(proc.pid)
-                    and b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        children = actor_learner_pids(proc.pid)
+        assert len(children) == 2
         os.kill(children[0], signal.SIGKILL)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1
@@ -361,12 +358,14 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
     assert returns[:20].mean() < 100
     scalars = read_scalars(os.path.join(run_dir, "actor_1"))
     assert {"loss/td", "explore/epsilon", "q/max_mean", "episode/return"} <= set(scalars)
-    # epsilon fell from 1 along the schedule towards this learner's final value, 0.01
+    # epsilon fell from 1 along the schedule towards this learner's final value, 0.01. A
+    # segment's epsilon comes from the global step when it began, and is logged at the step
+    # when it ended: the first segment can span the other learner's first hundreds of steps.
     (first_step, first), (last_step, last) = scalars["explore/epsilon"][0], \
         scalars["explore/epsilon"][-1]
     assert first > 0.8 and last < 0.5
-    for step, value in ((first_step, first), (last_step, last)):
-        assert value == pytest.approx(epsilon(step, 0.01, 30_000), abs=0.01)
+    assert epsilon(first_step, 0.01, 30_000) - 0.01 <= first <= 1.0
+    assert last == pytest.approx(epsilon(last_step, 0.01, 30_000), abs=0.01)
     # the greedy values grew as the pole stayed up longer
     max_q = [v for _, v in scalars["q/max_mean"]]
     assert np.mean(max_q[-10:]) > np.mean(max_q[:10]) + 5

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, processes_with_token, shm_segments
+from conftest import ROOT, actor_learner_pids, processes_with_token, shm_segments
 from test_end_to_end import _running, _start, _wait_for_steps, read_scalars
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -61,9 +61,9 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
 
 
 def _worker_pids(proc, token):
-    return [pid for pid in processes_with_token(token)
-            if pid != proc.pid and open(f"/proc/{pid}/stat").read().split()[3] == str(proc.pid)
-            and b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+    pids = actor_learner_pids(proc.pid)
+    assert set(pids) <= set(processes_with_token(token))
+    return pids
 
 
 def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
