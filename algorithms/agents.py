@@ -316,7 +316,7 @@ class ActorCritic(_Agent):
         flat, stats = self._gradient(*args)
         stats = stats.numpy()
         return tensor_view(flat), {"loss/policy": stats[0], "loss/value": stats[1],
-                              "policy/entropy": stats[2], "train/grad_norm": stats[3]}
+                                   "policy/entropy": stats[2], "train/grad_norm": stats[3]}
 
 
 class ValueLearner(_Agent):
@@ -429,7 +429,7 @@ class ValueLearner(_Agent):
         self._max_q_sum += float(max_q_sum)
         self._max_q_count += steps * envs
         return tensor_view(flat), {"loss/td": float(loss), "explore/epsilon": self.epsilon,
-                              "train/grad_norm": float(norm)}
+                                   "train/grad_norm": float(norm)}
 
     def episode_scalars(self) -> dict[str, float]:
         mean = self._max_q_sum / max(self._max_q_count, 1)
