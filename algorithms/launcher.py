@@ -96,12 +96,16 @@ class ProcessWorkers:
         # (start_forkserver): a Ctrl-C or a closed terminal while it starts must not kill it.
         try:
             worker.start()
-        except OSError as err:
-            if err.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN):
+        except (OSError, EOFError) as err:
+            # EOFError: the fork server ended instead of answering, which it does when the
+            # system refuses it a process or the memory for one
+            if isinstance(err, OSError) and err.errno not in (errno.EMFILE, errno.ENFILE,
+                                                              errno.ENOMEM, errno.EAGAIN):
                 raise
+            reason = _reason(err) if isinstance(err, OSError) else "the fork server ended"
             reader.close()
             writer.close()
-            raise UserError(f"could not start actor-learner {actor} ({_reason(err)}): the "
+            raise UserError(f"could not start actor-learner {actor} ({reason}): the "
                             "machine's limits are reached; raise `ulimit -n` (open files) or "
                             "`ulimit -u` (processes), or use a smaller -n") from None
         writer.close()   # the worker holds the only sending end: its death closes the pipe
@@ -533,8 +537,12 @@ class Training:
         else:
             ctx = mp.get_context("forkserver")
             _start_resource_tracker()
-            start_forkserver(ctx, onednn_kernels(config, env_spec))
-            store = SharedParameterStore(config, self.layout.size, ctx)
+            try:
+                start_forkserver(ctx, onednn_kernels(config, env_spec))
+                store = SharedParameterStore(config, self.layout.size, ctx)
+            except BaseException:
+                stop_forkserver()
+                raise
             workers = functools.partial(ProcessWorkers, store.steps, ctx)
         try:
             if resume is None:
@@ -544,9 +552,11 @@ class Training:
             return self._supervise(record, store, workers())
         finally:
             record.close()
-            if config.cluster != "ray":
-                stop_forkserver()
-            store.close()
+            try:
+                if config.cluster != "ray":
+                    stop_forkserver()
+            finally:
+                store.close()
 
     def _supervise(self, record: RunRecord, store, workers) -> int:
         config, env_spec = self.config, self.env_spec
@@ -608,15 +618,18 @@ def start_forkserver(ctx, onednn: bool) -> None:
 
 
 def stop_forkserver() -> None:
-    """Stop the fork server once the actor-learners are gone (it waits for the last of its
-    children), so that a run leaves no process behind and a later run in this process gets a
-    server with its own kernels. multiprocessing offers no public call for this: ``_stop`` is
-    what its own tests use."""
+    """Stop the fork server, so that a run leaves no process behind and a later run in this
+    process gets a server with its own settings. It is killed: the actor-learners are gone by
+    now, and it holds nothing that needs a clean exit, while waiting for it to leave by itself
+    could wait forever (it leaves once every holder of its "alive" pipe has closed it, anything a
+    worker started included). multiprocessing offers no public call for this: ``_stop``, which
+    then closes this process's end and reaps it, is what its own tests use."""
     from multiprocessing import forkserver
-    for child in mp.active_children():   # none, unless the run ended with an exception
-        child.kill()
-        child.join(KILL_SECONDS)
-    forkserver._forkserver._stop()
+    server = forkserver._forkserver
+    if server._forkserver_pid is not None:   # our child, not yet reaped: the pid is its own
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server._forkserver_pid, signal.SIGKILL)
+    server._stop()
 
 
 def _start_resource_tracker() -> None:
