@@ -320,6 +320,11 @@ class RayWorkers:
         self.steps.slots[:] = slots
         return messages
 
+    def lost(self) -> str | None:
+        """Never: a Ray actor's end is known to Ray itself, and the loss of the parameter
+        server fails the calls that reach it."""
+        return None
+
     def alive(self, actor: int) -> bool:
         ready, _ = self.ray.wait([self.runs[actor]], timeout=0)
         return not ready

@@ -17,7 +17,8 @@ imports of TensorFlow took most of a minute.
 Supervision: a worker that dies (exception, SIGKILL, out of memory) or stalls (no step for
 ``--stall_timeout`` seconds) is noticed through its process sentinel or its step counter, its
 traceback is shown, and it is restarted with the same actor id and exploration rate, up to
-``--max_restarts`` times in all; past that training stops (exit code 1). No worker outlives the
+``--max_restarts`` times in all; past that training stops (exit code 1), as it does if the fork
+server, the workers' parent, dies (:meth:`ProcessWorkers.lost`). No worker outlives the
 parent: they are daemonic, joined with a timeout, then terminated and killed if need be, and each
 worker also exits by itself when it sees that the parent is gone (``Runtime.lifeline``).
 
@@ -61,6 +62,7 @@ JOIN_SECONDS = 10.0
 FINISH_SECONDS = 60.0   # after the budget: closing under a heavy load may take a while
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
+LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
 
 class ProcessWorkers:
@@ -69,14 +71,16 @@ class ProcessWorkers:
     them.
 
     The same calls are offered by ``cluster.RayWorkers`` (actor-learners as Ray actors): start,
-    wait, receive, alive, exit_reason, terminate, kill, stop_all, and the ``steps`` counters and
-    ``stop`` flag."""
+    wait, receive, lost, alive, exit_reason, terminate, kill, stop_all, and the ``steps``
+    counters and ``stop`` flag."""
 
     description = "actor-learner processes"
 
-    def __init__(self, steps: StepCounters, ctx):
+    def __init__(self, steps: StepCounters, ctx, server: int | None = None):
         self.ctx = ctx
         self.steps = steps
+        self.server = server   # the fork server's pid (start_forkserver), our child
+        self._lost: str | None = None
         self.stop = StopFlag(ctx)
         # Only this process holds the sending end, and nothing is ever sent: the workers' end
         # reads as ended when this process is gone, however it ended.
@@ -116,8 +120,13 @@ class ProcessWorkers:
 
     def wait(self, actors, timeout: float) -> None:
         """Until one of ``actors`` sends a message or exits, or ``timeout`` seconds."""
-        wait([self.processes[a].sentinel for a in actors]
-             + [self.pipes[a] for a in actors if not self.pipes[a].closed], timeout=timeout)
+        # without the fork server the sentinels are ended for good, and would never wait
+        sentinels = [] if self._orphaned() else [self.processes[a].sentinel for a in actors]
+        pipes = [self.pipes[a] for a in actors if not self.pipes[a].closed]
+        if sentinels or pipes:
+            wait(sentinels + pipes, timeout=timeout)
+        else:
+            time.sleep(timeout)
 
     def receive(self) -> list[tuple[int, tuple]]:
         """Every message the workers have sent so far, as (actor, message)."""
@@ -133,38 +142,102 @@ class ProcessWorkers:
                     break
         return received
 
+    def lost(self, wait: float = 0.0) -> str | None:
+        """Why the fork server has ended, if it has (the out-of-memory killer, a stray kill),
+        else None: a line that names it. ``wait``: seconds to wait for it to have ended.
+
+        The server is the actor-learners' parent: multiprocessing learns their ends from it,
+        and without it reports every one of them as exited with code 255, running or not, and
+        would start a new server (without the run's settings) for a restart. So once it is
+        gone the run must stop; its actor-learners are then watched, and stopped, through
+        their pids (:meth:`alive`, :meth:`stop_all`)."""
+        deadline = time.monotonic() + wait
+        while self._lost is None and self.server is not None:
+            end = _child_end(self.server)
+            if end is not None:
+                self._lost = f"the fork server of the actor-learners (pid {self.server}) {end}"
+            elif time.monotonic() >= deadline:
+                break
+            else:
+                time.sleep(0.01)
+        return self._lost
+
+    def _orphaned(self) -> bool:
+        return self.lost() is not None
+
     def alive(self, actor: int) -> bool:
+        if self._orphaned():
+            return _running(self.processes[actor].pid)
         return self.processes[actor].is_alive()
 
     def exit_reason(self, actor: int) -> str | None:
-        """For an actor-learner that has ended: None if it ended cleanly, else why not."""
+        """For an actor-learner that has ended: None if it ended cleanly (or its end is unknown
+        because the fork server is gone, which stops the run: :meth:`lost`), else why not."""
         worker = self.processes[actor]
+        if self._orphaned():
+            return None
         worker.join()
+        # 255 is also what multiprocessing reports when the server's end of the worker's
+        # connection closes, which a dying server does a moment before it can be seen to
+        # have ended
+        if worker.exitcode == LOST_CONNECTION and self.lost(wait=2.0) is not None:
+            return None
         return None if worker.exitcode == 0 else f"{worker.name} exited with code " \
             f"{worker.exitcode}"
 
+    def _signal(self, actor: int, signum: int) -> None:
+        pid = self.processes[actor].pid
+        if pid is not None and _running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
     def terminate(self, actor: int) -> None:
-        self.processes[actor].terminate()
+        if self._orphaned():
+            self._signal(actor, signal.SIGTERM)
+        else:
+            self.processes[actor].terminate()
 
     def kill(self, actor: int) -> None:
-        self.processes[actor].kill()
+        if self._orphaned():
+            self._signal(actor, signal.SIGKILL)
+        else:
+            self.processes[actor].kill()
 
     def stop_all(self) -> None:
         """Ask, then wait, then terminate, then kill: no worker survives this call."""
         self.stop.set()
-        deadline = time.monotonic() + JOIN_SECONDS
-        workers = list(self.processes.values())
-        for worker in workers:
-            worker.join(max(0.0, deadline - time.monotonic()))
-        for worker in workers:
-            if worker.is_alive():
-                worker.terminate()
-                worker.join(2.0)
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
+        if self._orphaned():
+            self._stop_orphans()
+        else:
+            deadline = time.monotonic() + JOIN_SECONDS
+            workers = list(self.processes.values())
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                    worker.join(2.0)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
         for pipe in [*self.pipes.values(), self._lifeline, self.runtime.lifeline]:
             pipe.close()
+
+    def _stop_orphans(self) -> None:
+        """stop_all for actor-learners whose fork server is gone: they are nobody's children
+        here, so they are polled by pid instead of joined."""
+        actors = list(self.processes)
+        for signum, grace in ((None, JOIN_SECONDS), (signal.SIGTERM, KILL_SECONDS),
+                              (signal.SIGKILL, KILL_SECONDS)):
+            if signum is not None:
+                for actor in actors:
+                    self._signal(actor, signum)
+            deadline = time.monotonic() + grace
+            while actors and time.monotonic() < deadline:
+                actors = [a for a in actors if _running(self.processes[a].pid)]
+                time.sleep(0.05)
+            if not actors:
+                return
 
 
 class Supervisor:
@@ -254,6 +327,9 @@ class Supervisor:
         while running:
             self.workers.wait(running, timeout=0.5)
             self._drain()
+            lost = self.workers.lost()
+            if lost is not None and self.failure is None:
+                self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
             # Past the budget every worker is finishing: one that is slow to close is not
             # stalled, and one that fails while closing has done its work.
             finishing = self.stopping or steps.total() >= config.max_global_steps
@@ -441,6 +517,42 @@ class Supervisor:
         self.workers.stop_all()
 
 
+def _running(pid: int | None) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+    if pid is None:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except FileNotFoundError:
+        return False
+    except OSError:   # no /proc: whether a signal could reach it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+
+def _child_end(pid: int) -> str | None:
+    """How child process ``pid`` ended, or None while it runs; it is left unreaped (its owner,
+    here multiprocessing, reaps it)."""
+    try:
+        end = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return "ended"
+    if end is None:
+        return None
+    if end.si_code == os.CLD_EXITED:
+        return f"exited with code {end.si_status}"
+    name = signal.Signals(end.si_status).name
+    return f"was killed by {name}" + (
+        " (the out-of-memory killer, or a kill from outside)" if
+        end.si_status == signal.SIGKILL else "")
+
+
 def _reason(err: OSError) -> str:
     return err.strerror or str(err) or type(err).__name__
 
@@ -538,12 +650,12 @@ class Training:
             ctx = mp.get_context("forkserver")
             _start_resource_tracker()
             try:
-                start_forkserver(ctx, onednn_kernels(config, env_spec))
+                server = start_forkserver(ctx, onednn_kernels(config, env_spec))
                 store = SharedParameterStore(config, self.layout.size, ctx)
             except BaseException:
                 stop_forkserver()
                 raise
-            workers = functools.partial(ProcessWorkers, store.steps, ctx)
+            workers = functools.partial(ProcessWorkers, store.steps, ctx, server)
         try:
             if resume is None:
                 store.initialise(initial)
@@ -587,7 +699,7 @@ def write_error_log(run_dir: str) -> str:
     return "nowhere: no folder could be written"
 
 
-def start_forkserver(ctx, onednn: bool) -> None:
+def start_forkserver(ctx, onednn: bool) -> int:
     """Start the fork server that forks the actor-learners, with TensorFlow loaded in it
     (``preload.py``) and the run's kernels (:func:`actor_learner.onednn_kernels`, unless the user
     set ``TF_ENABLE_ONEDNN_OPTS``), and with SIGINT and SIGHUP ignored, as its children are.
@@ -595,7 +707,7 @@ def start_forkserver(ctx, onednn: bool) -> None:
     The server is a fresh interpreter (never a fork of this one), which has loaded TensorFlow
     but started no runtime and no thread pool when it forks: each actor-learner configures its
     own. Its ``sys.path`` does not come from this process, hence ``PYTHONPATH`` for the
-    package. It lives until :func:`stop_forkserver`.
+    package. It lives until :func:`stop_forkserver`. Returns its pid.
     """
     from multiprocessing import forkserver
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -607,6 +719,7 @@ def start_forkserver(ctx, onednn: bool) -> None:
     try:
         ctx.set_forkserver_preload([f"{__package__}.preload"])
         forkserver.ensure_running()
+        return forkserver._forkserver._forkserver_pid
     finally:
         for s, handler in handlers.items():
             signal.signal(s, handler)

@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from benchmarks.chaos import actor_learner_pids, processes_with_token  # noqa: F401 - shared
+from benchmarks.chaos import (actor_learner_pids, forkserver_pid,  # noqa: F401 - shared
+                             processes_with_token)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")

@@ -1,5 +1,6 @@
 """Faults with real processes and signals: an environment that poisons the gradients, workers
-killed or stopped (SIGSTOP), a parent killed with SIGKILL, signals during a stop."""
+killed or stopped (SIGSTOP), a parent or the fork server killed with SIGKILL, signals during a
+stop."""
 import os
 import re
 import signal
@@ -8,7 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, actor_learner_pids, processes_with_token, shm_segments
+from conftest import (ROOT, actor_learner_pids, forkserver_pid, processes_with_token,
+                      shm_segments)
 from test_end_to_end import _running, _start, _wait_for_steps, read_scalars
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -84,6 +86,39 @@ def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
         rows = f.read().splitlines()[1:]
     assert max(int(r.split(",")[1]) for r in rows) > 12000   # both actors went on to the end
     assert {r.split(",")[0] for r in rows[-40:]} == {"0", "1"}
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def _exists(pid: int) -> bool:
+    """Process ``pid`` is there and not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
+    """The fork server is the actor-learners' parent, which multiprocessing learns their ends
+    from. Killed (the out-of-memory killer, a stray kill), it leaves them running and
+    unwatchable: the run stops with one line that names it, exit code 1 and a final
+    checkpoint; no learner is restarted beside the running ones, and none is left."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
+                  tmp_path) as (proc, token):
+        early = "".join(_wait_for_steps(proc))
+        learners = _worker_pids(proc, token)
+        assert len(learners) == 2
+        server = forkserver_pid(proc.pid)
+        os.kill(server, signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+        out = early + out
+    assert proc.returncode == 1, out + err
+    assert (f"error: the fork server of the actor-learners (pid {server}) was killed by "
+            "SIGKILL (the out-of-memory killer, or a kill from outside); the actor-learners "
+            "were stopped (--resume continues); training stopped at step ") in out
+    assert "restarting it" not in out and "Traceback" not in out + err
+    assert re.search(r"final checkpoint: \S+checkpoint-\d+\.npz", out)
+    assert not any(_exists(pid) for pid in learners)
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
