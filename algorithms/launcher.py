@@ -87,6 +87,7 @@ class ProcessWorkers:
         lifeline, self._lifeline = ctx.Pipe(duplex=False)
         self.runtime = Runtime(steps=steps, stop=self.stop, lifeline=lifeline)
         self.processes: dict[int, mp.process.BaseProcess] = {}
+        self._started: dict[int, bytes | None] = {}   # each worker's start time (_process_start)
         self.pipes: dict[int, Any] = {}
 
     def start(self, spec: WorkerSpec) -> None:
@@ -116,12 +117,13 @@ class ProcessWorkers:
         if actor in self.pipes:
             self.pipes[actor].close()
         self.processes[actor] = worker
+        self._started[actor] = _process_start(worker.pid)
         self.pipes[actor] = reader
 
     def wait(self, actors, timeout: float) -> None:
         """Until one of ``actors`` sends a message or exits, or ``timeout`` seconds."""
         # without the fork server the sentinels are ended for good, and would never wait
-        sentinels = [] if self._orphaned() else [self.processes[a].sentinel for a in actors]
+        sentinels = [] if self.lost() else [self.processes[a].sentinel for a in actors]
         pipes = [self.pipes[a] for a in actors if not self.pipes[a].closed]
         if sentinels or pipes:
             wait(sentinels + pipes, timeout=timeout)
@@ -142,16 +144,16 @@ class ProcessWorkers:
                     break
         return received
 
-    def lost(self, wait: float = 0.0) -> str | None:
+    def lost(self, timeout: float = 0.0) -> str | None:
         """Why the fork server has ended, if it has (the out-of-memory killer, a stray kill),
-        else None: a line that names it. ``wait``: seconds to wait for it to have ended.
+        else None: a line that names it. ``timeout``: seconds to wait for it to have ended.
 
         The server is the actor-learners' parent: multiprocessing learns their ends from it,
-        and without it reports every one of them as exited with code 255, running or not, and
-        would start a new server (without the run's settings) for a restart. So once it is
-        gone the run must stop; its actor-learners are then watched, and stopped, through
-        their pids (:meth:`alive`, :meth:`stop_all`)."""
-        deadline = time.monotonic() + wait
+        and without it reports every one of them as exited with :data:`LOST_CONNECTION`,
+        running or not, and would start a new server (without the run's settings) for a
+        restart. So once it is gone the run must stop; its actor-learners are then watched,
+        and stopped, through their pids (:meth:`alive`, :meth:`stop_all`)."""
+        deadline = time.monotonic() + timeout
         while self._lost is None and self.server is not None:
             end = _child_end(self.server)
             if end is not None:
@@ -162,53 +164,54 @@ class ProcessWorkers:
                 time.sleep(0.01)
         return self._lost
 
-    def _orphaned(self) -> bool:
-        return self.lost() is not None
-
     def alive(self, actor: int) -> bool:
-        if self._orphaned():
-            return _running(self.processes[actor].pid)
-        return self.processes[actor].is_alive()
+        worker = self.processes[actor]
+        if self.lost() is None:
+            if worker.is_alive():
+                return True
+            # A server that dies closes its connections a moment before it can be seen to
+            # have ended: a LOST_CONNECTION may be that, and then says nothing of the worker.
+            if worker.exitcode != LOST_CONNECTION or self.lost(timeout=2.0) is None:
+                return False
+        return self._running(actor)
+
+    def _running(self, actor: int) -> bool:
+        """Whether the worker runs, by its pid (and start time, so that a reused pid is
+        never taken for it)."""
+        pid, started = self.processes[actor].pid, self._started.get(actor)
+        return pid is not None and started is not None and _process_start(pid) == started
 
     def exit_reason(self, actor: int) -> str | None:
-        """For an actor-learner that has ended: None if it ended cleanly (or its end is unknown
-        because the fork server is gone, which stops the run: :meth:`lost`), else why not."""
+        """For an actor-learner that has ended: None if it ended cleanly, else why not. Once
+        the fork server is gone (:meth:`lost`), an end is only known to have happened, and is
+        reported as clean: the loss itself stops the run."""
         worker = self.processes[actor]
-        if self._orphaned():
-            return None
         worker.join()
-        # 255 is also what multiprocessing reports when the server's end of the worker's
-        # connection closes, which a dying server does a moment before it can be seen to
-        # have ended
-        if worker.exitcode == LOST_CONNECTION and self.lost(wait=2.0) is not None:
+        if worker.exitcode == 0 or self.lost() is not None:
             return None
-        return None if worker.exitcode == 0 else f"{worker.name} exited with code " \
-            f"{worker.exitcode}"
+        return f"{worker.name} exited with code {worker.exitcode}"
 
     def _signal(self, actor: int, signum: int) -> None:
-        pid = self.processes[actor].pid
-        if pid is not None and _running(pid):
+        if self._running(actor):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+                os.kill(self.processes[actor].pid, signum)
 
     def terminate(self, actor: int) -> None:
-        if self._orphaned():
-            self._signal(actor, signal.SIGTERM)
-        else:
+        if self.lost() is None:
             self.processes[actor].terminate()
+        else:
+            self._signal(actor, signal.SIGTERM)
 
     def kill(self, actor: int) -> None:
-        if self._orphaned():
-            self._signal(actor, signal.SIGKILL)
-        else:
+        if self.lost() is None:
             self.processes[actor].kill()
+        else:
+            self._signal(actor, signal.SIGKILL)
 
     def stop_all(self) -> None:
         """Ask, then wait, then terminate, then kill: no worker survives this call."""
         self.stop.set()
-        if self._orphaned():
-            self._stop_orphans()
-        else:
+        if self.lost() is None:
             deadline = time.monotonic() + JOIN_SECONDS
             workers = list(self.processes.values())
             for worker in workers:
@@ -220,6 +223,10 @@ class ProcessWorkers:
                 if worker.is_alive():
                     worker.kill()
                     worker.join()
+            if any(worker.exitcode == LOST_CONNECTION for worker in workers):
+                self.lost(timeout=2.0)   # the server may have died meanwhile
+        if self.lost() is not None:
+            self._stop_orphans()
         for pipe in [*self.pipes.values(), self._lifeline, self.runtime.lifeline]:
             pipe.close()
 
@@ -234,7 +241,7 @@ class ProcessWorkers:
                     self._signal(actor, signum)
             deadline = time.monotonic() + grace
             while actors and time.monotonic() < deadline:
-                actors = [a for a in actors if _running(self.processes[a].pid)]
+                actors = [a for a in actors if self._running(a)]
                 time.sleep(0.05)
             if not actors:
                 return
@@ -327,9 +334,7 @@ class Supervisor:
         while running:
             self.workers.wait(running, timeout=0.5)
             self._drain()
-            lost = self.workers.lost()
-            if lost is not None and self.failure is None:
-                self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
+            self._check_workers_parent()
             # Past the budget every worker is finishing: one that is slow to close is not
             # stalled, and one that fails while closing has done its work.
             finishing = self.stopping or steps.total() >= config.max_global_steps
@@ -337,7 +342,8 @@ class Supervisor:
                 reason = self.workers.exit_reason(actor)
                 self._drain()
                 running.discard(actor)
-                if reason is None or finishing:
+                self._check_workers_parent()   # no restart once the fork server is gone
+                if reason is None or finishing or self.stopping:
                     continue
                 if restarts < config.max_restarts:
                     restarts += 1
@@ -465,6 +471,12 @@ class Supervisor:
             elif now - self.terminated[actor] > KILL_SECONDS:
                 self.workers.kill(actor)
 
+    def _check_workers_parent(self) -> None:
+        """Stop the run if the workers' fork server is gone (``ProcessWorkers.lost``)."""
+        lost = self.workers.lost()
+        if lost is not None and self.failure is None:
+            self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
+
     def _check_stalls(self, running: set[int]) -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed
         (and then restarted, or reported, like any dead worker)."""
@@ -517,23 +529,26 @@ class Supervisor:
         self.workers.stop_all()
 
 
-def _running(pid: int | None) -> bool:
-    """Whether process ``pid`` exists and has not ended (a zombie has)."""
+def _process_start(pid: int | None) -> bytes | None:
+    """When process ``pid`` started (field 22 of ``/proc/<pid>/stat``), which tells it from a
+    later process given the same pid; None if there is no such process, or it has ended (a
+    zombie). Without ``/proc``, b"" for any process a signal reaches."""
     if pid is None:
-        return False
+        return None
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+            fields = stat.read().rpartition(b")")[2].split()
     except FileNotFoundError:
-        return False
-    except OSError:   # no /proc: whether a signal could reach it
+        return None
+    except OSError:
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
-            return False
+            return None
         except PermissionError:
             pass
-        return True
+        return b""
+    return None if fields[0] in (b"Z", b"X") else fields[19]
 
 
 def _child_end(pid: int) -> str | None:
@@ -547,7 +562,10 @@ def _child_end(pid: int) -> str | None:
         return None
     if end.si_code == os.CLD_EXITED:
         return f"exited with code {end.si_status}"
-    name = signal.Signals(end.si_status).name
+    try:
+        name = signal.Signals(end.si_status).name
+    except ValueError:   # a real-time signal has no name
+        name = f"signal {end.si_status}"
     return f"was killed by {name}" + (
         " (the out-of-memory killer, or a kill from outside)" if
         end.si_status == signal.SIGKILL else "")
