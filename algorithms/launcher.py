@@ -62,6 +62,9 @@ JOIN_SECONDS = 10.0
 FINISH_SECONDS = 60.0   # after the budget: closing under a heavy load may take a while
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
+# The supervisor checks its workers every 0.5 s; a longer gap between two checks is time in which
+# it did not run (the run was stopped, Ctrl-Z), which counts as no worker's stall.
+PAUSE_SECONDS = 2.0
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
 
@@ -261,6 +264,7 @@ class Supervisor:
         self.started: set[int] = set()
         self.incarnations: dict[int, int] = {}
         self.last_progress: dict[int, tuple[int | None, float]] = {}
+        self.last_stall_check: float | None = None
         self.signal_count = 0
         self.signal_number: int | None = None
         self.timings: dict[int, dict[str, float]] = {}
@@ -479,8 +483,17 @@ class Supervisor:
 
     def _check_stalls(self, running: set[int]) -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed
-        (and then restarted, or reported, like any dead worker)."""
+        (and then restarted, or reported, like any dead worker).
+
+        Time in which this process did not run is taken off every worker's clock: a run
+        stopped as a whole (Ctrl-Z, SIGSTOP) and continued later had no one running to make
+        progress, and stalled no one."""
         now = time.monotonic()
+        if self.last_stall_check is not None and now - self.last_stall_check > PAUSE_SECONDS:
+            gap = now - self.last_stall_check
+            self.last_progress = {actor: (seen, since + gap)
+                                  for actor, (seen, since) in self.last_progress.items()}
+        self.last_stall_check = now
         for actor in running:
             steps = self.steps[actor]
             seen, since = self.last_progress[actor]

@@ -4,6 +4,8 @@ stop."""
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -143,6 +145,31 @@ def test_stalled_worker_is_treated_as_dead(tmp_path):
     assert "made no progress for" in out
     assert "exited with code -9; restarting it" in out
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_a_run_stopped_and_continued_is_not_taken_for_stalled(tmp_path):
+    """Ctrl-Z then `fg` (SIGSTOP, then SIGCONT to the whole process group), for longer than
+    --stall_timeout: no actor-learner made progress, but none could; the run goes on without
+    killing any, and finishes."""
+    args = [sys.executable, os.path.join(ROOT, "algorithms", "main.py"), "CartPole-v1", "--env",
+            "GYM", "-n", "2", "--max_global_steps", "60000", "--stall_timeout", "3", "--seed",
+            "7", "--summary_dir", str(tmp_path)]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        early = "".join(_wait_for_steps(proc))
+        os.killpg(proc.pid, signal.SIGSTOP)
+        time.sleep(8)
+        os.killpg(proc.pid, signal.SIGCONT)
+        out, err = proc.communicate(timeout=200)
+        out = early + out
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, out + err
+    assert "made no progress" not in out and "restarting it" not in out
+    assert "done: 60,0" in out
 
 
 def _stalled_run(tmp_path):
