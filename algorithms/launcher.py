@@ -62,9 +62,6 @@ JOIN_SECONDS = 10.0
 FINISH_SECONDS = 60.0   # after the budget: closing under a heavy load may take a while
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KILL_SECONDS = 2.0   # after SIGTERM, before SIGKILL: a stopped process holds SIGTERM pending
-# The supervisor checks its workers every 0.5 s; a longer gap between two checks is time in which
-# it did not run (the run was stopped, Ctrl-Z), which counts as no worker's stall.
-PAUSE_SECONDS = 2.0
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
 
@@ -264,7 +261,8 @@ class Supervisor:
         self.started: set[int] = set()
         self.incarnations: dict[int, int] = {}
         self.last_progress: dict[int, tuple[int | None, float]] = {}
-        self.last_stall_check: float | None = None
+        self.continued = False   # a SIGCONT arrived since the last _clock()
+        self.last_clock = time.monotonic()
         self.signal_count = 0
         self.signal_number: int | None = None
         self.timings: dict[int, dict[str, float]] = {}
@@ -295,7 +293,8 @@ class Supervisor:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         """Supervise until the budget, a stop or a failure; returns the exit code."""
-        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        previous = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGCONT)}
+        signal.signal(signal.SIGCONT, self._on_continue)
         try:
             return self._supervise()
         finally:
@@ -457,7 +456,7 @@ class Supervisor:
         or still starting, is terminated, and killed KILL_SECONDS later if it is still there (a
         stopped process, SIGSTOP or a debugger, holds SIGTERM pending), so a stop never waits
         forever."""
-        now = time.monotonic()
+        now = self._clock()
         if self.stop_requested is None:
             self.stop_requested = now
         for actor in running:
@@ -481,19 +480,33 @@ class Supervisor:
         if lost is not None and self.failure is None:
             self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
 
-    def _check_stalls(self, running: set[int]) -> None:
-        """A ready worker whose step count has not moved for --stall_timeout seconds is killed
-        (and then restarted, or reported, like any dead worker).
+    def _on_continue(self, _signum, _frame) -> None:
+        self.continued = True
 
-        Time in which this process did not run is taken off every worker's clock: a run
-        stopped as a whole (Ctrl-Z, SIGSTOP) and continued later had no one running to make
-        progress, and stalled no one."""
+    def _clock(self) -> float:
+        """``time.monotonic()`` for the clocks that judge the workers (their progress, their
+        stop's grace), which it first moves on by the time this process spent stopped, if a
+        SIGCONT says it was: a run stopped as a whole (Ctrl-Z, SIGSTOP to its group) and
+        continued later had no one running to make progress or to stop, and stalled no one.
+        Called every pass of the supervisor's loop, so the time since the last call is the
+        pause (and at most one pass more)."""
         now = time.monotonic()
-        if self.last_stall_check is not None and now - self.last_stall_check > PAUSE_SECONDS:
-            gap = now - self.last_stall_check
+        if self.continued:
+            self.continued = False
+            gap = now - self.last_clock
             self.last_progress = {actor: (seen, since + gap)
                                   for actor, (seen, since) in self.last_progress.items()}
-        self.last_stall_check = now
+            self.terminated = {actor: since + gap for actor, since in self.terminated.items()}
+            if self.stop_requested is not None:
+                self.stop_requested += gap
+        self.last_clock = now
+        return now
+
+    def _check_stalls(self, running: set[int]) -> None:
+        """A ready worker whose step count has not moved for --stall_timeout seconds is killed
+        (and then restarted, or reported, like any dead worker); a pause of the whole run does
+        not count (:meth:`_clock`)."""
+        now = self._clock()
         for actor in running:
             steps = self.steps[actor]
             seen, since = self.last_progress[actor]

@@ -1,12 +1,14 @@
 """Faults with real processes and signals: an environment that poisons the gradients, workers
 killed or stopped (SIGSTOP), a parent or the fork server killed with SIGKILL, signals during a
 stop."""
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -148,28 +150,31 @@ def test_stalled_worker_is_treated_as_dead(tmp_path):
 
 
 def test_a_run_stopped_and_continued_is_not_taken_for_stalled(tmp_path):
-    """Ctrl-Z then `fg` (SIGSTOP, then SIGCONT to the whole process group), for longer than
+    """Ctrl-Z then `fg` (SIGSTOP, then SIGCONT to the whole process group), for twice
     --stall_timeout: no actor-learner made progress, but none could; the run goes on without
-    killing any, and finishes."""
+    killing any, and finishes, leaving nothing behind."""
+    token = uuid.uuid4().hex
     args = [sys.executable, os.path.join(ROOT, "algorithms", "main.py"), "CartPole-v1", "--env",
-            "GYM", "-n", "2", "--max_global_steps", "60000", "--stall_timeout", "3", "--seed",
+            "GYM", "-n", "2", "--max_global_steps", "40000", "--stall_timeout", "5", "--seed",
             "7", "--summary_dir", str(tmp_path)]
     proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            env=dict(os.environ, PYTHONUNBUFFERED="1", RUN_TOKEN=token))
     try:
         early = "".join(_wait_for_steps(proc))
         os.killpg(proc.pid, signal.SIGSTOP)
-        time.sleep(8)
+        time.sleep(10)
         os.killpg(proc.pid, signal.SIGCONT)
         out, err = proc.communicate(timeout=200)
         out = early + out
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)   # an assertion above must leave nothing
+        proc.wait()
     assert proc.returncode == 0, out + err
     assert "made no progress" not in out and "restarting it" not in out
-    assert "done: 60,0" in out
+    assert "done: 40,0" in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
 def _stalled_run(tmp_path):
