@@ -195,14 +195,16 @@ def test_module_entry_point_from_the_root(tmp_path):
     assert len(list((tmp_path / "CartPole-v1" / "a3c").iterdir())) == 1
 
 
-def _start(args, tmp_path):
+def _start(args, tmp_path, new_session: bool = False):
+    """The CLI started with ``args``; with ``new_session``, as the leader of a process group
+    of its own, which can then be signalled as a whole."""
     import uuid
     token = uuid.uuid4().hex
     env = dict(os.environ, RUN_TOKEN=token, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args,
                              "--summary_dir", str(tmp_path)],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
     return proc, token
 
 

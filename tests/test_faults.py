@@ -5,16 +5,14 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-import uuid
 
 import numpy as np
 import pytest
 
 from conftest import (ROOT, actor_learner_pids, forkserver_pid, processes_with_token,
                       shm_segments)
+from algorithms.launcher import _process_start
 from test_end_to_end import _running, _start, _wait_for_steps, read_scalars
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -93,15 +91,6 @@ def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
-def _exists(pid: int) -> bool:
-    """Process ``pid`` is there and not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
     """The fork server is the actor-learners' parent, which multiprocessing learns their ends
     from. Killed (the out-of-memory killer, a stray kill), it leaves them running and
@@ -122,7 +111,7 @@ def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
             "were stopped (--resume continues); training stopped at step ") in out
     assert "restarting it" not in out and "Traceback" not in out + err
     assert re.search(r"final checkpoint: \S+checkpoint-\d+\.npz", out)
-    assert not any(_exists(pid) for pid in learners)
+    assert not any(_process_start(pid) for pid in learners)   # gone, or zombies
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
@@ -153,13 +142,9 @@ def test_a_run_stopped_and_continued_is_not_taken_for_stalled(tmp_path):
     """Ctrl-Z then `fg` (SIGSTOP, then SIGCONT to the whole process group), for twice
     --stall_timeout: no actor-learner made progress, but none could; the run goes on without
     killing any, and finishes, leaving nothing behind."""
-    token = uuid.uuid4().hex
-    args = [sys.executable, os.path.join(ROOT, "algorithms", "main.py"), "CartPole-v1", "--env",
-            "GYM", "-n", "2", "--max_global_steps", "40000", "--stall_timeout", "5", "--seed",
-            "7", "--summary_dir", str(tmp_path)]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1", RUN_TOKEN=token))
+    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+                          "40000", "--stall_timeout", "5", "--seed", "7"], tmp_path,
+                         new_session=True)
     try:
         early = "".join(_wait_for_steps(proc))
         os.killpg(proc.pid, signal.SIGSTOP)
