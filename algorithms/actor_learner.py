@@ -98,6 +98,7 @@ class ActorLearner:
         self.envs = [make_environment(config.env, config.game, config.rom_path,
                                       spec.seed + k * config.num_actor_learners,
                                       single_life=config.single_life_episodes,
+                                      fire_reset=config.fire_reset,
                                       render=visualize and k == 0,
                                       frames=atari_frames(config.arch, config.lstm))
                      for k in range(count)]

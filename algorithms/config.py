@@ -261,6 +261,9 @@ def build_parser() -> OneLineParser:
     p.add_argument("--single_life_episodes", default=False, type=bool_arg,
                    help="true: a lost life is a terminal state for learning (the game goes on "
                         "until it is over)")
+    p.add_argument("--fire_reset", default=False, type=bool_arg,
+                   help="true: press FIRE for one step after a reset and after a lost life, in "
+                        "Atari games that have it (Breakout's serve)")
     p.add_argument("--seed", default=None, type=_number(int, "seed", 0, 2**31 - 1),
                    help="random seed (actor i uses seed + i); default: drawn at random and "
                         "recorded in config.json")
@@ -538,6 +541,7 @@ class Config:
     env: str
     rom_path: str | None
     single_life_episodes: bool
+    fire_reset: bool
     # algorithm and network
     preset: str
     alg_type: str

@@ -190,7 +190,7 @@ class AtariEnvironment:
 
     def __init__(self, rom: str, seed: int, single_life: bool = False, noop_max: int = NOOP_MAX,
                  frame_skip: int = ATARI_FRAME_SKIP, render: bool = False,
-                 frames: Frames = PAPER_FRAMES):
+                 frames: Frames = PAPER_FRAMES, fire_reset: bool = False):
         import cv2
         from ale_py import ALEInterface, LoggerMode
         self._cv2 = cv2
@@ -204,6 +204,10 @@ class AtariEnvironment:
         self.ale = ale
         self.actions = ale.getMinimalActionSet()
         self.num_actions = len(self.actions)
+        # --fire_reset: FIRE (the serve, in Breakout) for one agent step after a reset and
+        # after a lost life, in games whose minimal action set has it.
+        from ale_py import Action
+        self._fire = Action.FIRE if fire_reset and Action.FIRE in self.actions else None
         self.frame_skip = frame_skip
         self.noop_max = noop_max
         self.single_life = single_life
@@ -242,14 +246,17 @@ class AtariEnvironment:
                 ale.reset_game()
         ale.getScreenGrayscale(self._raw[0])
         self._raw[1] = self._raw[0]
+        if self._fire is not None:
+            self._repeat(self._fire)
         self._observe()
         self._stack[..., :-1] = self._stack[..., -1:]
         self._lives = ale.lives()
         return self._stack.copy()
 
-    def step(self, action: int) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+    def _repeat(self, native) -> float:
+        """Play ``native`` for ``frame_skip`` frames (fewer if the game ends); keep the last two
+        screens in ``_raw``; return the summed reward."""
         ale = self.ale
-        native = self.actions[action]
         reward = 0.0
         skip = self.frame_skip
         for i in range(skip):
@@ -261,9 +268,17 @@ class AtariEnvironment:
                     ale.getScreenGrayscale(self._raw[0])
                     self._raw[1] = self._raw[0]
                 break
-        self._observe()
+        return reward
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
+        ale = self.ale
+        reward = self._repeat(self.actions[action])
         lives = ale.lives()
         life_lost = lives < self._lives
+        if life_lost and self._fire is not None and not ale.game_over():
+            reward += self._repeat(self._fire)
+            lives = ale.lives()
+        self._observe()
         self._lives = lives
         done = ale.game_over()
         truncated = done and ale.game_truncated()
@@ -289,7 +304,7 @@ class GymEnvironment:
     """Any Gymnasium id. Atari ids get the paper's preprocessing through Gymnasium's wrappers."""
 
     def __init__(self, env_id: str, seed: int, single_life: bool = False, render: bool = False,
-                 frames: Frames = PAPER_FRAMES):
+                 frames: Frames = PAPER_FRAMES, fire_reset: bool = False):
         import gymnasium as gym
         _register_ale()
         given, env_id = env_id, import_env_module(env_id)
@@ -334,6 +349,9 @@ class GymEnvironment:
                 f"argument game: {env_id!r} has observations of shape {obs_space.shape}; "
                 "supported are Atari screens and flat vectors")
         self._shape = shape
+        meanings = env.unwrapped.get_action_meanings() \
+            if self.atari and hasattr(env.unwrapped, "get_action_meanings") else []
+        self._fire = meanings.index("FIRE") if fire_reset and "FIRE" in meanings else None
 
     def _make(self, gym, env_id: str, render_mode, frames: Frames):
         """The Gymnasium environment, with the paper's preprocessing for Atari ids."""
@@ -371,6 +389,10 @@ class GymEnvironment:
             obs, info = self.env.reset(seed=self._seed)
             self.env.action_space.seed(self._seed)
             self._seeded = True
+        if self._fire is not None:
+            obs, _, terminated, truncated, info = self.env.step(self._fire)
+            if terminated or truncated:   # a game over at its first step: start again
+                obs, info = self.env.reset()
         self._lives = info.get("lives", 0)
         return self._convert(obs)
 
@@ -383,6 +405,10 @@ class GymEnvironment:
         obs, reward, terminated, truncated, info = self.env.step(action)
         lives = info.get("lives", 0)
         life_lost = lives < self._lives
+        if life_lost and self._fire is not None and not (terminated or truncated):
+            obs, more, terminated, truncated, info = self.env.step(self._fire)
+            reward += more
+            lives = info.get("lives", 0)
         self._lives = lives
         done = terminated or truncated
         return self._convert(obs), float(reward), done, \
@@ -397,11 +423,13 @@ class GymEnvironment:
 
 def make_environment(env_type: str, game: str, rom_path: str | None, seed: int,
                      single_life: bool = False, render: bool = False,
-                     frames: Frames = PAPER_FRAMES):
-    """Build the environment the flags describe (Atari screens as ``frames`` says). Raises
-    UserError on a bad name."""
+                     frames: Frames = PAPER_FRAMES, fire_reset: bool = False):
+    """Build the environment the flags describe (Atari screens as ``frames`` says; FIRE after a
+    reset and a lost life with ``fire_reset``). Raises UserError on a bad name."""
     if env_type == "ALE":
         rom, _ = resolve_rom(game, rom_path)
-        return AtariEnvironment(rom, seed, single_life=single_life, render=render, frames=frames)
+        return AtariEnvironment(rom, seed, single_life=single_life, render=render, frames=frames,
+                                fire_reset=fire_reset)
     check_gym_id(game)
-    return GymEnvironment(game, seed, single_life=single_life, render=render, frames=frames)
+    return GymEnvironment(game, seed, single_life=single_life, render=render, frames=frames,
+                          fire_reset=fire_reset)

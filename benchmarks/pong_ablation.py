@@ -85,6 +85,14 @@ SETTINGS = {
                   "8 environments per actor-learner, lr 4e-4"),
     "default-k8-lr8e-4": (["--envs_per_actor", "8", "-lr", "8e-4"],
                           "8 environments per actor-learner, lr 8e-4 (= the default at K = 8)"),
+    # Breakout (issue 27): each row changes one thing against today's defaults.
+    "single-life": (["--single_life_episodes", "true"],
+                    "today's defaults, a lost life is a terminal state for learning"),
+    "nature": (["--arch", "NATURE"],
+               "today's defaults with the NATURE torso (84x84, whole screen, four frames)"),
+    "default-lr4e-4": (["-lr", "4e-4"], "today's defaults, lr 4e-4 (half the default at K = 8)"),
+    "fire-reset": (["--fire_reset", "true"],
+                   "today's defaults, FIRE after a reset and after a lost life"),
 }
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.

@@ -155,6 +155,29 @@ def test_single_life_detection_on_breakout():
     assert lost == 5  # Breakout has five lives
 
 
+@pytest.mark.parametrize("env_type, game", [("ALE", "breakout"), ("GYM", "ALE/Breakout-v5")])
+def test_fire_reset_serves_the_ball(env_type, game):
+    """Breakout's ball comes into play only after FIRE. Standing still (NOOP) forever, a game
+    never ends without --fire_reset; with it, every life is served, missed, and the game ends
+    with all five lives lost."""
+    steps = 3000
+
+    def play(fire_reset: bool) -> tuple[int, bool]:
+        env = make_environment(env_type, game, None, seed=0, fire_reset=fire_reset)
+        env.reset()
+        lost, done = 0, False
+        for _ in range(steps):
+            _, _, done, info = env.step(0)   # NOOP
+            lost += info["life_lost"]
+            if done:
+                break
+        env.close()
+        return lost, done
+
+    assert play(False) == (0, False)
+    assert play(True) == (5, True)
+
+
 TINY_MODULE = '''
 import gymnasium as gym
 import numpy as np
