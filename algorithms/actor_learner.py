@@ -18,9 +18,7 @@ process is gone.
 """
 from __future__ import annotations
 
-import os
 import signal
-import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -31,8 +29,10 @@ import numpy as np
 from .config import Config
 from .display import Window
 from .environments import EnvSpec
+from .messages import Alert, Episode, Error, Ready, Timing
 from .networks import Layout
 from .store import StoreHandle
+from .tfsetup import configure_tensorflow, onednn_kernels
 
 SUMMARY_SECONDS = 5.0
 
@@ -53,8 +53,8 @@ class WorkerSpec:
 
 class Runtime(NamedTuple):
     """The supervisor's handles: process-shared ones, made in the fork server's context
-    (``launcher.start_forkserver``), or a Ray learner's link to its parameter server
-    (``cluster.py``), which offers the same calls."""
+    (``run.local.start_forkserver``), or a Ray learner's link to its parameter server
+    (``run/ray.py``), which offers the same calls."""
     steps: Any           # shared.StepCounters: agent steps per actor; the sum is the global step
     stop: Any            # shared.StopFlag
     # The reading end of a pipe that nobody writes to and only the supervisor can write to: it
@@ -141,7 +141,7 @@ class ActorLearner:
         global_step = runtime.steps.total()
         agent.start_episode()
         state = np.stack([env.reset() for env in envs])
-        messages.send(("ready", actor))
+        messages.send(Ready(actor))
         loop_start = clock()
 
         while global_step < max_steps and not runtime.stop.is_set():
@@ -199,9 +199,8 @@ class ActorLearner:
                 # would poison the parameters every learner shares: skip it and count it.
                 skipped += 1
                 if skipped == 1:
-                    messages.send(("warning", actor,
-                                   "non-finite gradient: update skipped (further ones are "
-                                   "counted in train/skipped_updates)"))
+                    messages.send(Alert(actor, "non-finite gradient: update skipped (further "
+                                              "ones are counted in train/skipped_updates)"))
             store.after_update(global_step)
             t2 = clock()
             timer.add("learn", t1 - t0)
@@ -220,14 +219,13 @@ class ActorLearner:
                 self.writer.scalars(global_step, stats)
                 summary_time, summary_steps = now, local_steps
 
-        messages.send(("timing", actor, dict(timer.totals, steps=local_steps,
-                                             updates=updates, skipped=skipped,
-                                             total=clock() - loop_start)))
+        messages.send(Timing(actor, dict(timer.totals, steps=local_steps, updates=updates,
+                                         skipped=skipped, total=clock() - loop_start)))
 
     def _end_episode(self, global_step: int, env: int, episode_return: float,
                      length: int) -> None:
-        self.messages.send(("episode", self.actor_id, env, global_step, time.time(),
-                            episode_return, length))
+        self.messages.send(Episode(self.actor_id, env, global_step, time.time(),
+                                   episode_return, length))
         self.writer.scalars(global_step, {"episode/return": episode_return,
                                           "episode/length": length,
                                           **self.agent.episode_scalars()})
@@ -241,82 +239,18 @@ class ActorLearner:
         self.store.close()
 
 
-ONEDNN = "TF_ENABLE_ONEDNN_OPTS"   # TensorFlow reads it once, when it first loads
-# Imported by ``import tensorflow`` for Keras's optimizers alone (their SavedModel registration),
-# and with them Keras and matplotlib: 1.4 s of a 5.6 s import here. Nothing in this project uses
-# Keras, and TensorFlow skips this import when it fails.
-KERAS_AT_IMPORT = ("keras.src.optimizers", "tf_keras.src.optimizers")
-
-
-def onednn_kernels(config: Config, env_spec: EnvSpec) -> bool:
-    """Whether an actor-learner runs TensorFlow's oneDNN kernels rather than Eigen's: for a
-    convolutional network (Atari screens) over K > 1 environments. Measured with A3C in
-    process CPU time per agent step (``benchmarks/update_path.py --kernels``, BENCHMARKS.md):
-    at K = 1 oneDNN costs as much as Eigen with the NIPS network and 1.6 times as much with
-    UNIVERSE's; at K = 8 it costs 0.55-0.85 of Eigen with NIPS and 0.5-0.8 with UNIVERSE, and
-    the whole trainer runs 1.2-1.3 times as fast (``benchmarks/throughput.py``, ``a3c-k8``
-    against ``a3c-k8-eigen``). The value-based methods, the LSTM and NATURE follow the same
-    rule unmeasured: their batches are the same convolutions."""
-    return config.envs_per_actor > 1 and env_spec.kind == "atari"
-
-
-def _configure_tensorflow(onednn: bool = False, initialise: bool = True) -> None:
-    """One intra-op and one inter-op thread: the process is the unit of parallelism; the CPU
-    kernels as :func:`onednn_kernels` chose, unless the user set ``TF_ENABLE_ONEDNN_OPTS``.
-    The variable is restored once TensorFlow has read it, so that an evaluation run from
-    Python leaves no choice behind for the trainings it may start later.
-
-    TensorFlow's native start-up chatter (CUDA probing, absl's "log messages before
-    InitializeLog") ignores TF_CPP_MIN_LOG_LEVEL, so stderr is silenced while it imports; and
-    the Keras it imports for nothing (:data:`KERAS_AT_IMPORT`) is skipped.
-
-    Without ``initialise`` TensorFlow is only loaded, and starts no runtime (no thread pools):
-    what the fork server does (``preload.py``), before it forks the actor-learners, each of
-    which then configures its own runtime.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    users = os.environ.get(ONEDNN)
-    if users is None:
-        os.environ[ONEDNN] = "1" if onednn else "0"
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    skipped = [name for name in KERAS_AT_IMPORT
-               if "tensorflow" not in sys.modules and name not in sys.modules]
-    try:
-        os.dup2(devnull, 2)
-        for name in skipped:   # a None entry makes the import fail at once
-            sys.modules[name] = None
-        import tensorflow as tf
-        if initialise:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(1)
-                tf.config.threading.set_inter_op_parallelism_threads(1)
-            except RuntimeError:
-                pass   # TensorFlow already runs here (an evaluation called from Python)
-            tf.constant(0.0)  # initialises the runtime (and its logging) while stderr is silent
-    finally:
-        for name in skipped:   # Keras can still be imported later, in full
-            sys.modules.pop(name, None)
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-        if users is None:
-            os.environ.pop(ONEDNN, None)
-
-
 def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> bool:
     """Build and run one actor-learner until its budget or a stop; False if it failed, its
     traceback sent as an ``error`` message first."""
     learner = None
     try:
-        _configure_tensorflow(onednn_kernels(spec.config, spec.env_spec))
+        configure_tensorflow(onednn_kernels(spec.config, spec.env_spec))
         learner = ActorLearner(spec, runtime, messages, store)
         learner.run()
         return True
     except BaseException:
         try:
-            messages.send(("error", spec.actor_id, traceback.format_exc()))
+            messages.send(Error(spec.actor_id, traceback.format_exc()))
         except OSError:
             pass  # the parent is gone
         return False
@@ -327,7 +261,7 @@ def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> boo
 
 def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     """Entry point of an actor-learner process (forked by the fork server, see
-    ``launcher.start_forkserver``).
+    ``run.local.start_forkserver``).
 
     ``messages`` is the sending end of this worker's own pipe to the parent: one pipe per worker,
     so a worker killed in the middle of a message damages no one else's channel.

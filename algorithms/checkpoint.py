@@ -189,6 +189,12 @@ def validate(ckpt: Checkpoint, num_parameters: int | None = None) -> None:
         fail("counter 'target_version' is not a non-negative integer")
 
 
+def layout_record(layout) -> list[list]:
+    """A ``networks.Layout`` as checkpoints and compatibility checks hold it: [name, shape] per
+    tensor."""
+    return [[spec.name, list(spec.shape)] for spec in layout.specs]
+
+
 def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: list[list],
                      observation_shape: tuple[int, ...], num_actions: int) -> None:
     """Raise UserError naming the first difference that makes ``ckpt`` unusable here."""

@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     explicit = config.explicit_flags(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from . import checkpoint, environments
-    from .launcher import layout_record
-    from .networks import make_layout
+    from .networks import layout_for
 
     try:
         ckpt = None
@@ -105,10 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         if atari:   # the screens as the network reads them
             env_spec = environments.with_frames(env_spec,
                                                 environments.atari_frames(args.arch, args.lstm))
-        layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                             env_spec.num_actions, args.lstm, env_spec.continuous)
+        layout = layout_for(args, env_spec)
         if ckpt is not None:
-            checkpoint.check_compatible(ckpt, vars(args), layout_record(layout),
+            checkpoint.check_compatible(ckpt, vars(args), checkpoint.layout_record(layout),
                                         env_spec.observation_shape, env_spec.num_actions)
             checkpoint.validate(ckpt, layout.size)
         if ckpt is not None and args.mode == "train":
@@ -136,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted: evaluation stopped, no result written", file=sys.stderr)
             return 130
 
-    from .launcher import train
+    from .run import train
     from .shared import resource_problem, space_problem
     from .store import vector_sizes
     sizes = vector_sizes(settings, layout.size)

@@ -79,15 +79,14 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
 
 def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     """Play ``args.eval_episodes`` episodes with the checkpoint's parameters; returns 0."""
-    from .actor_learner import _configure_tensorflow
-    _configure_tensorflow()
+    from .tfsetup import configure_tensorflow
+    configure_tensorflow()
     from .agents import make_agent
     from .environments import atari_frames, make_environment
-    from .networks import make_layout
+    from .networks import layout_for
     from .store import FrozenStore
 
-    layout = make_layout(args.alg_type, args.arch, env_spec.observation_shape,
-                         env_spec.num_actions, args.lstm, env_spec.continuous)
+    layout = layout_for(args, env_spec)
     params = ckpt.arrays["params"].astype(np.float32)
     target = ckpt.arrays.get("target", params).astype(np.float32)
     seed = int(args.seed or 0) + 1_000_003

@@ -191,6 +191,13 @@ def q_layout(arch: str, observation_shape: tuple[int, ...], num_actions: int) ->
     return Layout(tuple(specs))
 
 
+def layout_for(settings, env_spec) -> "Layout":
+    """The layout of the network that ``settings`` (a ``Config``, or the parsed flags: its
+    ``alg_type``, ``arch`` and ``lstm``) describes for an environment of ``env_spec``."""
+    return make_layout(settings.alg_type, settings.arch, env_spec.observation_shape,
+                       env_spec.num_actions, settings.lstm, env_spec.continuous)
+
+
 def make_layout(alg_type: str, arch: str, observation_shape: tuple[int, ...],
                 num_actions: int, lstm: bool = False, continuous: bool = False) -> Layout:
     """The parameter layout of ``alg_type``'s network."""

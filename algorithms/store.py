@@ -43,6 +43,12 @@ def vector_sizes(config: Config, num_parameters: int) -> dict[str, int]:
     return sizes
 
 
+def target_due(global_step: int, interval: int) -> int:
+    """The index of the last target-refresh interval that ``global_step`` has crossed: the
+    target is copied from the parameters whenever this grows (every ``interval`` steps)."""
+    return global_step // interval
+
+
 def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
                    target: np.ndarray) -> bool:
     """Copy ``params`` into ``target`` once per ``interval`` global steps.
@@ -54,7 +60,7 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
     is waited for at most LOCK_SECONDS: a worker killed while holding it (once per interval, for
     one copy) must not block the others forever; past that, a second copy is harmless.
     """
-    due = global_step // interval
+    due = target_due(global_step, interval)
     raw = version.get_obj()
     if due <= raw.value:          # the common case, without the lock
         return False
@@ -140,10 +146,11 @@ class VectorState:
             self.vectors["target"][:] = values
 
     def state(self) -> dict[str, np.ndarray]:
-        """Copies of the vectors, the update counters and the target version, for a checkpoint
-        (the step counters are the supervisor's to add, with the global step it names)."""
+        """Copies of the vectors, the update and step counters and the target version: what a
+        checkpoint holds of the store (its global step is the sum of ``steps``)."""
         arrays = {name: np.array(self.vectors[name]) for name in self.names}
         arrays["updates"] = self.updates.slots.copy()
+        arrays["steps"] = self.steps.slots.copy()
         arrays["target_version"] = np.array(self._version(), np.int64)
         return arrays
 

@@ -5,8 +5,8 @@ threads, again for each restarted one), and every evaluation once. Two measureme
 fresh processes (TensorFlow loads once per process), in CPU seconds of the whole process
 (``time.process_time``, which a busy machine does not stretch):
 
-* **load**: ``actor_learner._configure_tensorflow`` as the trainer runs it, without the Keras
-  that ``import tensorflow`` brings for nothing (``actor_learner.KERAS_AT_IMPORT``), against
+* **load**: ``tfsetup.configure_tensorflow`` as the trainer runs it, without the Keras
+  that ``import tensorflow`` brings for nothing (``tfsetup.KERAS_AT_IMPORT``), against
   the same with Keras loaded;
 * **build**: ``agents.make_agent`` as an actor-learner of ``-n 2`` builds it (8 games for Pong,
   with the kernels the trainer chooses), tracing its policy and gradient functions with
@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 
-from algorithms import actor_learner   # imports no TensorFlow
+from algorithms import tfsetup   # imports no TensorFlow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,20 +35,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROBE = """
 import json, sys, time
 import numpy as np
-from algorithms import actor_learner, agents, config
+from algorithms import agents, config, tfsetup
 from algorithms.environments import EnvSpec
 from algorithms.networks import make_layout
 from algorithms.store import FrozenStore
 keras, autograph, game = sys.argv[1] == "1", sys.argv[2] == "1", sys.argv[3]
 if keras:
-    actor_learner.KERAS_AT_IMPORT = ()
+    tfsetup.KERAS_AT_IMPORT = ()
 atari = game == "pong"
 args = config.parse_args(([game] if atari else [game, "--env", "GYM"]) + ["-n", "2"])
 config.resolve_defaults(args, continuous=False, atari=atari)
 settings = config.Config.from_namespace(args)
 spec = EnvSpec("atari", (42, 42, 4), 6, 4) if atari else EnvSpec("vector", (4,), 2, 1)
 start = time.process_time()
-actor_learner._configure_tensorflow(actor_learner.onednn_kernels(settings, spec))
+tfsetup.configure_tensorflow(tfsetup.onednn_kernels(settings, spec))
 loaded = time.process_time()
 import tensorflow as tf
 if autograph:
@@ -63,7 +63,7 @@ print(json.dumps({"load": loaded - start, "build": time.process_time() - before}
 
 
 def probe(keras: bool, autograph: bool, game: str) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if k != actor_learner.ONEDNN}   # as trained
+    env = {k: v for k, v in os.environ.items() if k != tfsetup.ONEDNN}   # as trained
     env.update(PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
     out = subprocess.run([sys.executable, "-c", PROBE, str(int(keras)), str(int(autograph)),
                           game], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -38,7 +38,7 @@ import time
 from unittest import mock
 
 from algorithms import config, environments
-from algorithms.actor_learner import ONEDNN
+from algorithms.tfsetup import ONEDNN
 
 PHASES = ("environment", "forward", "learn", "optimizer", "sync")
 
@@ -110,12 +110,12 @@ VARIANTS = {
 # choose by K (oneDNN for batched Atari learners, Eigen otherwise): "0" is Eigen.
 FORCED_KERNELS = {"a3c-k8-eigen": "0", "a3c-tuned-eigen": "0"}
 # The Ray backend's share of *sync* and *optimizer*: waiting for the parameters, sending the
-# gradient, waiting for gradients in flight (algorithms/cluster.py).
+# gradient, waiting for gradients in flight (algorithms/run/ray.py).
 RAY_PHASES = ("fetch", "push", "wait")
 
 
 def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str]):
-    from algorithms.launcher import Training
+    from algorithms.run.training import Training
     scratch = tempfile.mkdtemp(prefix="throughput_benchmark_")
     args = config.parse_args([game, "-n", str(workers), "--max_global_steps", str(steps),
                               "--preset", "paper", "--arch", arch, "--quiet", "--seed", "1",

@@ -15,7 +15,7 @@ stretches wall time but not CPU time, so the figures hold up while other work ru
 * **kernels** (``--kernels``): the trainer's segment (acting at batch K, then the gradient) with
   TensorFlow's Eigen kernels against its oneDNN ones (``TF_ENABLE_ONEDNN_OPTS``, read when
   TensorFlow loads, so each in a process of its own), for each network and K the choice
-  depends on; the actor-learners choose by it (``actor_learner._configure_tensorflow``);
+  depends on; the actor-learners choose by it (``tfsetup.configure_tensorflow``);
 * **calls** (``--calls``): what one actor-learner pays around the network at K = 1, each the
   trainer's way against the plain TensorFlow way: calling the policy through its inference
   function (``agents.flat_calls``) against ``ConcreteFunction.__call__``; refreshing the local
@@ -43,7 +43,7 @@ import time
 
 import numpy as np
 
-from algorithms.actor_learner import ONEDNN   # imports no TensorFlow
+from algorithms.tfsetup import ONEDNN   # imports no TensorFlow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault(ONEDNN, "0")   # Eigen, as at K = 1 (see --kernels)

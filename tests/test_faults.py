@@ -12,7 +12,7 @@ import pytest
 
 from conftest import (ROOT, actor_learner_pids, forkserver_pid, processes_with_token,
                       shm_segments)
-from algorithms.launcher import _process_start
+from algorithms.run.procs import process_start
 from test_end_to_end import _running, _start, _wait_for_steps, read_scalars
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -111,7 +111,7 @@ def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
             "were stopped (--resume continues); training stopped at step ") in out
     assert "restarting it" not in out and "Traceback" not in out + err
     assert re.search(r"final checkpoint: \S+checkpoint-\d+\.npz", out)
-    assert not any(_process_start(pid) for pid in learners)   # gone, or zombies
+    assert not any(process_start(pid) for pid in learners)   # gone, or zombies
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from algorithms import checkpoint, cli, config
-from algorithms.launcher import layout_record
 from algorithms.networks import make_layout
 
 
@@ -26,7 +25,7 @@ def _valid(tmp_path) -> str:
     arrays = {"params": params, "opt_g": np.zeros_like(params),
               "steps": np.array([1600, 1400], np.int64), "updates": np.array([320, 280]),
               "final_epsilons": np.ones(2), "target_version": np.array(0, np.int64)}
-    meta = {"config": settings.to_dict(), "layout": layout_record(layout),
+    meta = {"config": settings.to_dict(), "layout": checkpoint.layout_record(layout),
             "observation_shape": [4], "num_actions": 2, "run_dir": None, "resumes": 0}
     return checkpoint.save(str(tmp_path / "ck"), 3000, arrays, meta, keep=3)
 

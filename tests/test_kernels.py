@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from algorithms import config
-from algorithms.actor_learner import onednn_kernels
+from algorithms.tfsetup import onednn_kernels
 from algorithms.environments import EnvSpec
 from conftest import ROOT
 

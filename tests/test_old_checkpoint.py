@@ -15,7 +15,6 @@ import pytest
 from algorithms import checkpoint
 from algorithms.config import Config
 from algorithms.environments import make_environment
-from algorithms.launcher import layout_record
 from algorithms.networks import make_layout
 from conftest import ROOT
 
@@ -49,8 +48,8 @@ def test_an_old_checkpoint_loads_into_todays_configuration_and_layout(tmp_path):
     spec = env.spec
     env.close()
     layout = make_layout(config.alg_type, config.arch, spec.observation_shape, spec.num_actions)
-    checkpoint.check_compatible(ckpt, ckpt.config, layout_record(layout), spec.observation_shape,
-                                spec.num_actions)
+    checkpoint.check_compatible(ckpt, ckpt.config, checkpoint.layout_record(layout),
+                                spec.observation_shape, spec.num_actions)
     assert ckpt.arrays["params"].shape == (layout.size,)
     assert np.isfinite(ckpt.arrays["params"]).all()
 

@@ -15,7 +15,7 @@ server:
   ``MAX_IN_FLIGHT`` unanswered), and asks at once for the parameters that the next segment will
   pull. The server runs one caller's calls in the order they were sent, so a learner's pull
   always sees its own gradient applied;
-* the **driver** (this process, ``launcher.Supervisor`` with :class:`RayWorkers`) starts,
+* the **driver** (this process, ``supervisor.Supervisor`` with :class:`RayWorkers`) starts,
   watches, restarts and stops the learners, and every half second drains the server's messages
   and step counts into ``episodes.csv``, the progress line, ``--stop_return`` and the stall
   checks; checkpoints are the server's state.
@@ -32,17 +32,18 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from .config import Config, UserError
-from .store import Counters, VectorState, optimizer_for, vector_sizes
+from ..config import Config, UserError
+from ..messages import URGENT, Info, Timing
+from ..store import Counters, VectorState, optimizer_for, target_due, vector_sizes
+from .backend import JOIN_SECONDS, Message
 
 MAX_IN_FLIGHT = 2      # gradients a learner has sent and not yet seen applied
-JOIN_SECONDS = 10.0    # after a stop, before the remaining learners are killed
-PACKAGE = os.path.dirname(os.path.abspath(__file__))
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _ray():
@@ -80,7 +81,7 @@ class ParameterServer(VectorState):
         self.target_version = 0
         self.optimizers = [optimizer_for(config, self.vectors, self.updates, actor)
                            for actor in range(config.num_actor_learners)]
-        self.outbox: list[tuple[int, tuple]] = []
+        self.outbox: list[Message] = []
         self.stop = False
 
     def _version(self) -> int:
@@ -97,7 +98,7 @@ class ParameterServer(VectorState):
         return self.vectors["target"]
 
     def push(self, actor: int, grad: np.ndarray | None, lr: float, steps: int,
-             messages: list[tuple]) -> None:
+             messages: list[Message]) -> None:
         """A learner's segment: its steps, its gradient (None when it skipped a non-finite one)
         applied with the optimizer, the target refreshed when an interval is crossed, and its
         messages kept for the driver."""
@@ -105,13 +106,13 @@ class ParameterServer(VectorState):
         if grad is not None:
             self.optimizers[actor].apply(grad, lr)
         if "target" in self.vectors:
-            due = total // self.config.q_target_update_steps
+            due = target_due(total, self.config.q_target_update_steps)
             if due > self.target_version:
                 np.copyto(self.vectors["target"], self.vectors["params"])
                 self.target_version = due
-        self.outbox.extend((actor, message) for message in messages)
+        self.outbox.extend(messages)
 
-    def drain(self) -> tuple[list[tuple[int, tuple]], np.ndarray]:
+    def drain(self) -> tuple[list[Message], np.ndarray]:
         """The messages since the last drain, and the step counters."""
         messages, self.outbox = self.outbox, []
         return messages, self.steps.slots.copy()
@@ -145,7 +146,7 @@ class LearnerLink:
         self._stop = False
         self._version = 0
         self._gradient: tuple[np.ndarray | None, float] = (None, 0.0)
-        self._outbox: list[tuple] = []
+        self._outbox: list[Message] = []
         self._in_flight: collections.deque = collections.deque()
         self._next_pull = None
         self._closed = False
@@ -217,11 +218,11 @@ class LearnerLink:
         return self._stop
 
     # the message channel
-    def send(self, message: tuple) -> None:
-        if message[0] == "timing":   # the loop's phases, and this link's share of them
-            message = (*message[:2], dict(message[2], **self.times))
+    def send(self, message: Message) -> None:
+        if isinstance(message, Timing):   # the loop's phases, and this link's share of them
+            message = replace(message, totals=dict(message.totals, **self.times))
         self._outbox.append(message)
-        if message[0] != "episode":   # ready, warning, timing, error: at once
+        if isinstance(message, URGENT):   # all but episodes: at once
             self.flush()
 
 
@@ -234,10 +235,10 @@ class Learner:
         _normal_priority()
 
     def run(self) -> None:
-        from .actor_learner import Runtime, run_learner
+        from ..actor_learner import Runtime, run_learner
         link = self.spec.store.connect(self.spec.actor_id, self.spec.config)
         context = link.ray.get_runtime_context()
-        link.send(("info", self.spec.actor_id, f"runs on node {context.get_node_id()[:8]} "
+        link.send(Info(self.spec.actor_id, f"runs on node {context.get_node_id()[:8]} "
                    f"({link.ray.util.get_node_ip_address()}), pid {os.getpid()}"))
         runtime = Runtime(steps=link, stop=link, lifeline=None)
         ok = run_learner(self.spec, runtime, link, store=link)
@@ -285,7 +286,7 @@ class ServerStop:
 
 
 class RayWorkers:
-    """The actor-learners as Ray actors, one CPU each: the calls of ``launcher.ProcessWorkers``.
+    """The actor-learners as Ray actors, one CPU each: the calls of ``backend.Workers``.
     Ray does not restart them by itself (``max_restarts=0``): the Supervisor does, as it does
     processes, up to ``--max_restarts`` in all."""
 
@@ -315,7 +316,7 @@ class RayWorkers:
         else:
             time.sleep(timeout)
 
-    def receive(self) -> list[tuple[int, tuple]]:
+    def receive(self) -> list[Message]:
         messages, slots = self.ray.get(self.server.drain.remote())
         self.steps.slots[:] = slots
         return messages
@@ -366,6 +367,32 @@ def start_server(config: Config, num_parameters: int):
     return RayParameterStore(server)
 
 
+# ---------------------------------------------------------------------------- the backend
+class RayBackend:
+    """Ray actors over a parameter server (``backend.Backend``): entering joins the cluster
+    (:class:`RayCluster`)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.cluster = RayCluster(config)
+
+    def __enter__(self) -> "RayBackend":
+        self.cluster.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cluster.__exit__(*exc)
+
+    def create_store(self, num_parameters: int) -> RayParameterStore:
+        return start_server(self.config, num_parameters)
+
+    def workers(self, store: RayParameterStore) -> RayWorkers:
+        return RayWorkers(store.server, self.config.num_actor_learners)
+
+    def close(self) -> None:
+        pass   # the server goes with the store, the cluster on leaving
+
+
 # ---------------------------------------------------------------------------- connection
 class RayCluster:
     """Joins the cluster at ``--ray_address`` (or starts a Ray instance for this run) on
@@ -379,7 +406,7 @@ class RayCluster:
         address = self.config.ray_address
         if address not in (None, "auto"):
             _check_reachable(address)
-        from .actor_learner import ONEDNN
+        from ..tfsetup import ONEDNN
         env_vars = {"TF_CPP_MIN_LOG_LEVEL": "3"}
         if ONEDNN in os.environ:   # the user's kernel choice, on every node
             env_vars[ONEDNN] = os.environ[ONEDNN]
