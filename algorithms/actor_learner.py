@@ -67,14 +67,21 @@ def learning_rate(initial_lr: float, global_step: int, annealing_steps: int) -> 
     return initial_lr * max(0.0, 1.0 - global_step / annealing_steps)
 
 
-class Timer:
-    """Seconds spent per phase of the loop, for the throughput benchmark's breakdown."""
+class Laps:
+    """Seconds spent per phase of the loop, for the throughput benchmark's breakdown: each
+    ``lap(phase)`` charges the time since the previous lap (or ``start``) to ``phase``."""
 
     def __init__(self):
         self.totals: dict[str, float] = {}
+        self.last = time.perf_counter()
 
-    def add(self, phase: str, seconds: float) -> None:
-        self.totals[phase] = self.totals.get(phase, 0.0) + seconds
+    def start(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.totals[phase] = self.totals.get(phase, 0.0) + now - self.last
+        self.last = now
 
 
 class ActorLearner:
@@ -109,7 +116,7 @@ class ActorLearner:
                                 spec.final_epsilon, count)
         self.rewards = RewardTransform(config.rescale_rewards)
         self.writer = ScalarWriter(spec.run_dir, spec.actor_id)
-        self.timer = Timer()
+        self.laps = Laps()
         length = self.agent.segment_length
         obs_dtype = np.uint8 if spec.env_spec.kind == "atari" else np.float32
         shape = (length, count)
@@ -120,76 +127,35 @@ class ActorLearner:
         self._cuts = np.zeros(shape, bool)
         self._cut_values = np.zeros(shape, np.float32)
         self._ended = np.zeros(shape, bool)
+        self._episode_returns, self._episode_lengths = np.zeros(count), np.zeros(count, np.int64)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        """Segments until the budget is spent or a stop is asked for."""
         from .agents import Segment
 
-        config, runtime, agent, envs, timer = (self.config, self.runtime, self.agent, self.envs,
-                                               self.timer)
-        store = self.store
+        config, runtime, agent, laps = self.config, self.runtime, self.agent, self.laps
+        store, messages, actor, count = self.store, self.messages, self.actor_id, len(self.envs)
         clock = time.perf_counter
-        length = agent.segment_length
-        count = len(envs)
-        max_steps, single_life = config.max_global_steps, config.single_life_episodes
-        states, actions, rewards = self._states, self._actions, self._rewards
-        cuts, cut_values, ended = self._cuts, self._cut_values, self._ended
-        episode_returns, episode_lengths = np.zeros(count), np.zeros(count, np.int64)
         local_steps, updates, skipped = 0, 0, 0
         summary_time, summary_steps = clock(), 0
-        actor, messages = self.actor_id, self.messages
         global_step = runtime.steps.total()
         agent.start_episode()
-        state = np.stack([env.reset() for env in envs])
+        state = np.stack([env.reset() for env in self.envs])
         messages.send(Ready(actor))
         loop_start = clock()
 
-        while global_step < max_steps and not runtime.stop.is_set():
+        while global_step < config.max_global_steps and not runtime.stop.is_set():
             if runtime.lifeline is not None and runtime.lifeline.poll():
                 return  # the supervisor is gone: nobody will read what we produce
-            t0 = clock()
+            laps.start()
             agent.sync(global_step)
-            timer.add("sync", clock() - t0)
-            finished = []   # (environment, return, length) of the episodes this segment ended
-            n = 0
-            while n < length:
-                t0 = clock()
-                chosen = agent.act(state)
-                timer.add("forward", clock() - t0)
-                states[n], actions[n] = state, chosen
-                for k, env in enumerate(envs):
-                    t0 = clock()
-                    observation, reward, done, info = env.step(chosen[k])
-                    timer.add("environment", clock() - t0)
-                    if k == 0 and self.window is not None and self.window.due():
-                        self.window.show(env.screen())
-                    rewards[n, k] = self.rewards(reward)
-                    life_lost = single_life and info["life_lost"]
-                    # A time limit is not an end for learning, unless a life was lost with it.
-                    truncated = done and info["truncated"] and not life_lost
-                    cuts[n, k] = done or life_lost
-                    ended[n, k] = done
-                    # After a time limit the last observation still has a value: the returns
-                    # bootstrap from it (from this environment's current recurrent state).
-                    cut_values[n, k] = agent.final_value(observation, k) if truncated else 0.0
-                    episode_returns[k] += reward
-                    episode_lengths[k] += 1
-                    if done:
-                        finished.append((k, episode_returns[k], episode_lengths[k]))
-                        episode_returns[k], episode_lengths[k] = 0.0, 0
-                        t0 = clock()
-                        observation = env.reset()
-                        agent.start_episode(k)
-                        timer.add("environment", clock() - t0)
-                    state[k] = observation
-                n += 1
-                if count == 1 and ended[n - 1, 0]:
-                    break   # the paper's segment ends with its episode
-
-            t0 = clock()
-            grad, stats = agent.learn(Segment(states[:n], actions[:n], rewards[:n], cuts[:n],
-                                              cut_values[:n], ended[:n], state))
-            t1 = clock()
+            laps.lap("sync")
+            n, finished = self._act(state)
+            grad, stats = agent.learn(Segment(self._states[:n], self._actions[:n],
+                                              self._rewards[:n], self._cuts[:n],
+                                              self._cut_values[:n], self._ended[:n], state))
+            laps.lap("learn")
             global_step = runtime.steps.add(actor, n * count)
             lr = learning_rate(config.initial_lr, global_step, config.lr_schedule_steps)
             if np.isfinite(stats["train/grad_norm"]):
@@ -202,9 +168,7 @@ class ActorLearner:
                     messages.send(Alert(actor, "non-finite gradient: update skipped (further "
                                               "ones are counted in train/skipped_updates)"))
             store.after_update(global_step)
-            t2 = clock()
-            timer.add("learn", t1 - t0)
-            timer.add("optimizer", t2 - t1)
+            laps.lap("optimizer")
             local_steps += n * count
             updates += 1
             for k, episode_return, episode_length in finished:
@@ -219,8 +183,55 @@ class ActorLearner:
                 self.writer.scalars(global_step, stats)
                 summary_time, summary_steps = now, local_steps
 
-        messages.send(Timing(actor, dict(timer.totals, steps=local_steps, updates=updates,
+        messages.send(Timing(actor, dict(laps.totals, steps=local_steps, updates=updates,
                                          skipped=skipped, total=clock() - loop_start)))
+
+    def _act(self, state: np.ndarray) -> tuple[int, list[tuple[int, float, int]]]:
+        """Up to one segment of steps in every environment, into the segment's buffers;
+        ``state`` (one observation per environment) is advanced in place. Returns the steps
+        taken per environment and the episodes that ended, as (environment, return, length)."""
+        agent, envs, laps = self.agent, self.envs, self.laps
+        states, actions, rewards = self._states, self._actions, self._rewards
+        cuts, cut_values, ended = self._cuts, self._cut_values, self._ended
+        returns, lengths = self._episode_returns, self._episode_lengths
+        single_life = self.config.single_life_episodes
+        finished = []
+        n = 0
+        while n < agent.segment_length:
+            chosen = agent.act(state)
+            laps.lap("forward")
+            states[n], actions[n] = state, chosen
+            for k, env in enumerate(envs):
+                observation, reward, done, info = env.step(chosen[k])
+                laps.lap("environment")
+                if k == 0 and self.window is not None and self.window.due():
+                    self.window.show(env.screen())
+                rewards[n, k] = self.rewards(reward)
+                life_lost = single_life and info["life_lost"]
+                # A time limit is not an end for learning, unless a life was lost with it.
+                truncated = done and info["truncated"] and not life_lost
+                cuts[n, k] = done or life_lost
+                ended[n, k] = done
+                # After a time limit the last observation still has a value: the returns
+                # bootstrap from it (from this environment's current recurrent state).
+                if truncated:
+                    cut_values[n, k] = agent.final_value(observation, k)
+                    laps.lap("forward")
+                else:
+                    cut_values[n, k] = 0.0
+                returns[k] += reward
+                lengths[k] += 1
+                if done:
+                    finished.append((k, returns[k], lengths[k]))
+                    returns[k], lengths[k] = 0.0, 0
+                    observation = env.reset()
+                    agent.start_episode(k)
+                    laps.lap("environment")
+                state[k] = observation
+            n += 1
+            if len(envs) == 1 and ended[n - 1, 0]:
+                break   # the paper's segment ends with its episode
+        return n, finished
 
     def _end_episode(self, global_step: int, env: int, episode_return: float,
                      length: int) -> None:

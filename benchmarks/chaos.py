@@ -41,6 +41,8 @@ import threading
 import time
 import uuid
 
+from algorithms.run.procs import actor_learner_pids, processes_with_env
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAULTS = ("kill_worker", "stop_worker", "sigterm_resume", "kill_parent_resume",
           "corrupt_checkpoint_resume")
@@ -51,43 +53,7 @@ EPISODES = re.compile(r"\(last \d+ of (\d+)\)")
 def processes_with_token(token: str) -> list[int]:
     """PIDs of live processes whose environment holds RUN_TOKEN=token (a trainer, its workers;
     the tests use it too)."""
-    found, needle = [], f"RUN_TOKEN={token}".encode()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    if needle in f.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
-
-
-def children(pid: int) -> list[int]:
-    """The live child processes of ``pid`` (forked by its main thread)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except OSError:
-        return []
-
-
-def forkserver_pid(trainer: int) -> int | None:
-    """The trainer's fork server: the child that forks its actor-learners."""
-    for pid in children(trainer):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"multiprocessing.forkserver" in f.read():
-                    return pid
-        except OSError:
-            continue
-    return None
-
-
-def actor_learner_pids(trainer: int) -> list[int]:
-    """The actor-learner processes of a trainer (the tests use it too)."""
-    server = forkserver_pid(trainer)
-    return [] if server is None else children(server)
+    return processes_with_env("RUN_TOKEN", token)
 
 
 class Trainer:

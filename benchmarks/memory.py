@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.chaos import actor_learner_pids, forkserver_pid
+from algorithms.run.procs import actor_learner_pids, forkserver_pid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

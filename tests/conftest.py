@@ -14,11 +14,16 @@ import uuid
 
 import pytest
 
-from benchmarks.chaos import (actor_learner_pids, forkserver_pid,  # noqa: F401 - shared
-                             processes_with_token)
+from algorithms.run.procs import (actor_learner_pids, forkserver_pid,  # noqa: F401 - shared
+                                  processes_with_env)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALGORITHMS = os.path.join(ROOT, "algorithms")
+
+
+def processes_with_token(token: str) -> list[int]:
+    """PIDs of live processes started by a test with RUN_TOKEN=token in their environment."""
+    return processes_with_env("RUN_TOKEN", token)
 
 
 def readme_commands(algorithm: str) -> list[list[str]]:

@@ -1,14 +1,10 @@
 """algorithms/plot.py on a hand-written run: --ylim sets the return axis, a bad one is one line."""
 import csv
 import os
-import sys
 
 import pytest
 
-from conftest import ALGORITHMS
-
-sys.path.insert(0, ALGORITHMS)
-import plot  # noqa: E402  (algorithms/plot.py is a script, run from that folder)
+from algorithms import plot
 
 
 @pytest.fixture

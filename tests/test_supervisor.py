@@ -167,8 +167,10 @@ class MemoryStore(VectorState):
         pass
 
 
-def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None,
-              deadlines=Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01)):
+QUICK = Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01)
+
+
+def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=QUICK):
     args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
                               "--max_global_steps", str(BUDGET), "--checkpoint_interval", "500",
                               "--summary_dir", str(tmp_path / "summaries"), "--checkpoint_dir",

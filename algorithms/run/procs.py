@@ -50,3 +50,45 @@ def child_end(pid: int) -> str | None:
 def reason(err: OSError) -> str:
     """The words of an OSError, for a one-line message."""
     return err.strerror or str(err) or type(err).__name__
+
+
+def processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs of live processes whose environment holds ``name=value`` (a trainer started with a
+    marker there, and every process it started)."""
+    found, needle = [], f"{name}={value}".encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if needle in f.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (forked by its main thread)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def forkserver_pid(trainer: int) -> int | None:
+    """A trainer's fork server (the local backend's): the child that forks its actor-learners."""
+    for pid in children(trainer):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"multiprocessing.forkserver" in f.read():
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def actor_learner_pids(trainer: int) -> list[int]:
+    """The actor-learner processes of a trainer (the children of its fork server)."""
+    server = forkserver_pid(trainer)
+    return [] if server is None else children(server)
