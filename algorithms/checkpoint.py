@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, UserError
+from .config import Config
+from .errors import UserError
 from .files import TEMPORARY_SUFFIX, write_atomically
 
 FORMAT = 1

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import UserError
+from .errors import UserError
 
 ATARI_FRAME_SKIP = 4
 ATARI_SCREEN = 84

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, claim_folder
+from .checks import claim_folder
+from .config import Config
 from .files import release_folder
 from .summaries import EpisodeLog, game_folder, make_run_dir, write_config
 

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from algorithms import config
-from algorithms import cli
+from algorithms import cli, startup
 
 
 def parse(*argv):
@@ -138,12 +138,11 @@ def test_a_checkpoint_from_before_envs_per_actor_resumes_with_one_environment():
     """An Atari A3C checkpoint saved before --envs_per_actor existed (no such key) goes on with
     one game per actor-learner and its own learning rate, not today's 16 // -n and 1e-4 x K;
     the flag given on the command line still wins."""
-    from algorithms.cli import merge_config
     saved = dict(vars(parse("pong", "-n", "2", "--seed", "4")), initial_lr=1e-4)
     saved.pop("envs_per_actor")
     for argv, envs in (([], 1), (["--envs_per_actor", "4"], 4)):
         command = ["pong", "-n", "2", "--resume", *argv]
-        args = merge_config(parse(*command), saved, config.explicit_flags(command))
+        args = startup.merge_config(parse(*command), saved, config.explicit_flags(command))
         config.resolve_defaults(args, continuous=False, atari=True)
         assert (args.envs_per_actor, args.initial_lr, args.seed) == (envs, 1e-4, 4)
 
@@ -287,10 +286,10 @@ def test_stop_return_is_not_taken_from_a_checkpoint():
     invocation: a run that stopped at its target trains on when resumed without one."""
     argv = ["CartPole-v1", "--env", "GYM", "--resume"]
     saved = {"stop_return": 400.0, "gamma": 0.9}
-    merged = cli.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    merged = startup.merge_config(parse(*argv), saved, config.explicit_flags(argv))
     assert merged.stop_return is None and merged.gamma == 0.9
     argv += ["--stop_return", "450"]
-    merged = cli.merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    merged = startup.merge_config(parse(*argv), saved, config.explicit_flags(argv))
     assert merged.stop_return == 450.0
 
 

@@ -26,7 +26,8 @@ from typing import Any
 
 from ..actor_learner import Runtime, WorkerSpec, worker_main
 from ..tfsetup import ONEDNN
-from ..config import Config, UserError
+from ..config import Config
+from ..errors import UserError
 from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, Message

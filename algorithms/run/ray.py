@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config, UserError
+from ..config import Config
+from ..errors import UserError
 from ..messages import URGENT, Info, Timing
 from ..store import Counters, VectorState, optimizer_for, target_due, vector_sizes
 from .backend import JOIN_SECONDS, Message

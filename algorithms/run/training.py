@@ -10,7 +10,9 @@ import time
 import numpy as np
 
 from .. import checkpoint
-from ..config import Config, UserError, claim_folder
+from ..checks import claim_folder
+from ..config import Config
+from ..errors import UserError
 from ..environments import EnvSpec
 from ..exploration import sample_final_epsilons
 from ..networks import layout_for

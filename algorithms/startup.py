@@ -1,0 +1,140 @@
+"""From the command line to a plan: the flags parsed, a checkpoint found and checked against
+them, the environment probed, the defaults resolved, the network laid out, and the machine
+checked (folders, room, limits). Every user mistake ends here as a UserError, before anything is
+started; what passes is a frozen :class:`Plan` that ``cli.py`` carries out.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+from . import checkpoint, checks, config, environments
+from .config import Config
+from .environments import EnvSpec
+from .errors import UserError
+from .networks import Layout, layout_for
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do: train or evaluate (``config.mode``) with these settings, on environments of
+    ``env_spec``, with a network of ``layout``, from ``checkpoint`` if there is one.
+    ``announce``: a line to print before starting (a sampled learning rate), or None."""
+    config: Config
+    env_spec: EnvSpec
+    layout: Layout
+    checkpoint: checkpoint.Checkpoint | None
+    announce: str | None
+
+
+def prepare(argv: Sequence[str] | None = None) -> Plan:
+    """The plan of a command line; UserError for any mistake (argparse's own exit with code 2
+    for a value that a flag's type refuses)."""
+    args = config.parse_args(argv)
+    explicit = config.explicit_flags(argv)
+    ckpt = None
+    if args.mode == "eval" or args.resume:
+        ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
+        config.check_saved(ckpt.config, f"checkpoint {ckpt.path!r}")
+        checkpoint.validate(ckpt)
+        args = merge_config(args, ckpt.config, explicit)
+        if args.mode == "train":   # the folders may now be the checkpoint's: check them
+            checks.check_writable(args.summary_dir, "--summary_dir")
+            checks.check_writable(args.checkpoint_dir, "--checkpoint_dir")
+    if args.mode == "train" and os.path.isdir(args.checkpoint_dir):
+        # One run per checkpoint folder: claimed before anything in it is changed.
+        checks.claim_folder(args.checkpoint_dir, "--checkpoint_dir")
+    if not args.resume and args.mode == "train" and \
+            checkpoint.list_checkpoints(args.checkpoint_dir):
+        raise UserError(
+            f"argument --checkpoint_dir: {args.checkpoint_dir!r} already holds checkpoints "
+            f"(latest {os.path.basename(checkpoint.latest(args.checkpoint_dir))}); pass "
+            "--resume to continue that run, or another --checkpoint_dir to start a new one")
+    env_spec = probe(args)
+    if env_spec.continuous and args.alg_type != "a3c":
+        raise UserError(f"argument --alg_type: {args.alg_type} needs discrete actions, and "
+                        f"{args.game} has continuous ones (use --alg_type a3c, whose "
+                        "Gaussian policy handles them)")
+    atari = env_spec.kind == "atari"
+    sampled = config.resolve_defaults(args, env_spec.continuous, atari)
+    if atari:   # the screens as the network reads them
+        env_spec = environments.with_frames(env_spec,
+                                            environments.atari_frames(args.arch, args.lstm))
+    layout = layout_for(args, env_spec)
+    if ckpt is not None:
+        checkpoint.check_compatible(ckpt, vars(args), checkpoint.layout_record(layout),
+                                    env_spec.observation_shape, env_spec.num_actions)
+        checkpoint.validate(ckpt, layout.size)
+    if ckpt is not None and args.mode == "train":
+        if ckpt.step >= args.max_global_steps:
+            raise UserError(
+                f"checkpoint {ckpt.path!r} is at step {ckpt.step:,}, which already reaches "
+                f"--max_global_steps {args.max_global_steps:,}; raise --max_global_steps "
+                "to train further")
+        removed = checkpoint.remove_stale_temporaries(args.checkpoint_dir)
+        if removed:
+            print(f"notice: removed {len(removed)} incomplete checkpoint file(s) left by an "
+                  "interrupted write")
+    settings = Config.from_namespace(args)
+    if settings.mode == "train":
+        check_machine(settings, layout)
+    return Plan(settings, env_spec, layout, ckpt, sampled)
+
+
+def check_machine(settings: Config, layout: Layout) -> None:
+    """Shared memory, open files and processes for the run's vectors and learners, and room
+    for its checkpoints."""
+    from .shared import resource_problem, space_problem
+    from .store import vector_sizes
+    sizes = vector_sizes(settings, layout.size)
+    problem = space_problem(sizes) or resource_problem(settings.num_actor_learners, len(sizes))
+    if problem:
+        raise UserError(problem)
+    # A checkpoint holds every shared vector (float32) and a little more.
+    checks.check_room(settings.checkpoint_dir, 2 * (4 * sum(sizes.values()) + 65536),
+                      "--checkpoint_dir")
+
+
+def find_checkpoint(args: argparse.Namespace, purpose: str):
+    """The checkpoint named by --checkpoint, or the latest in --checkpoint_dir."""
+    if args.checkpoint is not None:
+        return checkpoint.load(args.checkpoint)
+    for attempt in range(5):
+        path = checkpoint.latest(args.checkpoint_dir)
+        if path is None:
+            hint = ("train without --resume to start a new run" if purpose == "resume"
+                    else "train first, or pass --checkpoint PATH")
+            raise UserError(f"no checkpoint in {args.checkpoint_dir!r} to {purpose} "
+                            f"(give --checkpoint_dir or --checkpoint; or {hint})")
+        try:
+            return checkpoint.load(path)
+        except UserError:
+            # A training run beside this evaluation may have pruned it since it was listed:
+            # take the newest again.
+            if os.path.exists(path) or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def merge_config(args: argparse.Namespace, saved: dict, explicit: set[str]) -> argparse.Namespace:
+    """A resumed or evaluated run's hyperparameters: the checkpoint's, except the flags given on
+    this command line and those that belong to this invocation alone."""
+    merged = vars(args).copy()
+    for key, value in {**config.SAVED_BEFORE_DEFAULTS_RESOLVED, **saved}.items():
+        if key in merged and key not in explicit and key not in config.INVOCATION_FLAGS:
+            merged[key] = value
+    return argparse.Namespace(**merged)
+
+
+def probe(args: argparse.Namespace):
+    """The environment's spec (observation shape, actions), from a throw-away instance."""
+    if args.env == "ALE":
+        _, notice = environments.resolve_rom(args.game, args.rom_path)
+        if notice:
+            print(f"notice: {notice}")
+    env = environments.make_environment(args.env, args.game, args.rom_path, seed=0)
+    spec = env.spec
+    env.close()
+    return spec
