@@ -10,6 +10,7 @@ process with ``os.kill``. The same situations on real processes are in test_faul
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ class Script:
     stall_at: int | None = None    # stops stepping (still alive) after this many
     deaf: bool = False             # ignores the stop request
     stubborn: bool = False         # ignores SIGTERM too: only SIGKILL ends it
+    hang_start: bool = False       # never becomes ready (an environment's reset that hangs)
     always: bool = False           # the script applies to every incarnation
 
 
@@ -92,6 +94,8 @@ class FakeWorkers:
             if self.state.get(actor) != "running":
                 continue
             script = self._script(actor)
+            if script.hang_start:
+                continue
             if actor not in self.ready:
                 self.ready.add(actor)
                 self.inbox.append(Ready(actor))
@@ -167,7 +171,7 @@ class MemoryStore(VectorState):
         pass
 
 
-QUICK = Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01)
+QUICK = Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01, startup=0.3)
 
 
 def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=QUICK):
@@ -244,6 +248,20 @@ def test_a_stalled_learner_is_killed_and_restarted(tmp_path, capsys):
     assert workers.count("start", 0) == 2
     assert "actor-learner 0 made no progress for 0 s (--stall_timeout)" in \
         capsys.readouterr().out
+
+
+def test_a_learner_that_never_becomes_ready_is_treated_as_stalled(tmp_path, capsys):
+    """Its clock runs from its start: --stall_timeout plus the start-up allowance."""
+    start = time.monotonic()
+    code, workers, _ = supervise(tmp_path, {1: Script(hang_start=True)}, "--stall_timeout",
+                                 "0.2", "--max_restarts", "1")
+    assert code == 0 and final_step(tmp_path) >= BUDGET
+    kills = [when for call, actor, _, when in workers.calls if call == "kill" and actor == 1]
+    assert len(kills) == 1 and kills[0] >= 0.5   # 0.2 s + 0.3 s to start
+    assert workers.count("start", 1) == 2 and workers.count("kill", 0) == 0
+    assert time.monotonic() - start < 30
+    assert re.search(r"actor-learner 1 did not start within \d+ s \(--stall_timeout, and 0 s "
+                     r"to start\); treating it as dead", capsys.readouterr().out)
 
 
 def test_a_second_sigint_stops_the_learners_at_once(tmp_path, capsys):

@@ -27,6 +27,7 @@ class Deadlines:
     finish: float = 60.0   # after the budget: closing under a heavy load may take a while
     kill: float = 2.0      # after SIGTERM, before SIGKILL (a stopped process holds SIGTERM)
     poll: float = 0.5      # the longest pass of the supervisor's loop without a message
+    startup: float = 60.0  # beyond --stall_timeout, for a learner to become ready
 
 
 DEADLINES = Deadlines()

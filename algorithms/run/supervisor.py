@@ -187,18 +187,25 @@ class Supervisor:
 
     def _check_stalls(self) -> None:
         """A ready worker whose step count has not moved for --stall_timeout seconds is killed
-        (and then restarted, or reported, like any dead worker); a pause of the whole run does
-        not count (:meth:`_clock`)."""
+        (and then restarted, or reported, like any dead worker), and so is one that has not
+        become ready within --stall_timeout plus ``deadlines.startup`` seconds of its start (an
+        environment whose reset hangs, say); a pause of the whole run does not count
+        (:meth:`_clock`)."""
         now = self._clock()
         for actor in self.running:
             steps = self.steps[actor]
             seen, since = self.last_progress[actor]
-            if not self.record.is_ready(actor) or steps != seen:
+            ready = self.record.is_ready(actor)
+            if ready and steps != seen:
                 self.last_progress[actor] = (steps, now)
-            elif now - since > self.config.stall_timeout and self.workers.alive(actor):
+                continue
+            limit = self.config.stall_timeout + (0.0 if ready else self.deadlines.startup)
+            if now - since > limit and self.workers.alive(actor):
                 if actor not in self.stall_killed:   # one warning; the kill until it is gone
-                    log(f"warning: actor-learner {actor} made no progress for "
-                        f"{now - since:.0f} s (--stall_timeout); treating it as dead")
+                    what = (f"made no progress for {now - since:.0f} s (--stall_timeout)"
+                            if ready else f"did not start within {now - since:.0f} s "
+                            f"(--stall_timeout, and {self.deadlines.startup:.0f} s to start)")
+                    log(f"warning: actor-learner {actor} {what}; treating it as dead")
                     self.stall_killed.add(actor)
                 self.workers.kill(actor)
 
