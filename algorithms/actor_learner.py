@@ -28,8 +28,8 @@ import numpy as np
 
 from .config import Config
 from .display import Window
-from .environments import EnvSpec
-from .messages import Alert, Episode, Error, Ready, Timing
+from .environments import EnvironmentFault, EnvSpec
+from .messages import Alert, Episode, Error, Fault, Ready, Timing
 from .networks import Layout
 from .store import StoreHandle
 from .tfsetup import configure_tensorflow, onednn_kernels
@@ -259,6 +259,12 @@ def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> boo
         learner = ActorLearner(spec, runtime, messages, store)
         learner.run()
         return True
+    except EnvironmentFault as fault:
+        try:
+            messages.send(Fault(spec.actor_id, str(fault)))
+        except OSError:
+            pass  # the parent is gone
+        return False
     except BaseException:
         try:
             messages.send(Error(spec.actor_id, traceback.format_exc()))

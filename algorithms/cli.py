@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             return evaluate(settings, plan.env_spec, plan.checkpoint)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:   # before the first episode started
             print("interrupted: evaluation stopped, no result written", file=sys.stderr)
             return 130
 

@@ -15,6 +15,7 @@ reads smaller ones (``Frames``): the playing field only, 42x42, one frame with a
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -322,6 +323,8 @@ class GymEnvironment:
             raise UserError(f"argument game: could not make the Gymnasium environment "
                             f"{given!r} ({type(err).__name__}: {_first_line(err)})") from None
         self.env = env
+        self.id = env_id
+        self._steps = 0
         self.single_life = single_life
         self._seed = int(seed)
         self._seeded = False
@@ -377,10 +380,27 @@ class GymEnvironment:
         return EnvSpec("atari" if self.atari else "vector", self._shape, self.num_actions,
                        ATARI_FRAME_SKIP if self.atari else 1, self.continuous)
 
-    def _convert(self, obs: np.ndarray) -> np.ndarray:
+    def _convert(self, obs) -> np.ndarray:
+        """The observation as the network reads it, checked against the declared space: a
+        wrong shape, a value that is not a number, or one that is not finite is an
+        :class:`EnvironmentFault`, never broadcast or learned."""
         if self.atari:
             return np.ascontiguousarray(np.moveaxis(obs, 0, -1))
-        return np.asarray(obs, dtype=np.float32)
+        try:
+            converted = np.asarray(obs, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise self._fault(f"an observation that is not numbers ({_shown(obs)})") from None
+        if converted.shape != self._shape:
+            raise self._fault(f"an observation of shape {converted.shape}; its observation space "
+                              f"declares {self._shape}")
+        if not np.isfinite(converted).all():
+            raise self._fault(f"a non-finite observation ({_shown(obs)})")
+        return converted
+
+    def _fault(self, what: str) -> "EnvironmentFault":
+        return EnvironmentFault(f"the environment {self.id} returned {what} at step "
+                                f"{self._steps} of its episode; fix the environment, or wrap "
+                                "it to give what its spaces declare")
 
     def reset(self) -> np.ndarray:
         if self._seeded:
@@ -394,6 +414,7 @@ class GymEnvironment:
             if terminated or truncated:   # a game over at its first step: start again
                 obs, info = self.env.reset()
         self._lives = info.get("lives", 0)
+        self._steps = 0
         return self._convert(obs)
 
     def step(self, action) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
@@ -411,7 +432,14 @@ class GymEnvironment:
             lives = info.get("lives", 0)
         self._lives = lives
         done = terminated or truncated
-        return self._convert(obs), float(reward), done, \
+        self._steps += 1
+        try:
+            reward = float(reward)
+        except (TypeError, ValueError):
+            raise self._fault(f"a reward that is not a number ({_shown(reward)})") from None
+        if not math.isfinite(reward):
+            raise self._fault(f"a non-finite reward ({reward})")
+        return self._convert(obs), reward, done, \
             {"truncated": bool(truncated and not terminated), "life_lost": life_lost}
 
     def screen(self) -> np.ndarray:
@@ -419,6 +447,16 @@ class GymEnvironment:
 
     def close(self) -> None:
         self.env.close()
+
+
+class EnvironmentFault(Exception):
+    """An environment gave what its spaces do not allow: a failure that would recur, so the
+    run stops (one line, no restart) instead of learning from it."""
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def make_environment(env_type: str, game: str, rom_path: str | None, seed: int,

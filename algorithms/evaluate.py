@@ -13,8 +13,11 @@ to a JSON file (``--eval_file``, default ``eval-<step>.json`` beside the checkpo
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import sys
 import time
 from typing import Any
 
@@ -27,6 +30,10 @@ from .environments import EnvSpec
 from .files import write_atomically
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
+# OpenCV's writer drops frames silently on a full disk (a warning line each): recording stops
+# once the video's file system has less than this free, checked every VIDEO_CHECK_FRAMES.
+VIDEO_MIN_FREE = 1 << 20
+VIDEO_CHECK_FRAMES = 16
 
 
 class VideoWriter:
@@ -36,24 +43,40 @@ class VideoWriter:
         self.path, self.fps = path, fps
         self._writer = None
         self.frames = 0
+        self.failed: OSError | None = None   # once set, frames are dropped
 
     def add(self, rgb: np.ndarray) -> None:
         import cv2
+        if self.failed is not None:
+            return
+        if self.frames % VIDEO_CHECK_FRAMES == 0 and not self._room():
+            return
         if rgb.shape[0] < 300:
             rgb = cv2.resize(rgb, None, fx=VIDEO_SCALE, fy=VIDEO_SCALE,
                              interpolation=cv2.INTER_NEAREST)
         if self._writer is None:
             height, width = rgb.shape[:2]
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # no line a frame
             self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps,
                                            (width, height))
             if not self._writer.isOpened():
-                raise OSError(f"OpenCV cannot write {self.path}")
+                self.failed = OSError(f"OpenCV cannot write {self.path}")
+                return
         self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         self.frames += 1
+
+    def _room(self) -> bool:
+        """Whether the video's file system has room left; if not, the video has failed."""
+        info = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        if info.f_bavail * info.f_frsize >= VIDEO_MIN_FREE:
+            return True
+        self.failed = OSError(errno.ENOSPC, f"no space left for {self.path}")
+        return False
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.release()
+            self._room()   # a video closed on a full disk is truncated
 
 
 def play(agent, env, video: VideoWriter | None, window: Window | None = None
@@ -111,50 +134,110 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     fps = 60.0 / env_spec.frames_per_step if env_spec.kind == "atari" else 50.0
     window = Window(f"{args.game} - evaluation", fps=fps, realtime=True) \
         if args.visualize else None
-    if record:
-        os.makedirs(args.record_video, exist_ok=True)
+    path = result_path(args, ckpt)
 
     print(f"evaluating {ckpt.path} (step {ckpt.step:,}) on {args.game}: {args.eval_episodes} "
           f"episodes, actions {policy}", flush=True)
     scores, lengths, videos = [], [], []
+    result: dict[str, Any] = {
+        "checkpoint": os.path.abspath(ckpt.path), "global_step": ckpt.step, "game": args.game,
+        "env": args.env, "alg_type": args.alg_type, "policy": policy, "seed": seed,
+        "noop_max": 30 if env_spec.kind == "atari" else 0}
     start = time.monotonic()
     try:
         for episode in range(args.eval_episodes):
             video = None
             if record and episode < to_record:
-                name = f"{os.path.basename(args.game).replace('/', '-')}-step{ckpt.step}-" \
-                       f"episode{episode:03d}.mp4"
-                video = VideoWriter(os.path.join(args.record_video, name), fps)
+                video = _open_video(args, ckpt, episode, fps)
+                record = video is not None
             try:
                 score, steps = play(agent, env, video, window)
             finally:
-                if video is not None:
-                    video.close()
-            if video is not None:
+                if video is not None and not _close_video(video):
+                    record = False
+            if video is not None and record:
                 videos.append({"path": os.path.abspath(video.path), "frames": video.frames})
             scores.append(score)
             lengths.append(steps)
             print(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps "
                   f"(mean so far {np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)",
                   flush=True)
+    except (Exception, KeyboardInterrupt) as err:
+        # Interrupted (Ctrl-C) or failed: the episodes played so far are kept, marked partial.
+        interrupted = isinstance(err, KeyboardInterrupt)
+        why = "interrupted" if interrupted else \
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+        if scores:
+            result.update(partial=True, stopped_by=why)
+            _write(path, result, scores, lengths, videos, args.eval_episodes)
+        if not interrupted and os.environ.get("A3C_DEBUG"):
+            raise
+        kept = "the scores so far are kept" if scores else "no episode ended: nothing written"
+        print(f"{'interrupted' if interrupted else 'error: ' + why}: evaluation stopped after "
+              f"{len(scores)} of {args.eval_episodes} episodes; {kept}", file=sys.stderr,
+              flush=True)
+        return 130 if interrupted else 1
     finally:
         env.close()
         if window is not None:
             window.close()
-
-    result: dict[str, Any] = {
-        "checkpoint": os.path.abspath(ckpt.path), "global_step": ckpt.step, "game": args.game,
-        "env": args.env, "alg_type": args.alg_type, "policy": policy,
-        "episodes": len(scores), "mean": float(np.mean(scores)), "std": float(np.std(scores)),
-        "min": float(np.min(scores)), "max": float(np.max(scores)),
-        "scores": scores, "lengths": lengths, "videos": videos, "seed": seed,
-        "noop_max": 30 if env_spec.kind == "atari" else 0,
-    }
-    path = args.eval_file or os.path.join(os.path.dirname(os.path.abspath(ckpt.path)),
-                                          f"eval-{ckpt.step}.json")
-    write_atomically(path, json.dumps(result, indent=2) + "\n")
-    print(f"score over {len(scores)} episodes: mean {result['mean']:.2f} ± {result['std']:.2f} "
-          f"(min {result['min']:g}, max {result['max']:g}); written to {path}", flush=True)
+    _write(path, result, scores, lengths, videos, args.eval_episodes)
     if videos:
         print(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}", flush=True)
     return 0
+
+
+def result_path(args: Config, ckpt: Checkpoint) -> str:
+    """Where the scores go: ``--eval_file``, or ``eval-<step>.json`` beside the checkpoint."""
+    return args.eval_file or os.path.join(os.path.dirname(os.path.abspath(ckpt.path)),
+                                          f"eval-{ckpt.step}.json")
+
+
+def _write(path: str, result: dict[str, Any], scores: list[float], lengths: list[int],
+           videos: list[dict], planned: int) -> None:
+    """The scores as JSON (the folder made if need be), and the summary line."""
+    result.update(episodes=len(scores), planned_episodes=planned,
+                  mean=float(np.mean(scores)), std=float(np.std(scores)),
+                  min=float(np.min(scores)), max=float(np.max(scores)),
+                  scores=scores, lengths=lengths, videos=videos)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomically(path, json.dumps(result, indent=2) + "\n")
+    what = f"score over {len(scores)} episodes" + \
+        (f" (partial: {result['stopped_by']}, of {planned})" if result.get("partial") else "")
+    print(f"{what}: mean {result['mean']:.2f} ± {result['std']:.2f} (min {result['min']:g}, "
+          f"max {result['max']:g}); written to {path}", flush=True)
+
+
+def _open_video(args: Config, ckpt: Checkpoint, episode: int, fps: float):
+    """A VideoWriter for ``episode``, or None (with one warning) when the video folder cannot
+    be written: recording stops, the evaluation goes on."""
+    name = f"{os.path.basename(args.game).replace('/', '-')}-step{ckpt.step}-" \
+           f"episode{episode:03d}.mp4"
+    try:
+        os.makedirs(args.record_video, exist_ok=True)
+        return VideoWriter(os.path.join(args.record_video, name), fps)
+    except OSError as err:
+        _video_warning(err)
+        return None
+
+
+def _close_video(video: VideoWriter) -> bool:
+    """Close ``video``; False (with one warning, the file removed) if it could not be written
+    whole."""
+    try:
+        video.close()
+        if video.failed is not None:
+            raise video.failed
+        if video.frames and os.path.getsize(video.path) == 0:
+            raise OSError(f"{video.path} is empty: the disk may be full")
+        return True
+    except OSError as err:
+        _video_warning(err)
+        with contextlib.suppress(OSError):
+            os.unlink(video.path)
+        return False
+
+
+def _video_warning(err: OSError) -> None:
+    print(f"warning: recording stopped ({err.strerror or err}); the evaluation goes on, its "
+          "scores are kept", file=sys.stderr, flush=True)

@@ -55,5 +55,13 @@ class Error:
     traceback: str
 
 
+@dataclass(frozen=True)
+class Fault:
+    """The learner met a failure that would recur (an environment that breaks its own spaces):
+    the run stops, without restarting it. ``text`` is one line."""
+    actor: int
+    text: str
+
+
 # Messages sent at once by a learner whose channel batches (the Ray link): all but episodes.
-URGENT = (Ready, Alert, Info, Timing, Error)
+URGENT = (Ready, Alert, Info, Timing, Error, Fault)

@@ -80,7 +80,34 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
     settings = Config.from_namespace(args)
     if settings.mode == "train":
         check_machine(settings, layout)
+    else:
+        check_eval_output(settings, ckpt)
     return Plan(settings, env_spec, layout, ckpt, sampled)
+
+
+def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
+    """The scores' file may replace only an earlier evaluation's result: never the checkpoint
+    being evaluated, another checkpoint, a run's ``config.json`` or ``episodes.csv``, or any
+    other file."""
+    import json
+
+    from .evaluate import result_path
+    path = result_path(settings, ckpt)
+    if not os.path.lexists(path):
+        return
+    previous = None
+    if os.path.isfile(path) and os.path.getsize(path) < 16 * 1024 * 1024:
+        try:
+            with open(path, encoding="utf-8") as f:
+                previous = json.load(f)
+        except (OSError, ValueError):
+            previous = None
+    if not (isinstance(previous, dict) and "scores" in previous and "checkpoint" in previous):
+        same = os.path.exists(path) and os.path.samefile(path, ckpt.path)
+        what = "is the checkpoint being evaluated" if same else \
+            "exists and is not an earlier evaluation's result"
+        raise UserError(f"argument --eval_file: {path!r} {what}; it would be overwritten "
+                        "(give a new file name, e.g. eval.json)")
 
 
 def check_machine(settings: Config, layout: Layout) -> None:

@@ -262,7 +262,8 @@ def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_pa
 
 def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cli, tmp_path):
     """A command started in the background by a non-interactive shell inherits SIGINT ignored;
-    an evaluation still stops on it, with 130 and no result written."""
+    an evaluation still stops on it, with 130, and the scores of the episodes it played are
+    written, marked partial."""
     trained = run_cli(["CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "300",
                        "--quiet", "--summary_dir", str(tmp_path)], timeout=120, cwd=str(tmp_path))
     assert trained.returncode == 0, trained.stderr
@@ -278,8 +279,13 @@ def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cl
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130 and "interrupted: evaluation stopped" in err
-    assert not list(tmp_path.rglob("eval-*.json"))
+    assert proc.returncode == 130 and "interrupted: evaluation stopped after " in err
+    assert "of 1000000 episodes; the scores so far are kept" in err and "Traceback" not in err
+    [written] = tmp_path.rglob("eval-*.json")
+    result = json.loads(written.read_text())
+    assert result["partial"] is True and result["stopped_by"] == "interrupted"
+    assert result["planned_episodes"] == 1_000_000
+    assert result["episodes"] == len(result["scores"]) >= 1
 
 
 def test_a_closed_terminal_stops_like_sigterm(tmp_path):

@@ -1,19 +1,20 @@
-"""Faults with real processes and signals: an environment that poisons the gradients, workers
-killed or stopped (SIGSTOP), a parent or the fork server killed with SIGKILL, signals during a
-stop."""
+"""Faults with real processes and signals: a learner whose gradients are poisoned, environments
+that break their own spaces, workers killed or stopped (SIGSTOP), a parent or the fork server
+killed with SIGKILL, signals during a stop."""
 import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 
-import numpy as np
 import pytest
 
 from conftest import (ROOT, actor_learner_pids, forkserver_pid, processes_with_token,
                       shm_segments)
 from algorithms.run.procs import process_start
-from test_end_to_end import _running, _start, _wait_for_steps, read_scalars
+from test_end_to_end import _running, _start, _wait_for_steps
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
 
@@ -22,23 +23,94 @@ FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
 pytestmark = pytest.mark.slow
 
 
-def test_poisoned_gradients_never_reach_the_shared_parameters(run_cli, tmp_path):
-    """Actor 0's environment gives NaN observations (PoisonedCartPole-v1, seed 4), so its
-    gradients are NaN: they are skipped and counted, actor 1 trains on, and the parent's final
-    check finds the shared parameters finite (exit code 0)."""
-    run = run_cli(["PoisonedCartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
-                   "20000", "--seed", "4", "--quiet", "--summary_dir", str(tmp_path)],
-                  timeout=400, env={"PYTHONPATH": FAULTY_ENVS})
-    assert run.returncode == 0, run.stderr
-    assert run.stderr.count("non-finite gradient: update skipped") == 1  # warned once
-    run_dir = run.run_dir()
-    poisoned = read_scalars(os.path.join(run_dir, "actor_0"))
-    healthy = read_scalars(os.path.join(run_dir, "actor_1"))
-    skipped = [v for _, v in poisoned["train/skipped_updates"]]
-    assert skipped[0] >= 1 and skipped[-1] > skipped[0]
-    assert all(v == 0 for _, v in healthy["train/skipped_updates"])
-    assert all(np.isnan(v) for _, v in poisoned["loss/value"])
-    assert all(np.isfinite(v) for _, v in healthy["loss/value"])
+POISONED_LEARNER = """
+import multiprocessing as mp, sys
+import numpy as np
+from algorithms import config
+from algorithms.actor_learner import Runtime, WorkerSpec, run_learner
+from algorithms.environments import EnvSpec
+from algorithms.messages import Alert, Timing
+from algorithms.networks import layout_for
+from algorithms.shared import StepCounters, StopFlag
+from algorithms.store import SharedParameterStore
+args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "4",
+                          "--max_global_steps", "400", "--summary_dir", sys.argv[1]])
+config.resolve_defaults(args, continuous=False, atari=False)
+settings = config.Config.from_namespace(args)
+env_spec = EnvSpec("vector", (4,), 2, 1)
+layout = layout_for(settings, env_spec)
+ctx = mp.get_context("fork")
+store = SharedParameterStore(settings, layout.size, ctx)
+values = layout.initial_values(np.random.default_rng(0)).astype(np.float32)
+# The value head's weights near float32's largest: V(s) overflows to inf, and so does every
+# gradient of the value loss; the policy (a network of its own) acts as usual.
+start = layout.offsets[[s.name for s in layout.specs].index("value/w")]
+values[start:start + 64] = 3e38
+store.initialise(values)
+messages = []
+class Channel:
+    def send(self, message):
+        messages.append(message)
+spec = WorkerSpec(0, 4, settings, env_spec, layout, store.handle, sys.argv[1])
+runtime = Runtime(steps=store.steps, stop=StopFlag(ctx), lifeline=None)
+try:
+    assert run_learner(spec, runtime, Channel()) is True
+    alerts = [m.text for m in messages if isinstance(m, Alert)]
+    timing = [m.totals for m in messages if isinstance(m, Timing)][0]
+    state = store.state()
+    print(len(alerts), alerts[0].startswith("non-finite gradient: update skipped"),
+          timing["updates"], timing["skipped"],
+          int(state["steps"].sum()), int(state["updates"].sum()),
+          bool(np.array_equal(state["params"], values)), float(np.abs(state["opt_g"]).max()))
+finally:
+    store.close()
+"""
+
+
+def test_poisoned_gradients_never_reach_the_shared_parameters(tmp_path):
+    """A real actor-learner on CartPole over the real shared store, whose value head is poisoned
+    (weights near float32's largest): every gradient is non-finite, so every update is skipped
+    and counted, with one warning; after 400 steps the shared parameters are bit for bit those
+    it started from and the optimizer's statistics and update counters are untouched."""
+    out = subprocess.run([sys.executable, "-c", POISONED_LEARNER, str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    alerts, first, updates, skipped, steps, applied, same, opt_g = \
+        out.stdout.splitlines()[-1].split()
+    assert (alerts, first) == ("1", "True")
+    assert int(updates) == int(skipped) >= 400 // 5 and int(steps) >= 400
+    assert (applied, same, opt_g) == ("0", "True", "0.0")
+
+
+@pytest.mark.parametrize("game, what", [
+    ("ShrunkCartPole-v1", "an observation of shape (1,); its observation space declares (4,) "
+                          "at step 0"),
+    ("InfiniteRewardCartPole-v1", "a non-finite reward (inf) at step 10"),
+    ("NaNObservationCartPole-v1", "a non-finite observation (array([nan, nan, nan, nan], "
+                                  "dtype=float32)) at step 10"),
+])
+def test_an_environment_that_breaks_its_spaces_stops_the_run_in_one_line(run_cli, tmp_path,
+                                                                          game, what):
+    """Checked at the boundary: never broadcast into the state, never learned, never counted
+    in a mean; a failure that would recur, so nothing is restarted."""
+    run = run_cli([game, "--env", "GYM", "-n", "1", "--max_global_steps", "20000", "--seed", "1",
+                   "--quiet", "--summary_dir", str(tmp_path)], timeout=300,
+                  env={"PYTHONPATH": FAULTY_ENVS})
+    assert run.returncode == 1, run.stdout + run.stderr
+    line = f"error: actor-learner 0: the environment {game} returned {what} of its episode; " \
+           "fix the environment, or wrap it to give what its spaces declare; training stopped"
+    assert line in run.stdout, run.stdout
+    assert "restarting" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+    if game == "ShrunkCartPole-v1":   # refused at its first reset: no step, no checkpoint
+        assert "no step was taken: no checkpoint written" in run.stdout
+        return
+    # the same check in an evaluation of the run's final checkpoint: one line, exit code 1
+    evaluated = run_cli([game, "--env", "GYM", "--mode", "eval", "--eval_episodes", "2",
+                         "--checkpoint", run.checkpoints()[-1]], timeout=300,
+                        env={"PYTHONPATH": FAULTY_ENVS})
+    assert evaluated.returncode == 1 and "Traceback" not in evaluated.stderr, evaluated.stderr
+    assert f"error: EnvironmentFault: the environment {game} returned {what}" in \
+        evaluated.stderr
 
 
 def test_workers_exit_when_the_parent_is_killed(tmp_path):

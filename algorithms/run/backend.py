@@ -14,9 +14,9 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from ..messages import Alert, Episode, Error, Info, Ready, Timing
+from ..messages import Alert, Episode, Error, Fault, Info, Ready, Timing
 
-Message = Ready | Episode | Alert | Info | Timing | Error
+Message = Ready | Episode | Alert | Info | Timing | Error | Fault
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 

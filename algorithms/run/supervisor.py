@@ -31,7 +31,7 @@ from .. import checkpoint
 from ..actor_learner import WorkerSpec
 from ..config import Config
 from ..environments import EnvSpec
-from ..messages import Alert, Episode, Error, Info, Ready, Timing
+from ..messages import Alert, Episode, Error, Fault, Info, Ready, Timing
 from ..networks import Layout
 from ..record import PROGRESS_SECONDS, RunRecord, log
 from .backend import DEADLINES, STOP_SIGNALS, Deadlines, ParameterStore, Workers
@@ -66,7 +66,7 @@ class Supervisor:
         self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
         self.handlers = {Episode: self._on_episode, Ready: self._on_ready,
                          Alert: self._on_alert, Info: self._on_info, Timing: self._on_timing,
-                         Error: self._on_error}
+                         Error: self._on_error, Fault: self._on_fault}
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -322,6 +322,10 @@ class Supervisor:
 
     def _on_error(self, message: Error) -> None:
         log(f"actor-learner {message.actor} failed:\n{message.traceback}", file=sys.stderr)
+
+    def _on_fault(self, message: Fault) -> None:
+        if self.failure is None:   # one that would recur: not restarted, the run stops
+            self.failure = f"actor-learner {message.actor}: {message.text}"
 
     # ------------------------------------------------------------------ checkpoints
     def _save_checkpoint(self, final: bool = False) -> None:

@@ -1,0 +1,89 @@
+"""What an evaluation writes never replaces what it reads, a folder it needs is made, and a
+full disk under --record_video stops the recording, not the evaluation."""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from algorithms import checkpoint, cli, evaluate
+from test_hostile_checkpoints import _valid
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def _eval(path: str, capsys, *flags) -> tuple[int, str, str]:
+    code = cli.main(["CartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint", path,
+                     "--eval_episodes", "2", *flags])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_the_checkpoint_being_evaluated_is_never_the_eval_file(tmp_path, capsys):
+    path = _valid(tmp_path)
+    before = _digest(path)
+    code, _, err = _eval(path, capsys, "--eval_file", path)
+    assert code == 2
+    assert err.strip() == f"main.py: error: argument --eval_file: {path!r} is the checkpoint " \
+                          "being evaluated; it would be overwritten (give a new file name, " \
+                          "e.g. eval.json)"
+    assert _digest(path) == before and checkpoint.load(path).step == 3000
+
+
+def test_a_file_that_is_not_an_earlier_result_is_never_replaced(tmp_path, capsys):
+    """A run's config.json, its episodes.csv, another checkpoint: refused before any episode."""
+    path = _valid(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"game": "CartPole-v1", "seed": 1}) + "\n")
+    (run / "episodes.csv").write_text("actor,global_step,wall_time,return,length,env\n")
+    for target in (run / "config.json", run / "episodes.csv"):
+        before = target.read_bytes()
+        code, out, err = _eval(path, capsys, "--eval_file", str(target))
+        assert code == 2 and "episode 1/" not in out
+        assert f"argument --eval_file: {str(target)!r} exists and is not an earlier " \
+               "evaluation's result; it would be overwritten" in err
+        assert target.read_bytes() == before
+
+
+def test_an_earlier_result_is_replaced_and_a_missing_folder_is_made(tmp_path, capsys):
+    path = _valid(tmp_path)
+    target = tmp_path / "new" / "deeper" / "eval.json"
+    code, out, _ = _eval(path, capsys, "--eval_file", str(target))
+    assert code == 0 and f"written to {target}" in out
+    first = json.loads(target.read_text())
+    assert first["episodes"] == 2 and "partial" not in first
+    code, _, _ = _eval(path, capsys, "--eval_file", str(target), "--eval_episodes", "3")
+    assert code == 0 and json.loads(target.read_text())["episodes"] == 3
+
+
+def test_a_full_disk_stops_the_recording_and_keeps_the_scores(tmp_path, capsys, tiny_tmpfs,
+                                                              monkeypatch):
+    """Videos into a 1 MB tmpfs, filled up first to 100 KB from full (OpenCV's writer drops
+    frames there without an error, so the trainer watches the free space): recording stops
+    with one warning, every episode is still played and scored, and no truncated video is
+    kept or listed in the result. Without the right to mount, the same state is made by asking
+    for more free space than the temporary folder has."""
+    path = _valid(tmp_path)
+    if tiny_tmpfs is None:
+        videos = tmp_path / "videos"
+        videos.mkdir()
+        info = os.statvfs(videos)
+        monkeypatch.setattr(evaluate, "VIDEO_MIN_FREE", 2 * info.f_bavail * info.f_frsize + 1)
+    else:
+        videos = tiny_tmpfs
+        info = os.statvfs(videos)
+        filler = np.zeros(max(info.f_bavail * info.f_frsize - 100 * 1024, 0), np.uint8)
+        with open(os.path.join(videos, "filler"), "wb") as f:
+            f.write(filler.tobytes())
+    result = tmp_path / "eval.json"
+    code, out, err = _eval(path, capsys, "--eval_episodes", "3", "--record_video",
+                           str(videos), "--eval_file", str(result))
+    assert code == 0, err
+    assert err.count("warning: recording stopped (no space left for ") == 1
+    assert "the evaluation goes on, its scores are kept" in err
+    written = json.loads(result.read_text())
+    assert written["episodes"] == 3 and written["videos"] == []
+    assert not [name for name in os.listdir(videos) if name.endswith(".mp4")]
