@@ -115,7 +115,8 @@ class ActorLearner:
         self.agent = make_agent(config, spec.layout, spec.env_spec, self.store, rng,
                                 spec.final_epsilon, count)
         self.rewards = RewardTransform(config.rescale_rewards)
-        self.writer = ScalarWriter(spec.run_dir, spec.actor_id)
+        self.writer = ScalarWriter(spec.run_dir, spec.actor_id,
+                                   warn=lambda text: messages.send(Alert(spec.actor_id, text)))
         self.laps = Laps()
         length = self.agent.segment_length
         obs_dtype = np.uint8 if spec.env_spec.kind == "atari" else np.float32

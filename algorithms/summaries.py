@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import sys
+import time
 from typing import Any
 
 from .files import write_atomically
@@ -171,24 +172,78 @@ class EpisodeLog:
         self._file = None
 
 
-class ScalarWriter:
-    """One actor-learner's TensorBoard event file (imports TensorFlow: workers only)."""
+def _reason(err: Exception) -> str:
+    """The cause of a failed write, without TensorFlow's op names and file paths."""
+    text = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+    first = str(text).strip().splitlines()[0] if str(text).strip() else type(err).__name__
+    return first.split("}}")[-1].split("; ")[-1].strip()
 
-    def __init__(self, run_dir: str, actor_id: int):
+
+class ScalarWriter:
+    """One actor-learner's TensorBoard event file (imports TensorFlow: workers only).
+
+    A write that fails (a full disk, an I/O error, the folder made read-only) never ends
+    training: ``warn`` is called once with a line that says so, the scalars are dropped, and
+    every ``RETRY_SECONDS`` a new event file is tried, until one can be written again."""
+
+    RETRY_SECONDS = 30.0
+
+    def __init__(self, run_dir: str, actor_id: int, warn=None):
         import tensorflow as tf
         self._tf = tf
         self._folder = os.path.join(run_dir, f"actor_{actor_id}")
-        self._writer = tf.summary.create_file_writer(self._folder)
+        self._warn = warn
+        self._writer = None
+        self._failed_at: float | None = None
+        self._warned = False
+        self._guarded(self._open)
+
+    def _open(self) -> None:
+        os.makedirs(self._folder, exist_ok=True)
+        self._writer = self._tf.summary.create_file_writer(self._folder)
+
+    def _guarded(self, action) -> bool:
+        """Run ``action``; on a failed write, drop the writer and say so once."""
+        try:
+            action()
+            return True
+        except (self._tf.errors.OpError, OSError) as err:
+            self._failed_at = time.monotonic()
+            self._drop()
+            if not self._warned and self._warn is not None:
+                self._warned = True
+                self._warn(f"TensorBoard's event file in {self._folder} cannot be written "
+                           f"({_reason(err)}); scalars are dropped until it can "
+                           f"be (tried again every {self.RETRY_SECONDS:.0f} s), training goes on")
+            return False
+
+    def _drop(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except (self._tf.errors.OpError, OSError):
+                pass
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        if not os.path.isdir(self._folder):   # removed under the run: a new event file
-            os.makedirs(self._folder, exist_ok=True)
-            self._writer.close()
-            self._writer = self._tf.summary.create_file_writer(self._folder)
-        with self._writer.as_default(step=step):
-            for tag, value in values.items():
-                self._tf.summary.scalar(tag, float(value))
+        if self._writer is None:
+            if self._failed_at is not None and \
+                    time.monotonic() - self._failed_at < self.RETRY_SECONDS:
+                return
+            if not self._guarded(self._open):
+                return
+        elif not os.path.isdir(self._folder):   # removed under the run: a new event file
+            self._drop()
+            if not self._guarded(self._open):
+                return
+
+        def write() -> None:
+            with self._writer.as_default(step=step):
+                for tag, value in values.items():
+                    self._tf.summary.scalar(tag, float(value))
+        self._guarded(write)
 
     def close(self) -> None:
-        self._writer.flush()
-        self._writer.close()
+        if self._writer is not None:
+            self._guarded(self._writer.flush)
+            self._drop()

@@ -1,6 +1,7 @@
 """The parent's writes failing under a real run: a checkpoint folder that turns into a file, a run
 folder removed, an unexpected error in the parent. Training goes on, or ends with one line;
 nothing saved is lost."""
+import contextlib
 import csv
 import glob
 import hashlib
@@ -15,7 +16,7 @@ import pytest
 from algorithms import checkpoint, cli
 from algorithms.record import RunRecord
 from conftest import shm_segments
-from test_end_to_end import _running
+from test_end_to_end import _running, _wait_for_steps
 
 pytestmark = pytest.mark.slow
 
@@ -113,3 +114,36 @@ def test_an_unexpected_error_in_the_parent_ends_with_one_line(tmp_path, capsys, 
     assert "Traceback" in text and "injected fault in the parent" in text
     assert multiprocessing.active_children() == []
     assert shm_segments(os.getpid()) == []
+
+
+def test_a_full_summary_disk_mid_run_drops_tensorboard_scalars_and_training_goes_on(
+        tmp_path, tiny_tmpfs):
+    """--summary_dir on a 1 MB tmpfs that a filler file fills up mid-run: each learner's
+    TensorBoard writer fails, says so once, and training goes on to its budget with its
+    checkpoints (in another folder). Without the right to mount, the event folders are made
+    read-only instead: the same failed write, another cause."""
+    summary = tiny_tmpfs if tiny_tmpfs is not None else tmp_path / "s"
+    folder = tmp_path / "ck"
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
+                   "--max_global_steps", "40000", "--checkpoint_dir", str(folder)],
+                  summary) as (proc, _):
+        _wait_for_steps(proc)
+        run_dir = glob.glob(os.path.join(str(summary), "CartPole-v1", "a3c", "*"))[0]
+        if tiny_tmpfs is not None:
+            with open(os.path.join(str(summary), "filler"), "wb", buffering=0) as f, \
+                    contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * 4096)
+        else:
+            for actor in ("actor_0", "actor_1"):
+                os.chmod(os.path.join(run_dir, actor), 0o500)
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    warned = re.findall(r"warning: actor-learner (\d): TensorBoard's event file in \S+ cannot be "
+                        r"written \(([^)]*)\); scalars are dropped", err)
+    assert sorted(actor for actor, _ in warned) == ["0", "1"]   # once each
+    if tiny_tmpfs is not None:
+        assert {why for _, why in warned} == {"No space left on device"}
+    saved = checkpoint.list_checkpoints(str(folder))
+    assert saved and checkpoint.load(saved[-1]).step >= 40000
+    assert "Traceback" not in err and "restarting" not in out + err
