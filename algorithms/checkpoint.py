@@ -112,6 +112,10 @@ def remove_stale_temporaries(directory: str) -> list[str]:
     return stale
 
 
+class NewerFormat(Exception):
+    """A checkpoint of a format this version does not know yet."""
+
+
 def load(path: str) -> Checkpoint:
     """Read a checkpoint (never executing anything from it). Raises UserError if it is missing,
     truncated or corrupt."""
@@ -125,13 +129,23 @@ def load(path: str) -> Checkpoint:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         meta = json.loads(str(arrays.pop("meta")))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        if not isinstance(meta, dict):
+            raise ValueError(f"its metadata is a {type(meta).__name__}, not a mapping")
+        written = meta.get("format")
+        if isinstance(written, int) and not isinstance(written, bool) and written > FORMAT:
+            raise NewerFormat(written)
+        if written != FORMAT:
+            raise ValueError(f"format {written!r}, expected {FORMAT}")
         missing = [key for key in ("global_step", "config", "layout") if key not in meta] + \
                   [name for name in REQUIRED_ARRAYS if name not in arrays]
         if missing:
             raise KeyError(f"missing {', '.join(missing)}")
         meta["global_step"] = int(meta["global_step"])
+    except NewerFormat as newer:
+        raise UserError(f"checkpoint {path!r} was written by a newer version of this trainer "
+                        f"(checkpoint format {newer.args[0]}; this version reads format "
+                        f"{FORMAT}): update the trainer (git pull) to use it; the file is "
+                        "fine, keep it") from None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"checkpoint {path!r} is corrupt or truncated ({reason}); delete it, or "

@@ -162,3 +162,37 @@ def test_a_folder_whose_config_names_another_run_is_not_continued(tmp_path):
         json.dump({"run_id": "run-b", "config": {}}, f)
     assert continues(run_dir, ckpt.meta, path, settings) == \
         "its config.json belongs to another run"
+
+
+def _replace_meta(path: str, text: str) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        saved = {name: data[name] for name in data.files if name != "meta"}
+    buffer = io.BytesIO()
+    np.savez(buffer, meta=np.array(text), **saved)
+    with open(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+@pytest.mark.parametrize("text, what", [
+    ("[1, 2, 3]", "its metadata is a list, not a mapping"),
+    ('"a string"', "its metadata is a str, not a mapping"),
+])
+def test_metadata_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, what):
+    path = _valid(tmp_path)
+    _replace_meta(path, text)
+    code, err = _eval(path, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"checkpoint {path!r} is corrupt or truncated ({what})" in err
+
+
+def test_a_newer_format_is_named_and_the_file_kept(tmp_path, capsys):
+    """Never "delete it" for a good checkpoint that a newer version wrote."""
+    path = _valid(tmp_path)
+    _rewrite(path, meta={"format": checkpoint.FORMAT + 1})
+    before = open(path, "rb").read()
+    code, err = _eval(path, capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"checkpoint {path!r} was written by a newer version of this trainer (checkpoint " \
+           f"format {checkpoint.FORMAT + 1}; this version reads format {checkpoint.FORMAT}): " \
+           "update the trainer (git pull) to use it; the file is fine, keep it" in err
+    assert "delete" not in err and open(path, "rb").read() == before

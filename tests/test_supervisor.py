@@ -40,6 +40,7 @@ class Script:
     deaf: bool = False             # ignores the stop request
     stubborn: bool = False         # ignores SIGTERM too: only SIGKILL ends it
     hang_start: bool = False       # never becomes ready (an environment's reset that hangs)
+    fail_start: bool = False       # fails before it becomes ready (too little memory, say)
     always: bool = False           # the script applies to every incarnation
 
 
@@ -95,6 +96,10 @@ class FakeWorkers:
                 continue
             script = self._script(actor)
             if script.hang_start:
+                continue
+            if script.fail_start:
+                self.inbox.append(Error(actor, "Traceback:\nMemoryError: no room for TensorFlow"))
+                self._end(actor, f"actor-learner-{actor} exited with code 1")
                 continue
             if actor not in self.ready:
                 self.ready.add(actor)
@@ -238,6 +243,20 @@ def test_a_failure_past_max_restarts_stops_the_run(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "exited with code 1, and --max_restarts 1 restarts are used up" in out
     assert final_step(tmp_path) < BUDGET   # the final checkpoint of a stopped run
+
+
+def test_a_failure_while_starting_that_recurs_is_not_retried(tmp_path, capsys):
+    """Restarted once; failing while starting the same way again, the run stops (exit 1)
+    with --max_restarts 3 unused, and the traceback is shown once."""
+    code, workers, _ = supervise(tmp_path, {1: Script(fail_start=True, always=True)},
+                                 "--max_restarts", "3")
+    assert code == 1
+    assert workers.count("start", 1) == 2
+    out = capsys.readouterr()
+    assert out.err.count("MemoryError: no room for TensorFlow") == 2   # traceback, then a line
+    assert "actor-learner 1 failed while starting, as before: MemoryError" in out.err
+    assert "it failed while starting as a learner did before (MemoryError: no room for " \
+           "TensorFlow); a failure that recurs is not retried" in out.out
 
 
 def test_a_stalled_learner_is_killed_and_restarted(tmp_path, capsys):

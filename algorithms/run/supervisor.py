@@ -64,6 +64,8 @@ class Supervisor:
         self.stop_requested: float | None = None   # when the stop was asked for
         self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
         self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
+        self.start_errors: dict[int, str] = {}   # actor: last line of its failure while starting
+        self.seen_start_errors: set[str] = set()   # such lines of earlier incarnations
         self.handlers = {Episode: self._on_episode, Ready: self._on_ready,
                          Alert: self._on_alert, Info: self._on_info, Timing: self._on_timing,
                          Error: self._on_error, Fault: self._on_fault}
@@ -169,7 +171,11 @@ class Supervisor:
             self._check_backend()   # no restart once the backend is gone
             if why is None or finishing or self.stopping:
                 continue
-            if self.restarts < config.max_restarts:
+            recurring = self._recurring_start_failure(actor)
+            if recurring is not None:
+                self.failure = (f"{why}: it failed while starting as a learner did before "
+                                f"({recurring}); a failure that recurs is not retried")
+            elif self.restarts < config.max_restarts:
                 self.restarts += 1
                 log(f"warning: {why}; restarting it ({self.restarts} of --max_restarts "
                     f"{config.max_restarts})")
@@ -178,6 +184,18 @@ class Supervisor:
             elif self.failure is None:
                 self.failure = (f"{why}, and --max_restarts {config.max_restarts} "
                                 "restarts are used up")
+
+    def _recurring_start_failure(self, actor: int) -> str | None:
+        """The error of a learner that failed before it became ready, if an earlier learner
+        failed the same way while starting (too little memory for TensorFlow, say): restarting
+        it again would only fail again."""
+        text = self.start_errors.pop(actor, None)
+        if text is None:
+            return None
+        if text in self.seen_start_errors:
+            return text
+        self.seen_start_errors.add(text)
+        return None
 
     def _check_backend(self) -> None:
         """Stop the run if the backend itself is gone (``Workers.lost``)."""
@@ -321,6 +339,15 @@ class Supervisor:
         self.timings[message.actor] = message.totals
 
     def _on_error(self, message: Error) -> None:
+        lines = message.traceback.strip().splitlines()
+        last = lines[-1] if lines else "no traceback"
+        if not self.record.is_ready(message.actor):
+            if last in self.seen_start_errors:   # its traceback was shown already
+                log(f"actor-learner {message.actor} failed while starting, as before: {last}",
+                    file=sys.stderr)
+                self.start_errors[message.actor] = last
+                return
+            self.start_errors[message.actor] = last
         log(f"actor-learner {message.actor} failed:\n{message.traceback}", file=sys.stderr)
 
     def _on_fault(self, message: Fault) -> None:
