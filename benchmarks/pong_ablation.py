@@ -49,6 +49,8 @@ WINDOW = 20
 # feed-forward) and changes what its description says; "default" is the plain command, whose
 # defaults (--preset tuned) are the "universe-ff" row's settings.
 PAPER = ["--preset", "paper"]
+NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
+         "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
     "default": ([], "nothing: today's defaults (--preset tuned)"),
     "paper": (PAPER, "the paper's settings"),
@@ -101,6 +103,12 @@ SETTINGS = {
                            "NATURE torso, a lost life terminal for learning"),
     "nature-fire-reset": (["--arch", "NATURE", "--fire_reset", "true"],
                           "NATURE torso, FIRE after a reset and a lost life"),
+    # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
+    # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
+    "nq-k8": (NQ_K8 + ["-lr", "2e-4"],
+              "n-step Q (t_max 5), 8 games per actor-learner, UNIVERSE, shared Adam lr 2e-4, "
+              "clip 50, epsilon annealed over 250,000 steps"),
+    "nq-k8-lr5e-4": (NQ_K8 + ["-lr", "5e-4"], "as nq-k8, lr 5e-4"),
 }
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.
