@@ -8,6 +8,9 @@ actor-learner configures its own after the fork.
 """
 import os
 
+from .run.procs import die_with_parent
 from .tfsetup import ONEDNN, configure_tensorflow
+
+die_with_parent()
 
 configure_tensorflow(os.environ.get(ONEDNN) == "1", initialise=False)

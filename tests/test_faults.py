@@ -187,6 +187,61 @@ def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+SERVER_CONTINUED = "was stopped; it was continued (SIGCONT)"
+
+
+def test_a_stopped_fork_server_is_continued_and_the_run_goes_on(tmp_path):
+    """SIGSTOP to the fork server mid-run (a job-control mistake, a debugger): every join of a
+    worker would wait for it forever. It is continued with one warning; the run reaches its
+    budget, and a stop then is as quick as ever."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+                   "--max_global_steps", "40000"], tmp_path) as (proc, token):
+        _wait_for_steps(proc)
+        server = forkserver_pid(proc.pid)
+        os.kill(server, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert f"warning: the fork server of the actor-learners (pid {server}) " \
+           f"{SERVER_CONTINUED}" in err
+    assert "done: " in out and "Traceback" not in err
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_a_fork_server_stopped_while_the_learners_start_is_continued(tmp_path):
+    """Stopped before it has forked a learner, the server would leave the trainer blocked in
+    a start, deaf to every signal; it is continued and the learners start."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+                   "--max_global_steps", "20000"], tmp_path) as (proc, token):
+        deadline = time.monotonic() + 60
+        server = None
+        while server is None and time.monotonic() < deadline:
+            server = forkserver_pid(proc.pid)
+            time.sleep(0.01)
+        assert server is not None and actor_learner_pids(proc.pid) == []
+        os.kill(server, signal.SIGSTOP)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert SERVER_CONTINUED in err and "started 2 actor-learner processes" in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_a_killed_trainer_leaves_nothing_even_with_its_fork_server_stopped(tmp_path):
+    """kill -9 of the trainer while its fork server is stopped: the server dies with it
+    (PR_SET_PDEATHSIG; SIGKILL ends a stopped process), the learners see their lifeline end,
+    and the resource tracker removes the shared memory."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
+                  tmp_path) as (proc, token):
+        _wait_for_steps(proc)
+        os.kill(forkserver_pid(proc.pid), signal.SIGSTOP)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 20
+    while (processes_with_token(token) or shm_segments(proc.pid)) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
 def _stop_worker(proc, token) -> int:
     """SIGSTOP one of the run's actor-learners (as a debugger or a frozen machine would);
     returns its pid."""

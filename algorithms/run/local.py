@@ -20,6 +20,8 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
+import threading
 import time
 from multiprocessing.connection import wait
 from typing import Any
@@ -28,10 +30,11 @@ from ..actor_learner import Runtime, WorkerSpec, worker_main
 from ..tfsetup import ONEDNN
 from ..config import Config
 from ..errors import UserError
+from ..record import log
 from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, Message
-from .procs import child_end, process_start, reason
+from .procs import child_end, continue_if_stopped, process_start, reason
 
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
@@ -99,7 +102,8 @@ class ProcessWorkers:
         # A worker starts with SIGINT and SIGHUP ignored, as the fork server it is forked from
         # (start_forkserver): a Ctrl-C or a closed terminal while it starts must not kill it.
         try:
-            worker.start()
+            with self._server_watched():
+                worker.start()
         except (OSError, EOFError) as err:
             # EOFError: the fork server ended instead of answering, which it does when the
             # system refuses it a process or the memory for one
@@ -152,6 +156,7 @@ class ProcessWorkers:
         running or not, and would start a new server (without the run's settings) for a
         restart. So once it is gone the run must stop; its actor-learners are then watched,
         and stopped, through their pids (:meth:`alive`, :meth:`stop_all`)."""
+        self._continue_server()
         deadline = time.monotonic() + timeout
         while self._lost is None and self.server is not None:
             end = child_end(self.server)
@@ -162,6 +167,30 @@ class ProcessWorkers:
             else:
                 time.sleep(0.01)
         return self._lost
+
+    def _continue_server(self) -> None:
+        """A stopped fork server (SIGSTOP, a frozen job) answers nothing: every start, end and
+        join of a worker would wait for it forever. It is continued, with one warning."""
+        if continue_if_stopped(self.server):
+            log(f"warning: the fork server of the actor-learners (pid {self.server}) was "
+                "stopped; it was continued (SIGCONT)", file=sys.stderr)
+
+    @contextlib.contextmanager
+    def _server_watched(self):
+        """While the body blocks on the fork server (a start, the joins of a stop), a thread
+        continues the server whenever it is found stopped."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.2):
+                self._continue_server()
+        watcher = threading.Thread(target=watch, name="fork-server-watch", daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     def alive(self, actor: int) -> bool:
         worker = self.processes[actor]
@@ -210,6 +239,12 @@ class ProcessWorkers:
     def stop_all(self) -> None:
         """Ask, then wait, then terminate, then kill: no worker survives this call."""
         self.stop.set()
+        with self._server_watched():
+            self._stop_all()
+        for pipe in [*self.pipes.values(), self._lifeline, self.runtime.lifeline]:
+            pipe.close()
+
+    def _stop_all(self) -> None:
         if self.lost() is None:
             deadline = time.monotonic() + JOIN_SECONDS
             workers = list(self.processes.values())
@@ -226,8 +261,6 @@ class ProcessWorkers:
                 self.lost(timeout=2.0)   # the server may have died meanwhile
         if self.lost() is not None:
             self._stop_orphans()
-        for pipe in [*self.pipes.values(), self._lifeline, self.runtime.lifeline]:
-            pipe.close()
 
     def _stop_orphans(self) -> None:
         """stop_all for actor-learners whose fork server is gone: they are nobody's children

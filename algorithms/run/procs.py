@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 
 def process_start(pid: int | None) -> bytes | None:
@@ -25,6 +26,44 @@ def process_start(pid: int | None) -> bytes | None:
             pass
         return b""
     return None if fields[0] in (b"Z", b"X") else fields[19]
+
+
+def process_state(pid: int | None) -> str | None:
+    """The state letter of process ``pid`` (field 3 of ``/proc/<pid>/stat``: R, S, D, T for
+    stopped, t for stopped by a tracer, Z...), or None if there is no such process or no
+    ``/proc``."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def continue_if_stopped(pid: int | None) -> bool:
+    """Send SIGCONT to process ``pid`` if it is stopped (SIGSTOP, SIGTSTP, a frozen job);
+    True if it was."""
+    if process_state(pid) not in ("T", "t"):
+        return False
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies, however it dies (Linux's
+    PR_SET_PDEATHSIG; nothing elsewhere). SIGKILL ends a stopped process too."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
 
 
 def child_end(pid: int) -> str | None:
