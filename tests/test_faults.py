@@ -225,6 +225,24 @@ def test_a_fork_server_stopped_while_the_learners_start_is_continued(tmp_path):
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+def test_a_fork_server_killed_while_the_learners_start_is_named(tmp_path):
+    """Not taken for a machine's limit (``ulimit``): one line names the killed server."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+                   "--max_global_steps", "20000"], tmp_path) as (proc, token):
+        deadline = time.monotonic() + 60
+        server = None
+        while server is None and time.monotonic() < deadline:
+            server = forkserver_pid(proc.pid)
+            time.sleep(0.01)
+        assert server is not None
+        os.kill(server, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    assert f"the fork server of the actor-learners (pid {server}) was killed by SIGKILL" in out
+    assert "ulimit" not in out + err and "Traceback" not in out + err
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
 def test_a_killed_trainer_leaves_nothing_even_with_its_fork_server_stopped(tmp_path):
     """kill -9 of the trainer while its fork server is stopped: the server dies with it
     (PR_SET_PDEATHSIG; SIGKILL ends a stopped process), the learners see their lifeline end,

@@ -23,7 +23,7 @@ from algorithms.environments import EnvSpec
 from algorithms.messages import Episode, Error, Ready
 from algorithms.networks import layout_for
 from algorithms.record import RunRecord
-from algorithms.run.backend import Deadlines
+from algorithms.run.backend import BackendLost, Deadlines
 from algorithms.run.supervisor import Supervisor
 from algorithms.store import Counters, VectorState, vector_sizes
 
@@ -84,6 +84,9 @@ class FakeWorkers:
 
     def start(self, spec) -> None:
         actor = spec.actor_id
+        if self.lost_at == 0 and actor == 1:
+            self._lost = True
+            raise BackendLost("could not start actor-learner 1: the scripted backend vanished")
         self.incarnation[actor] = spec.incarnation
         self._note("start", actor)
         self.state[actor], self.own[actor] = "running", 0
@@ -311,6 +314,16 @@ def test_a_lost_backend_stops_the_run_without_restarts(tmp_path, capsys):
     assert "error: the scripted backend vanished; the actor-learners were stopped " \
            "(--resume continues)" in out
     assert 600 <= final_step(tmp_path) < BUDGET
+
+
+def test_a_backend_lost_while_the_learners_start_stops_the_run(tmp_path, capsys):
+    code, workers, _ = supervise(tmp_path, {}, lost_at=0)
+    assert code == 1
+    assert workers.count("start") == 1 and workers.count("stop_all") == 1
+    out = capsys.readouterr().out
+    assert "error: could not start actor-learner 1: the scripted backend vanished; the " \
+           "actor-learners were stopped (--resume continues); training stopped at step" in out
+    assert "started 2" not in out and "restarting" not in out
 
 
 @pytest.mark.parametrize("stubborn", [False, True])

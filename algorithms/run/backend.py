@@ -20,6 +20,11 @@ Message = Ready | Episode | Alert | Info | Timing | Error | Fault
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class BackendLost(Exception):
+    """The backend itself is gone (the fork server killed, the Ray cluster lost): what it
+    says is one line that names it."""
+
+
 @dataclass(frozen=True)
 class Deadlines:
     """How long the supervisor waits, in seconds."""

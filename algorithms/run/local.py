@@ -33,7 +33,7 @@ from ..errors import UserError
 from ..record import log
 from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
-from .backend import JOIN_SECONDS, KILL_SECONDS, Message
+from .backend import JOIN_SECONDS, KILL_SECONDS, BackendLost, Message
 from .procs import child_end, continue_if_stopped, process_start, reason
 
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
@@ -106,13 +106,16 @@ class ProcessWorkers:
                 worker.start()
         except (OSError, EOFError) as err:
             # EOFError: the fork server ended instead of answering, which it does when the
-            # system refuses it a process or the memory for one
+            # system refuses it a process or the memory for one, and when it is killed
+            reader.close()
+            writer.close()
+            lost = self.lost(timeout=2.0)
+            if lost is not None:   # killed, not refused: no limit to raise
+                raise BackendLost(f"could not start actor-learner {actor}: {lost}") from None
             if isinstance(err, OSError) and err.errno not in (errno.EMFILE, errno.ENFILE,
                                                               errno.ENOMEM, errno.EAGAIN):
                 raise
             why = reason(err) if isinstance(err, OSError) else "the fork server ended"
-            reader.close()
-            writer.close()
             raise UserError(f"could not start actor-learner {actor} ({why}): the "
                             "machine's limits are reached; raise `ulimit -n` (open files) or "
                             "`ulimit -u` (processes), or use a smaller -n") from None

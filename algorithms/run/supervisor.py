@@ -34,7 +34,8 @@ from ..environments import EnvSpec
 from ..messages import Alert, Episode, Error, Fault, Info, Ready, Timing
 from ..networks import Layout
 from ..record import PROGRESS_SECONDS, RunRecord, log
-from .backend import DEADLINES, STOP_SIGNALS, Deadlines, ParameterStore, Workers
+from .backend import (DEADLINES, STOP_SIGNALS, BackendLost, Deadlines, ParameterStore,
+                      Workers)
 from .procs import reason
 
 
@@ -138,9 +139,11 @@ class Supervisor:
         count = self.config.num_actor_learners
         first_step = self.steps.total()
         for actor in range(count):
-            self._start_worker(actor, 0)
+            if self.failure is None:
+                self._start_worker(actor, 0)
         self.record.start_progress(first_step)
-        log(f"started {count} {self.workers.description}")
+        if self.failure is None:
+            log(f"started {count} {self.workers.description}")
 
     def _start_worker(self, actor: int, incarnation: int) -> None:
         """Start (or restart) one actor-learner."""
@@ -152,7 +155,12 @@ class Supervisor:
                           layout=self.layout, store=self.store.handle,
                           run_dir=self.record.run_dir, final_epsilon=self.final_epsilons[actor],
                           incarnation=incarnation)
-        self.workers.start(spec)
+        try:
+            self.workers.start(spec)
+        except BackendLost as lost:
+            if self.failure is None:
+                self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
+            return
         self.started.add(actor)
         self.running.add(actor)
         self.stall_killed.discard(actor)
