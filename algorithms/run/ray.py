@@ -28,6 +28,7 @@ with none of this run's actors on it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import socket
@@ -41,9 +42,10 @@ from ..config import Config
 from ..errors import UserError
 from ..messages import URGENT, Info, Timing
 from ..store import Counters, VectorState, optimizer_for, target_due, vector_sizes
-from .backend import JOIN_SECONDS, Message
+from .backend import JOIN_SECONDS, BackendLost, Message
 
 MAX_IN_FLIGHT = 2      # gradients a learner has sent and not yet seen applied
+CALL_SECONDS = 60.0    # the driver's longest wait for the parameter server
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -264,15 +266,23 @@ class RayParameterStore:
     def restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.ray.get(self.server.restore.remote(arrays))
 
+    def _get(self, ref):
+        """``ray.get`` of a call to the server; BackendLost if the cluster no longer answers."""
+        try:
+            return self.ray.get(ref, timeout=CALL_SECONDS)
+        except self.ray.exceptions.RayError as err:
+            raise BackendLost(cluster_lost(err)) from None
+
     def state(self) -> dict[str, np.ndarray]:
         return {name: np.array(value)
-                for name, value in self.ray.get(self.server.state.remote()).items()}
+                for name, value in self._get(self.server.state.remote()).items()}
 
     def finite(self) -> bool:
-        return self.ray.get(self.server.finite.remote())
+        return self._get(self.server.finite.remote())
 
     def close(self) -> None:
-        self.ray.kill(self.server)
+        with contextlib.suppress(self.ray.exceptions.RayError):
+            self.ray.kill(self.server)
 
 
 class ServerStop:
@@ -283,7 +293,8 @@ class ServerStop:
     def set(self) -> None:
         if not self.asked:
             self.asked = True
-            self.server.set_stop.remote()
+            with contextlib.suppress(Exception):   # a lost cluster: nobody to ask
+                self.server.set_stop.remote()
 
 
 class RayWorkers:
@@ -297,10 +308,12 @@ class RayWorkers:
         self.ray = _ray()
         self.server = server
         self.steps = Counters(count)   # the server's, as of the last drain
+        self._lost = None
         self.receive()
         self.stop = ServerStop(server)
         self.actors: dict[int, Any] = {}
         self.runs: dict[int, Any] = {}
+        self._lost: str | None = None
         # spread over the nodes: a lost node costs the fewest learners
         self._remote = self.ray.remote(num_cpus=1, max_restarts=0,
                                        scheduling_strategy="SPREAD")(Learner)
@@ -312,27 +325,44 @@ class RayWorkers:
 
     def wait(self, actors, timeout: float) -> None:
         refs = [self.runs[a] for a in actors]
-        if refs:
-            self.ray.wait(refs, num_returns=1, timeout=timeout)
+        if refs and self._lost is None:
+            try:
+                self.ray.wait(refs, num_returns=1, timeout=timeout)
+            except self.ray.exceptions.RayError as err:
+                self._lost = cluster_lost(err)
         else:
             time.sleep(timeout)
 
     def receive(self) -> list[Message]:
-        messages, slots = self.ray.get(self.server.drain.remote())
+        if self._lost is not None:
+            return []
+        try:
+            messages, slots = self.ray.get(self.server.drain.remote(), timeout=CALL_SECONDS)
+        except self.ray.exceptions.RayError as err:
+            self._lost = cluster_lost(err)
+            return []
         self.steps.slots[:] = slots
         return messages
 
     def lost(self) -> str | None:
-        """Never: a Ray actor's end is known to Ray itself, and the loss of the parameter
-        server fails the calls that reach it."""
-        return None
+        """Why the parameter server (the cluster's head, with it) no longer answers, else None.
+        A learner's end is known to Ray itself."""
+        return self._lost
 
     def alive(self, actor: int) -> bool:
-        ready, _ = self.ray.wait([self.runs[actor]], timeout=0)
+        if self._lost is not None:
+            return False   # nothing more can be known of it; the loss stops the run
+        try:
+            ready, _ = self.ray.wait([self.runs[actor]], timeout=0)
+        except self.ray.exceptions.RayError as err:
+            self._lost = cluster_lost(err)
+            return False
         return not ready
 
     def exit_reason(self, actor: int) -> str | None:
         from ray.exceptions import RayActorError, RayTaskError
+        if self._lost is not None:
+            return None   # reported as the cluster's loss
         try:
             self.ray.get(self.runs[actor])
             return None
@@ -343,18 +373,31 @@ class RayWorkers:
             return f"actor-learner-{actor} died ({cause[0] if cause else 'its Ray actor ended'})"
 
     def terminate(self, actor: int) -> None:
-        self.ray.kill(self.actors[actor], no_restart=True)
+        with contextlib.suppress(self.ray.exceptions.RayError):
+            self.ray.kill(self.actors[actor], no_restart=True)
 
     kill = terminate
 
     def stop_all(self) -> None:
-        """Ask, wait up to JOIN_SECONDS, then kill: no learner of this run outlives this call."""
+        """Ask, wait up to JOIN_SECONDS, then kill: no learner of this run outlives this call
+        (on a lost cluster, none can be reached: Ray ends them with it)."""
         self.stop.set()
         pending = list(self.runs.values())
-        if pending:
-            self.ray.wait(pending, num_returns=len(pending), timeout=JOIN_SECONDS)
+        if pending and self._lost is None:
+            with contextlib.suppress(self.ray.exceptions.RayError):
+                self.ray.wait(pending, num_returns=len(pending), timeout=JOIN_SECONDS)
         for actor in self.actors.values():
-            self.ray.kill(actor, no_restart=True)
+            with contextlib.suppress(self.ray.exceptions.RayError):
+                self.ray.kill(actor, no_restart=True)
+
+
+def cluster_lost(err: Exception) -> str:
+    """One line for a Ray error that means the cluster (its head, the parameter server) is
+    gone."""
+    lines = str(err).strip().splitlines()
+    first = lines[0].split(": ")[0][:120] if lines else "no message"
+    return f"the Ray cluster no longer answers ({type(err).__name__}: {first}); its " \
+           "parameter server is lost"
 
 
 def start_server(config: Config, num_parameters: int):

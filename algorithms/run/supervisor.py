@@ -245,7 +245,13 @@ class Supervisor:
     def _check_parameters(self) -> None:
         """Workers never apply non-finite gradients; if the shared parameters still become
         non-finite (overflow), training cannot recover: stop with an error."""
-        if not self.corrupted and not self.store.finite():
+        try:
+            finite = self.corrupted or self.store.finite()
+        except BackendLost as lost:
+            if self.failure is None:
+                self.failure = str(lost)
+            return
+        if not finite:
             self.corrupted = True
             self.failure = ("the shared parameters became non-finite (NaN or inf); lower the "
                             "learning rate (-lr) or clip gradients (--clip_norm)")
@@ -285,12 +291,16 @@ class Supervisor:
         record.flush()
         step = self.steps.total()
         record.show(step, force=True)
+        before = self.checkpointer.last_path
         if step == first_step:
             log("no step was taken: no checkpoint written")
         elif not self.corrupted:
             self._save_checkpoint(final=True)
         elif self.checkpointer.last_path:
             log(f"the last good checkpoint is {self.checkpointer.last_path}")
+        last = self.checkpointer.last_path
+        if self.failure is not None and last is not None and last == before:
+            self.failure += f"; the last good checkpoint is {last}"   # none written now
 
         if self.signal_number is not None:
             log(f"stopped by {signal.Signals(self.signal_number).name} at step {step:,}")
@@ -375,7 +385,15 @@ class Supervisor:
         self._check_parameters()
         if self.corrupted:
             return
-        arrays = self.store.state()
+        try:
+            arrays = self.store.state()
+        except BackendLost as lost:
+            last = self.checkpointer.last_path
+            log(f"warning: no checkpoint at step {self.steps.total():,}: {lost}"
+                + (f"; the last good checkpoint is {last}" if last else ""), file=sys.stderr)
+            if self.failure is None:
+                self.failure = str(lost)
+            return
         arrays["final_epsilons"] = np.array(self.final_epsilons, np.float64)
         step = int(arrays["steps"].sum())
         start = time.monotonic()
