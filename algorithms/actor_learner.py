@@ -107,7 +107,8 @@ class ActorLearner:
                                       single_life=config.single_life_episodes,
                                       fire_reset=config.fire_reset,
                                       render=visualize and k == 0,
-                                      frames=atari_frames(config.arch, config.lstm))
+                                      frames=atari_frames(config.arch, config.lstm,
+                                                          config.screen_size))
                      for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None

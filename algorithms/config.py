@@ -127,6 +127,11 @@ class Config:
         help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015) or "
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm); vector "
              "observations always use an MLP. Default: from --preset")
+    screen_size: int | None = ALGORITHM(
+        "--screen_size", type=number(int, "screen_size", 36, 210),
+        help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
+             "UNIVERSE (which reads the playing field only), 84 with NIPS and NATURE (the whole "
+             "screen)")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "

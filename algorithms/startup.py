@@ -61,7 +61,8 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
     sampled = config.resolve_defaults(args, env_spec.continuous, atari)
     if atari:   # the screens as the network reads them
         env_spec = environments.with_frames(env_spec,
-                                            environments.atari_frames(args.arch, args.lstm))
+                                            environments.atari_frames(args.arch, args.lstm,
+                                                                     args.screen_size))
     layout = layout_for(args, env_spec)
     if ckpt is not None:
         checkpoint.check_compatible(ckpt, vars(args), checkpoint.layout_record(layout),

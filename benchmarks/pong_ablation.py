@@ -99,6 +99,8 @@ SETTINGS = {
              "today's defaults with the NIPS torso (84x84, whole screen, four frames)"),
     # The NATURE torso learned Breakout about ten times faster per step than UNIVERSE's 42x42
     # frames (the first Breakout rows, 2026-12-04); these rows change one thing on top of it.
+    "universe-84": (["--screen_size", "84"],
+                    "today's defaults (UNIVERSE) on 84x84 frames of the playing field"),
     "nature-single-life": (["--arch", "NATURE", "--single_life_episodes", "true"],
                            "NATURE torso, a lost life terminal for learning"),
     "nature-fire-reset": (["--arch", "NATURE", "--fire_reset", "true"],
