@@ -49,6 +49,9 @@ class WorkerSpec:
     run_dir: str
     final_epsilon: float = 1.0   # value-based methods: this learner's final exploration rate
     incarnation: int = 0         # how many times this actor-learner was restarted before
+    role: str = "learner"        # or "tester": the test process (tester.py)
+    meta: dict | None = None     # the tester's: the run's checkpoint metadata, for best.npz
+    final_epsilons: tuple = ()   # the tester's: every learner's, for best.npz
 
 
 class Runtime(NamedTuple):
@@ -253,11 +256,16 @@ class ActorLearner:
 
 
 def run_learner(spec: WorkerSpec, runtime: Runtime, messages, store=None) -> bool:
-    """Build and run one actor-learner until its budget or a stop; False if it failed, its
-    traceback sent as an ``error`` message first."""
+    """Build and run one actor-learner (or the test process, ``spec.role``) until its budget or
+    a stop; False if it failed, its traceback sent first (``messages.Error``, or
+    ``messages.Fault`` for an environment that breaks its spaces)."""
     learner = None
     try:
         configure_tensorflow(onednn_kernels(spec.config, spec.env_spec))
+        if spec.role == "tester":
+            from .tester import run_tester
+            run_tester(spec, runtime, messages)
+            return True
         learner = ActorLearner(spec, runtime, messages, store)
         learner.run()
         return True

@@ -39,6 +39,7 @@ ENTROPY = 0.01             # discrete actions (paper)
 CONTINUOUS_ENTROPY = 1e-4  # Gaussian policies (paper, continuous control)
 VECTOR_LR = 3e-3
 PRESETS = ("tuned", "paper")
+EVAL_INTERVAL = 100_000   # the test process's default on Atari: a game every ~50 s here
 PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 # --preset: the values of the flags left unset. "paper" is the paper's (with ATARI_LR, or
 # VECTOR_LR for vector tasks); "tuned" is what learned Pong fastest per step here (A3C on Atari
@@ -245,12 +246,20 @@ class Config:
              "past that training stops")
     stall_timeout: float = RUN(
         "--stall_timeout", default=300.0, type=number(float, "stall_timeout", 0, low_open=True),
-        help="seconds without a step after which an actor-learner is treated as dead")
+        help="seconds without a step after which an actor-learner is treated as dead (one "
+             "that has not started its loop: this plus 60 s from its start)")
     visualize: int = RUN(
         "-v", "--visualize", default=0, type=number(int, "visualize", 0, 2), invocation=True,
         help="0: no window; 1: one window per actor-learner; 2: one window, actor 0 only")
     quiet: bool = RUN("--quiet", default=False, action="store_true", invocation=True,
                       help="no progress line")
+    # the test process (ours)
+    eval_interval: int = RUN(
+        "--eval_interval", type=number(int, "eval_interval", 0),
+        help="global steps between the test process's episodes: beside the learners it plays "
+             "the latest shared parameters (greedily, for A3C), logs each score to evals.csv and "
+             "TensorBoard (eval/return) and keeps the best as best.npz beside the checkpoints; "
+             "0: no test process. Default: 100,000 on Atari with --cluster local, else 0")
     # where the actor-learners run (ours)
     cluster: str = PLACE(
         "--cluster", default="local", type=choice(CLUSTERS), invocation=True,
@@ -411,6 +420,9 @@ def validate(args: argparse.Namespace) -> None:
     if args.cluster == "ray" and args.visualize:
         raise UserError("argument -v/--visualize: actor-learners on a Ray cluster draw no "
                         "windows; use -v 0, or --cluster local")
+    if args.cluster == "ray" and args.eval_interval:
+        raise UserError("argument --eval_interval: the test process runs with --cluster local "
+                        "only; use --eval_interval 0, or evaluate checkpoints with --mode eval")
     if args.lstm and args.alg_type != "a3c":
         raise UserError(f"argument --lstm: only A3C has an LSTM variant, not --alg_type "
                         f"{args.alg_type} (use --alg_type a3c, or --lstm false)")
@@ -455,6 +467,8 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
         args.rescale_rewards = continuous
     if args.clip_norm_type is None:
         args.clip_norm_type = "global" if atari else "local"
+    if args.eval_interval is None or args.cluster == "ray":   # the test process: local only
+        args.eval_interval = EVAL_INTERVAL if atari and args.cluster == "local" else 0
     tuned = args.preset == "tuned" and atari and args.alg_type == "a3c"
     # With K environments an update averages K segments: K times fewer updates per step, each
     # as large as one segment's. Adam's steps do not grow with the gradient, so the tuned

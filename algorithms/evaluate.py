@@ -167,12 +167,14 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
         interrupted = isinstance(err, KeyboardInterrupt)
         why = "interrupted" if interrupted else \
             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
+        kept = "no episode ended: nothing written"
         if scores:
             result.update(partial=True, stopped_by=why)
-            _write(path, result, scores, lengths, videos, args.eval_episodes)
+            kept = "the scores so far are kept" if _write(
+                path, result, scores, lengths, videos, args.eval_episodes) else \
+                "the scores so far are printed above"
         if not interrupted and os.environ.get("A3C_DEBUG"):
             raise
-        kept = "the scores so far are kept" if scores else "no episode ended: nothing written"
         print(f"{'interrupted' if interrupted else 'error: ' + why}: evaluation stopped after "
               f"{len(scores)} of {args.eval_episodes} episodes; {kept}", file=sys.stderr,
               flush=True)
@@ -181,7 +183,8 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
         env.close()
         if window is not None:
             window.close()
-    _write(path, result, scores, lengths, videos, args.eval_episodes)
+    if not _write(path, result, scores, lengths, videos, args.eval_episodes):
+        return 1
     if videos:
         print(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}", flush=True)
     return 0
@@ -194,18 +197,27 @@ def result_path(args: Config, ckpt: Checkpoint) -> str:
 
 
 def _write(path: str, result: dict[str, Any], scores: list[float], lengths: list[int],
-           videos: list[dict], planned: int) -> None:
-    """The scores as JSON (the folder made if need be), and the summary line."""
+           videos: list[dict], planned: int) -> bool:
+    """The scores as JSON (the folder made if need be), and the summary line; False (and the
+    scores on the console instead) if the file cannot be written (a full disk)."""
     result.update(episodes=len(scores), planned_episodes=planned,
                   mean=float(np.mean(scores)), std=float(np.std(scores)),
                   min=float(np.min(scores)), max=float(np.max(scores)),
                   scores=scores, lengths=lengths, videos=videos)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_atomically(path, json.dumps(result, indent=2) + "\n")
     what = f"score over {len(scores)} episodes" + \
         (f" (partial: {result['stopped_by']}, of {planned})" if result.get("partial") else "")
-    print(f"{what}: mean {result['mean']:.2f} ± {result['std']:.2f} (min {result['min']:g}, "
-          f"max {result['max']:g}); written to {path}", flush=True)
+    summary = (f"{what}: mean {result['mean']:.2f} ± {result['std']:.2f} "
+               f"(min {result['min']:g}, max {result['max']:g})")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        write_atomically(path, json.dumps(result, indent=2) + "\n")
+    except OSError as err:
+        print(f"{summary}; scores: {' '.join(f'{s:g}' for s in scores)}", flush=True)
+        print(f"error: the scores could not be written to {path} ({err.strerror or err}); "
+              "they are printed above", file=sys.stderr, flush=True)
+        return False
+    print(f"{summary}; written to {path}", flush=True)
+    return True
 
 
 def _open_video(args: Config, ckpt: Checkpoint, episode: int, fps: float):

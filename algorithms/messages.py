@@ -56,6 +56,19 @@ class Error:
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """The test process played one episode with the shared parameters of global step
+    ``step``: its unclipped ``score`` and ``length``; ``best`` if it beat every earlier one (its
+    parameters are then in ``best.npz``)."""
+    actor: int
+    step: int
+    wall: float
+    score: float
+    length: int
+    best: bool
+
+
+@dataclass(frozen=True)
 class Fault:
     """The learner met a failure that would recur (an environment that breaks its own spaces):
     the run stops, without restarting it. ``text`` is one line."""
@@ -64,4 +77,4 @@ class Fault:
 
 
 # Messages sent at once by a learner whose channel batches (the Ray link): all but episodes.
-URGENT = (Ready, Alert, Info, Timing, Error, Fault)
+URGENT = (Ready, Alert, Info, Timing, Error, Fault, Evaluation)

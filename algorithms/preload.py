@@ -9,8 +9,9 @@ actor-learner configures its own after the fork.
 import os
 
 from .run.procs import die_with_parent
-from .tfsetup import ONEDNN, configure_tensorflow
 
-die_with_parent()
+die_with_parent()   # first: a trainer that dies while this loads must not leave the server
+
+from .tfsetup import ONEDNN, configure_tensorflow  # noqa: E402
 
 configure_tensorflow(os.environ.get(ONEDNN) == "1", initialise=False)

@@ -20,7 +20,7 @@ import numpy as np
 from .checks import claim_folder
 from .config import Config
 from .files import release_folder
-from .summaries import EpisodeLog, game_folder, make_run_dir, write_config
+from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
 FIRST_PROGRESS_SECONDS = 1.0   # the first figures, once every actor-learner is stepping
@@ -158,14 +158,21 @@ class RunRecord:
         self.solved: str | None = None   # why --stop_return ended training
         self._config_values: tuple = ({}, None)
         self._failing = False   # the last write of episodes.csv failed (reported once)
+        self._events_warned = False
+        self.evals: EvalLog | None = None
+        self.events: RunEvents | None = None
+        self.best_eval: float | None = None   # the test process's best score so far
 
     def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
         and open ``episodes.csv``."""
         write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
         self._config_values = (values, resumed)
-        self.episodes = EpisodeLog(self.run_dir,
-                                   resume_step=self.resume_step if self.continued else None)
+        resume_step = self.resume_step if self.continued else None
+        self.episodes = EpisodeLog(self.run_dir, resume_step=resume_step)
+        self.evals = EvalLog(self.run_dir, resume_step=resume_step)
+        self.events = RunEvents(self.run_dir)
+        self.events.hparams(dict(values.get("config", values), run_id=self.run_id))
 
     def start_progress(self, first_step: int) -> None:
         config = self.config
@@ -185,6 +192,18 @@ class RunRecord:
                 length: int) -> None:
         self.episodes.write(actor, env, step, wall, ret, length)
         self.progress.episode(ret)
+        self.events.scalar("run/mean_return", float(np.mean(self.progress.returns)), step, wall)
+
+    def evaluation(self, step: int, wall: float, score: float, length: int,
+                   best: bool) -> None:
+        """A test-process episode: evals.csv, TensorBoard, and a line."""
+        self.evals.add(step, wall, score, length, best)
+        self.best_eval = score if self.best_eval is None else max(self.best_eval, score)
+        self.events.scalar("eval/return", score, step, wall)
+        self.events.scalar("eval/best", self.best_eval, step, wall)
+        if not self.config.quiet:
+            log(f"test at step {step:,}: score {score:g} in {length:,} steps (best "
+                f"{self.best_eval:g}{', kept as best.npz' if best else ''})")
 
     def flush(self) -> None:
         """Write the new episodes. A run folder removed under the run is made again (with its
@@ -196,6 +215,7 @@ class RunRecord:
             if self.episodes.missing():
                 self._recreate()
             self.episodes.flush()
+            self.evals.flush()
         except OSError as err:
             if not self._failing:
                 log(f"warning: could not write {self.episodes.path} "
@@ -206,6 +226,12 @@ class RunRecord:
             if self._failing:
                 log(f"notice: {self.episodes.path} is written again, nothing lost")
             self._failing = False
+        self.events.flush()
+        if self.events.failure is not None and not self._events_warned:
+            self._events_warned = True
+            log(f"warning: the run's TensorBoard events in {self.run_dir} cannot be written "
+                f"({self.events.failure}); they are dropped until they can be, training goes on",
+                file=sys.stderr)
 
     def _recreate(self) -> None:
         os.makedirs(self.run_dir, exist_ok=True)
@@ -214,6 +240,7 @@ class RunRecord:
         values, resumed = self._config_values
         write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
         self.episodes.restore()
+        self.evals.restore()
         log(f"warning: the run folder {self.run_dir} was removed during the run; made it again "
             "with config.json and every episode so far (TensorBoard's events from before are "
             "lost)", file=sys.stderr)
@@ -236,3 +263,5 @@ class RunRecord:
     def close(self) -> None:
         if self.episodes is not None:
             self.episodes.close()
+            self.evals.close()
+            self.events.close()

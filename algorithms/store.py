@@ -234,6 +234,26 @@ class LearnerStore:
         self.vectors.close()
 
 
+class ReadOnlyStore:
+    """The test process's side: reads the shared vectors, never writes them; ``snapshot`` copies
+    everything a checkpoint holds (as ``VectorState.state`` does in the parent)."""
+
+    def __init__(self, handle: StoreHandle):
+        self.vectors = SharedVectors.attach(handle.vectors)
+        self._updates = handle.updates
+        self._version = handle.target_version
+
+    def snapshot(self, steps: StepCounters) -> dict[str, np.ndarray]:
+        arrays = {name: np.array(self.vectors[name]) for name in self.vectors.sizes}
+        arrays["updates"] = self._updates.slots.copy()
+        arrays["steps"] = steps.slots.copy()
+        arrays["target_version"] = np.array(self._version.get_obj().value, np.int64)
+        return arrays
+
+    def close(self) -> None:
+        self.vectors.close()
+
+
 class FrozenStore:
     """Parameters read from a checkpoint, for evaluation: pulled, never pushed."""
 

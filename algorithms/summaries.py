@@ -100,28 +100,35 @@ class EpisodeLog:
     disk) loses nothing: the rows wait for the next flush.
     """
 
+    name, fields = "episodes.csv", EPISODE_FIELDS
+    step_column = 1
+
     def __init__(self, run_dir: str, resume_step: int | None = None):
         """A new file; or, resuming from a checkpoint at ``resume_step`` in the same run folder,
         the existing one without the episodes logged after that step (training from there on
         was lost with the process, and is about to be done again)."""
-        self.path = os.path.join(run_dir, "episodes.csv")
+        self.path = os.path.join(run_dir, self.name)
         kept: list[list[str]] = []
         if resume_step is not None and os.path.isfile(self.path):
             with open(self.path, newline="") as f:
                 rows = list(csv.reader(f))
-            old = len(EPISODE_FIELDS) - 1   # a row written before the env column: environment 0
-            kept = [row + ["0"] * (len(row) == old) for row in rows[1:]
-                    if len(row) in (old, len(EPISODE_FIELDS)) and 0 <= _int(row[1]) <= resume_step]
+            kept = self._kept(rows[1:], resume_step)
         self._rows: list = [tuple(row) for row in kept]
         self._pending: list = []
         self._file = None
         self._rewrite()
 
+    def _kept(self, rows: list[list[str]], resume_step: int) -> list[list[str]]:
+        old = len(self.fields) - 1   # a row written before the env column: environment 0
+        return [row + ["0"] * (len(row) == old) for row in rows
+                if len(row) in (old, len(self.fields))
+                and 0 <= _int(row[self.step_column]) <= resume_step]
+
     def _rewrite(self) -> None:
         """Write the whole file (header and every row so far) atomically, and append from there."""
         self._close_quietly()
         text = io.StringIO(newline="")
-        csv.writer(text).writerows([EPISODE_FIELDS, *self._rows])
+        csv.writer(text).writerows([self.fields, *self._rows])
         write_atomically(self.path, text.getvalue())
         self._pending = []
         self._file = open(self.path, "a", newline="")
@@ -170,6 +177,118 @@ class EpisodeLog:
             except OSError:
                 pass
         self._file = None
+
+
+EVAL_FIELDS = ("global_step", "wall_time", "return", "length", "best")
+
+
+class EvalLog(EpisodeLog):
+    """``evals.csv``: the test process's episodes, one row each (``best``: 1 when it beat every
+    earlier one), kept and written as ``episodes.csv`` is."""
+
+    name, fields = "evals.csv", EVAL_FIELDS
+    step_column = 0
+
+    def _kept(self, rows: list[list[str]], resume_step: int) -> list[list[str]]:
+        return [row for row in rows if len(row) == len(self.fields)
+                and 0 <= _int(row[0]) <= resume_step]
+
+    def add(self, global_step: int, wall_time: float, ret: float, length: int,
+            best: bool) -> None:
+        row = (global_step, f"{wall_time:.3f}", f"{ret:g}", length, int(best))
+        self._rows.append(row)
+        self._pending.append(row)
+
+
+class RunEvents:
+    """The run's own TensorBoard event file, in the run folder beside the actor-learners'
+    folders: the mean return of the last episodes of all of them against the global step
+    (``run/mean_return``), the test process's scores (``eval/return``, ``eval/best``), and the
+    run's settings for TensorBoard's hparams view. Written by the parent without TensorFlow
+    (TensorBoard's record writer and protocol buffers), appended as events come; a failed write
+    (a full disk) drops events until a new file can be written, and never stops training."""
+
+    RETRY_SECONDS = 30.0
+
+    def __init__(self, run_dir: str):
+        self.run_dir = run_dir
+        self._file = None
+        self._writer = None
+        self._failed_at: float | None = None
+        self.failure: str | None = None   # set once, for the record to report
+
+    def _open(self) -> bool:
+        import socket
+
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.summary.writer.record_writer import RecordWriter
+        if self._failed_at is not None and \
+                time.monotonic() - self._failed_at < self.RETRY_SECONDS:
+            return False
+        try:
+            os.makedirs(self.run_dir, exist_ok=True)
+            name = (f"events.out.tfevents.{int(time.time())}.{socket.gethostname()}."
+                    f"{os.getpid()}.run")
+            self._file = open(os.path.join(self.run_dir, name), "ab")
+            self._writer = RecordWriter(self._file)
+            self._writer.write(event_pb2.Event(wall_time=time.time(),
+                                               file_version="brain.Event:2").SerializeToString())
+            self._file.flush()
+        except OSError as err:
+            self._fail(err)
+            return False
+        return True
+
+    def _fail(self, err: OSError) -> None:
+        self._failed_at = time.monotonic()
+        if self.failure is None:
+            self.failure = str(err.strerror or err)
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        self._file = self._writer = None
+
+    def _write(self, event) -> None:
+        if self._writer is None and not self._open():
+            return
+        try:
+            self._writer.write(event.SerializeToString())
+        except OSError as err:
+            self._fail(err)
+
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError as err:
+                self._fail(err)
+
+    def scalar(self, tag: str, value: float, step: int, wall: float | None = None) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        self._write(event_pb2.Event(
+            wall_time=wall or time.time(), step=int(step),
+            summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(
+                tag=tag, simple_value=float(value))])))
+
+    def hparams(self, settings: dict[str, Any]) -> None:
+        """The run's settings (numbers, strings, booleans) for TensorBoard's hparams view; its
+        metrics are the scalars above."""
+        from tensorboard.compat.proto import event_pb2
+        from tensorboard.plugins.hparams import summary_v2
+        values = {k: v for k, v in settings.items()
+                  if isinstance(v, (bool, int, float, str)) and v is not None}
+        self._write(event_pb2.Event(wall_time=time.time(), step=0,
+                                    summary=summary_v2.hparams_pb(values)))
+
+    def close(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError:
+                pass
+        self._file = self._writer = None
 
 
 def _reason(err: Exception) -> str:

@@ -120,8 +120,8 @@ def test_a_full_summary_disk_mid_run_drops_tensorboard_scalars_and_training_goes
         tmp_path, tiny_tmpfs):
     """--summary_dir on a 1 MB tmpfs that a filler file fills up mid-run: each learner's
     TensorBoard writer fails, says so once, and training goes on to its budget with its
-    checkpoints (in another folder). Without the right to mount, the event folders are made
-    read-only instead: the same failed write, another cause."""
+    checkpoints (in another folder). Without the right to mount, each event folder is replaced
+    by a file instead: the same failed write, another cause."""
     summary = tiny_tmpfs if tiny_tmpfs is not None else tmp_path / "s"
     folder = tmp_path / "ck"
     with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
@@ -134,9 +134,12 @@ def test_a_full_summary_disk_mid_run_drops_tensorboard_scalars_and_training_goes
                     contextlib.suppress(OSError):
                 while True:
                     f.write(b"\0" * 4096)
-        else:
+        else:   # each event folder replaced by a file: no new event file can be made there
             for actor in ("actor_0", "actor_1"):
-                os.chmod(os.path.join(run_dir, actor), 0o500)
+                folder_path = os.path.join(run_dir, actor)
+                os.rename(folder_path, folder_path + ".moved")
+                with open(folder_path, "w") as f:
+                    f.write("not a folder\n")
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     warned = re.findall(r"warning: actor-learner (\d): TensorBoard's event file in \S+ cannot be "

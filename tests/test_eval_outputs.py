@@ -39,7 +39,9 @@ def test_a_file_that_is_not_an_earlier_result_is_never_replaced(tmp_path, capsys
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"game": "CartPole-v1", "seed": 1}) + "\n")
     (run / "episodes.csv").write_text("actor,global_step,wall_time,return,length,env\n")
-    for target in (run / "config.json", run / "episodes.csv"):
+    other = tmp_path / "other-checkpoint.npz"
+    other.write_bytes(open(path, "rb").read())
+    for target in (run / "config.json", run / "episodes.csv", other):
         before = target.read_bytes()
         code, out, err = _eval(path, capsys, "--eval_file", str(target))
         assert code == 2 and "episode 1/" not in out

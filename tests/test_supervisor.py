@@ -337,13 +337,15 @@ def test_the_stop_grace_then_sigterm_then_sigkill(tmp_path, capsys, stubborn):
             asked.append(time.monotonic() - workers.start_time)
             os.kill(os.getpid(), signal.SIGINT)
 
-    code, workers, _ = supervise(tmp_path, {1: Script(deaf=True, stubborn=stubborn)},
-                                 on_pass=interrupt,
-                                 deadlines=Deadlines(join=0.5, finish=30, kill=0.3, poll=0.01))
+    code, workers, supervisor = supervise(
+        tmp_path, {1: Script(deaf=True, stubborn=stubborn)}, on_pass=interrupt,
+        deadlines=Deadlines(join=0.5, finish=30, kill=0.3, poll=0.01))
     assert code == 128 + signal.SIGINT
     times = {call: when for call, actor, _, when in workers.calls if actor == 1}
     assert workers.count("terminate", 0) == 0   # actor 0 stopped when asked
-    assert times["terminate"] - asked[0] >= 0.5
+    requested = supervisor.stop_requested - workers.start_time   # the grace's start
+    assert requested >= asked[0] - 0.05, (requested, asked, workers.calls)
+    assert times["terminate"] - requested >= 0.5, (requested, asked, workers.calls)
     if stubborn:
         assert times["kill"] - times["terminate"] >= 0.3
     else:

@@ -7,6 +7,11 @@
 * ``ray.py``: Ray actors over a parameter server (``--cluster ray``);
 * ``procs.py``: probes of processes by pid.
 """
-from .training import train
+from __future__ import annotations
 
-__all__ = ["train"]
+
+def train(config, env_spec, resume=None) -> int:
+    """``training.train``, imported when called: the fork server imports ``run.procs`` alone
+    (``preload.py``), without the rest of the package."""
+    from .training import train as run
+    return run(config, env_spec, resume)

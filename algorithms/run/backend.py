@@ -14,9 +14,9 @@ from typing import Any, Iterable, Protocol
 
 import numpy as np
 
-from ..messages import Alert, Episode, Error, Fault, Info, Ready, Timing
+from ..messages import Alert, Episode, Error, Evaluation, Fault, Info, Ready, Timing
 
-Message = Ready | Episode | Alert | Info | Timing | Error | Fault
+Message = Ready | Episode | Alert | Info | Timing | Error | Fault | Evaluation
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -82,7 +82,7 @@ class Workers(Protocol):
 
     def start(self, spec) -> None:
         """Start (or restart) actor-learner ``spec.actor_id``; UserError at the machine's
-        limits."""
+        limits, BackendLost if the backend is gone."""
 
     def wait(self, actors: Iterable[int], timeout: float) -> None:
         """Until one of ``actors`` sends a message or ends, or ``timeout`` seconds."""

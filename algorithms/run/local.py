@@ -83,6 +83,8 @@ class ProcessWorkers:
         self.steps = steps
         self.server = server   # the fork server's pid (start_forkserver), our child
         self._lost: str | None = None
+        self._warn_lock = threading.Lock()
+        self._server_continued = False   # warned of a stopped server once
         self.stop = StopFlag(ctx)
         # Only this process holds the sending end, and nothing is ever sent: the workers' end
         # reads as ended when this process is gone, however it ended.
@@ -94,7 +96,7 @@ class ProcessWorkers:
 
     def start(self, spec: WorkerSpec) -> None:
         """Start (or restart) actor-learner ``spec.actor_id``; UserError at the machine's
-        limits."""
+        limits, BackendLost if the fork server was killed."""
         actor = spec.actor_id
         reader, writer = self.ctx.Pipe(duplex=False)
         worker = self.ctx.Process(target=worker_main, args=(spec, self.runtime, writer),
@@ -109,11 +111,13 @@ class ProcessWorkers:
             # system refuses it a process or the memory for one, and when it is killed
             reader.close()
             writer.close()
+            # A server that the system refused a process or a file exits (code 1): a limit; one
+            # killed by a signal (the out-of-memory killer, a stray kill) is named as such.
             lost = self.lost(timeout=2.0)
-            if lost is not None:   # killed, not refused: no limit to raise
+            if lost is not None and "killed by" in lost:
                 raise BackendLost(f"could not start actor-learner {actor}: {lost}") from None
-            if isinstance(err, OSError) and err.errno not in (errno.EMFILE, errno.ENFILE,
-                                                              errno.ENOMEM, errno.EAGAIN):
+            if lost is None and isinstance(err, OSError) and \
+                    err.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN):
                 raise
             why = reason(err) if isinstance(err, OSError) else "the fork server ended"
             raise UserError(f"could not start actor-learner {actor} ({why}): the "
@@ -173,10 +177,14 @@ class ProcessWorkers:
 
     def _continue_server(self) -> None:
         """A stopped fork server (SIGSTOP, a frozen job) answers nothing: every start, end and
-        join of a worker would wait for it forever. It is continued, with one warning."""
+        join of a worker would wait for it forever. It is continued, with one warning (the
+        watcher thread and the supervisor's loop may both find it stopped)."""
         if continue_if_stopped(self.server):
-            log(f"warning: the fork server of the actor-learners (pid {self.server}) was "
-                "stopped; it was continued (SIGCONT)", file=sys.stderr)
+            with self._warn_lock:
+                warned, self._server_continued = self._server_continued, True
+            if not warned:
+                log(f"warning: the fork server of the actor-learners (pid {self.server}) was "
+                    "stopped; it was continued (SIGCONT)", file=sys.stderr)
 
     @contextlib.contextmanager
     def _server_watched(self):
@@ -300,7 +308,7 @@ def start_forkserver(ctx, onednn: bool) -> int:
         os.environ[ONEDNN] = "1" if onednn else "0"
     handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
     try:
-        ctx.set_forkserver_preload(["algorithms.preload"])
+        ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
         forkserver.ensure_running()
         return forkserver._forkserver._forkserver_pid
     finally:

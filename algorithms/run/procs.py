@@ -43,8 +43,9 @@ def process_state(pid: int | None) -> str | None:
 
 def continue_if_stopped(pid: int | None) -> bool:
     """Send SIGCONT to process ``pid`` if it is stopped (SIGSTOP, SIGTSTP, a frozen job);
-    True if it was."""
-    if process_state(pid) not in ("T", "t"):
+    True if it was. One stopped by a tracer (state t, a debugger) is left to its tracer: a
+    SIGCONT would not resume it."""
+    if process_state(pid) != "T":
         return False
     try:
         os.kill(pid, signal.SIGCONT)

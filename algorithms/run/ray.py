@@ -308,12 +308,11 @@ class RayWorkers:
         self.ray = _ray()
         self.server = server
         self.steps = Counters(count)   # the server's, as of the last drain
-        self._lost = None
+        self._lost: str | None = None
         self.receive()
         self.stop = ServerStop(server)
         self.actors: dict[int, Any] = {}
         self.runs: dict[int, Any] = {}
-        self._lost: str | None = None
         # spread over the nodes: a lost node costs the fewest learners
         self._remote = self.ray.remote(num_cpus=1, max_restarts=0,
                                        scheduling_strategy="SPREAD")(Learner)

@@ -2,9 +2,10 @@
 backend runs them (``backend.Workers``), and writes the checkpoints.
 
 Each pass of its loop (:meth:`Supervisor._supervise`) is a sequence of named steps: wait for a
-message or an end, ``_drain`` the messages to their handlers, ``_reap`` the learners that ended
-(restarting them), ``_check_stalls``, ``_check_progress`` (``--stop_return``, non-finite
-parameters, due checkpoints), and ``_finish`` once the budget is spent or a stop was asked for.
+message or an end, ``_drain`` the messages to their handlers, ``_check_backend``, ``_reap`` the
+learners that ended (restarting them), ``_check_stalls``, ``_check_parameters`` (non-finite
+parameters, every few seconds), ``_check_progress`` (``--stop_return``, due checkpoints), and
+``_finish`` once the budget is spent or a stop was asked for.
 
 Supervision: a worker that dies (exception, SIGKILL, out of memory) or stalls (no step for
 ``--stall_timeout`` seconds) is noticed through its end or its step counter, its traceback is
@@ -31,12 +32,15 @@ from .. import checkpoint
 from ..actor_learner import WorkerSpec
 from ..config import Config
 from ..environments import EnvSpec
-from ..messages import Alert, Episode, Error, Fault, Info, Ready, Timing
+from ..messages import Alert, Episode, Error, Evaluation, Fault, Info, Ready, Timing
 from ..networks import Layout
 from ..record import PROGRESS_SECONDS, RunRecord, log
 from .backend import (DEADLINES, STOP_SIGNALS, BackendLost, Deadlines, ParameterStore,
                       Workers)
 from .procs import reason
+
+
+TESTER_RESTARTS = 3
 
 
 class Supervisor:
@@ -62,14 +66,19 @@ class Supervisor:
         self.timings: dict[int, dict[str, float]] = {}
         self.failure: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
+        self.store_lost = False  # the store no longer answers (a lost Ray cluster)
+        self.unknown: set[type] = set()   # message types without a handler, warned of once
         self.stop_requested: float | None = None   # when the stop was asked for
         self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
         self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
+        self.tester = config.num_actor_learners if config.eval_interval else None  # its id
+        self.tester_restarts = 0
         self.start_errors: dict[int, str] = {}   # actor: last line of its failure while starting
         self.seen_start_errors: set[str] = set()   # such lines of earlier incarnations
         self.handlers = {Episode: self._on_episode, Ready: self._on_ready,
                          Alert: self._on_alert, Info: self._on_info, Timing: self._on_timing,
-                         Error: self._on_error, Fault: self._on_fault}
+                         Error: self._on_error, Fault: self._on_fault,
+                         Evaluation: self._on_evaluation}
 
     # ------------------------------------------------------------------ signals
     def _on_signal(self, signum, _frame) -> None:
@@ -141,6 +150,8 @@ class Supervisor:
         for actor in range(count):
             if self.failure is None:
                 self._start_worker(actor, 0)
+        if self.tester is not None and self.failure is None:
+            self._start_worker(self.tester, 0)
         self.record.start_progress(first_step)
         if self.failure is None:
             log(f"started {count} {self.workers.description}")
@@ -151,10 +162,18 @@ class Supervisor:
         # A restarted learner gets a fresh environment (another seed), the same actor id and
         # the same exploration rate.
         seed = config.seed + actor + 10_007 * incarnation + 7_919 * self.resumes
-        spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
-                          layout=self.layout, store=self.store.handle,
-                          run_dir=self.record.run_dir, final_epsilon=self.final_epsilons[actor],
-                          incarnation=incarnation)
+        if actor == self.tester:   # the test process: games of its own, no exploration
+            spec = WorkerSpec(actor_id=actor, seed=seed + 1_000_003, config=config,
+                              env_spec=self.env_spec, layout=self.layout,
+                              store=self.store.handle, run_dir=self.record.run_dir,
+                              incarnation=incarnation, role="tester",
+                              meta=self.checkpointer.meta,
+                              final_epsilons=tuple(self.final_epsilons))
+        else:
+            spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
+                              layout=self.layout, store=self.store.handle,
+                              run_dir=self.record.run_dir,
+                              final_epsilon=self.final_epsilons[actor], incarnation=incarnation)
         try:
             self.workers.start(spec)
         except BackendLost as lost:
@@ -179,6 +198,9 @@ class Supervisor:
             self._check_backend()   # no restart once the backend is gone
             if why is None or finishing or self.stopping:
                 continue
+            if actor == self.tester:
+                self._restart_tester(why)
+                continue
             recurring = self._recurring_start_failure(actor)
             if recurring is not None:
                 self.failure = (f"{why}: it failed while starting as a learner did before "
@@ -192,6 +214,19 @@ class Supervisor:
             elif self.failure is None:
                 self.failure = (f"{why}, and --max_restarts {config.max_restarts} "
                                 "restarts are used up")
+
+    def _restart_tester(self, why: str) -> None:
+        """The test process failed: restarted up to TESTER_RESTARTS times, never counted in
+        --max_restarts; past that the run goes on without it. It never stops training."""
+        if self.tester_restarts < TESTER_RESTARTS:
+            self.tester_restarts += 1
+            log(f"warning: the test process failed ({why}); restarting it "
+                f"({self.tester_restarts} of {TESTER_RESTARTS}); training goes on",
+                file=sys.stderr)
+            self._start_worker(self.tester, self.incarnations[self.tester] + 1)
+        else:
+            log(f"warning: the test process failed again ({why}); training goes on without "
+                "it", file=sys.stderr)
 
     def _recurring_start_failure(self, actor: int) -> str | None:
         """The error of a learner that failed before it became ready, if an earlier learner
@@ -208,7 +243,11 @@ class Supervisor:
     def _check_backend(self) -> None:
         """Stop the run if the backend itself is gone (``Workers.lost``)."""
         lost = self.workers.lost()
-        if lost is not None and self.failure is None:
+        if lost is not None:
+            self._backend_lost(lost)
+
+    def _backend_lost(self, lost: str) -> None:
+        if self.failure is None:
             self.failure = f"{lost}; the actor-learners were stopped (--resume continues)"
 
     def _check_stalls(self) -> None:
@@ -218,7 +257,7 @@ class Supervisor:
         environment whose reset hangs, say); a pause of the whole run does not count
         (:meth:`_clock`)."""
         now = self._clock()
-        for actor in self.running:
+        for actor in self.running - {self.tester}:
             steps = self.steps[actor]
             seen, since = self.last_progress[actor]
             ready = self.record.is_ready(actor)
@@ -245,11 +284,13 @@ class Supervisor:
     def _check_parameters(self) -> None:
         """Workers never apply non-finite gradients; if the shared parameters still become
         non-finite (overflow), training cannot recover: stop with an error."""
+        if self.store_lost:
+            return
         try:
             finite = self.corrupted or self.store.finite()
         except BackendLost as lost:
-            if self.failure is None:
-                self.failure = str(lost)
+            self.store_lost = True   # no further call to it: each could wait for long
+            self._backend_lost(str(lost))
             return
         if not finite:
             self.corrupted = True
@@ -335,7 +376,13 @@ class Supervisor:
         """Hand every message the workers have sent so far to its handler."""
         wrote = False
         for message in self.workers.receive():
-            wrote |= bool(self.handlers[type(message)](message))
+            handler = self.handlers.get(type(message))
+            if handler is not None:
+                wrote |= bool(handler(message))
+            elif type(message) not in self.unknown:   # a learner of another version, say
+                self.unknown.add(type(message))
+                log(f"warning: a message of an unknown kind ({type(message).__name__}) was "
+                    "ignored", file=sys.stderr)
         if wrote:
             self.record.flush()
 
@@ -368,7 +415,14 @@ class Supervisor:
             self.start_errors[message.actor] = last
         log(f"actor-learner {message.actor} failed:\n{message.traceback}", file=sys.stderr)
 
+    def _on_evaluation(self, message: Evaluation) -> None:
+        self.record.evaluation(message.step, message.wall, message.score, message.length,
+                               message.best)
+
     def _on_fault(self, message: Fault) -> None:
+        if message.actor == self.tester:   # the learners meet it too, or it is the tester's
+            log(f"warning: the test process: {message.text}", file=sys.stderr)
+            return
         if self.failure is None:   # one that would recur: not restarted, the run stops
             self.failure = f"actor-learner {message.actor}: {message.text}"
 
@@ -385,14 +439,16 @@ class Supervisor:
         self._check_parameters()
         if self.corrupted:
             return
+        if self.store_lost:
+            return
         try:
             arrays = self.store.state()
         except BackendLost as lost:
             last = self.checkpointer.last_path
             log(f"warning: no checkpoint at step {self.steps.total():,}: {lost}"
                 + (f"; the last good checkpoint is {last}" if last else ""), file=sys.stderr)
-            if self.failure is None:
-                self.failure = str(lost)
+            self.store_lost = True
+            self._backend_lost(str(lost))
             return
         arrays["final_epsilons"] = np.array(self.final_epsilons, np.float64)
         step = int(arrays["steps"].sum())

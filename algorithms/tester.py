@@ -1,0 +1,147 @@
+"""The test process: beside the actor-learners, it plays the latest shared parameters and says
+how good the policy is now (``--eval_interval``), as pytorch-a3c's test process and
+stable-baselines3's ``EvalCallback`` do.
+
+Every ``--eval_interval`` global steps it copies the shared store (everything a checkpoint
+holds, one consistent-enough snapshot in the Hogwild sense), plays one episode with those
+parameters (greedy for A3C, epsilon-greedy with ``--eval_epsilon`` for the value-based methods;
+Atari episodes start with up to 30 random no-ops), and sends the score to the supervisor
+(``messages.Evaluation``), which writes it to ``evals.csv`` and TensorBoard. A score above every
+earlier one has its snapshot written as ``best.npz`` beside the checkpoints, which ``--mode
+eval`` and ``--resume --checkpoint`` accept.
+
+It costs the learners little: it runs at a lower priority (``nice`` 10), plays one episode at a
+time, and waits at least ``PACE`` times as long as the episode took before the next one, so it
+takes at most a tenth of one core.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from . import checkpoint
+from .messages import Evaluation
+
+PACE = 9.0          # seconds of waiting per second of playing, at least
+POLL_SECONDS = 0.5  # how often it looks at the global step, the stop flag and its lifeline
+BEST = "best.npz"
+
+
+def best_path(checkpoint_dir: str) -> str:
+    return os.path.join(checkpoint_dir, BEST)
+
+
+class TestProcess:
+    """One test process; ``run()`` until the run stops or its parent is gone."""
+
+    def __init__(self, spec, runtime, messages):
+        from .agents import make_agent
+        from .environments import atari_frames, make_environment
+        from .store import FrozenStore, ReadOnlyStore
+
+        config = spec.config
+        self.spec, self.runtime, self.messages, self.config = spec, runtime, messages, config
+        self.shared = ReadOnlyStore(spec.store)
+        self.env = make_environment(config.env, config.game, config.rom_path, spec.seed,
+                                    frames=atari_frames(config.arch, config.lstm,
+                                                        config.screen_size),
+                                    fire_reset=config.fire_reset)
+        self._frozen = FrozenStore
+        params = np.array(self.shared.vectors["params"])
+        self.agent = make_agent(config, spec.layout, spec.env_spec, FrozenStore(params),
+                                np.random.default_rng(spec.seed), final_epsilon=config.eval_epsilon,
+                                num_envs=1)
+        if config.alg_type == "a3c":
+            self.agent.greedy = True
+        self.path = best_path(config.checkpoint_dir)
+        self.best = self._saved_best()
+
+    def _saved_best(self) -> float:
+        """The score of the best.npz this run's folder already holds (a resumed run keeps
+        it unless it is beaten), else -inf."""
+        if not os.path.isfile(self.path):
+            return -np.inf
+        try:
+            meta = checkpoint.load(self.path).meta
+            return float(meta.get("eval_score", -np.inf))
+        except Exception:   # noqa: BLE001 - an unreadable best is replaced by the next one
+            return -np.inf
+
+    def _stopping(self) -> bool:
+        runtime = self.runtime
+        return runtime.stop.is_set() or (runtime.lifeline is not None
+                                         and runtime.lifeline.poll())
+
+    def _wait(self, until_step: int, until_time: float) -> bool:
+        """Until the global step and the clock both pass their marks; False if stopping."""
+        while not self._stopping():
+            if self.runtime.steps.total() >= until_step and time.monotonic() >= until_time:
+                return True
+            time.sleep(POLL_SECONDS)
+        return False
+
+    def run(self) -> None:
+        interval = self.config.eval_interval
+        next_step = (self.runtime.steps.total() // interval + 1) * interval
+        next_time = 0.0
+        while self._wait(next_step, next_time):
+            step = self.runtime.steps.total()
+            if step >= self.config.max_global_steps:
+                return
+            arrays = self.shared.snapshot(self.runtime.steps)
+            started = time.monotonic()
+            score, length = self._play(arrays, step)
+            if score is None:
+                return   # stopped in the middle of the episode
+            best = score > self.best
+            if best:
+                self.best = score
+                self._save_best(arrays, step, score)
+            self.messages.send(Evaluation(self.spec.actor_id, step, time.time(), score, length,
+                                          best))
+            took = time.monotonic() - started
+            next_step, next_time = step + interval, time.monotonic() + PACE * took
+
+    def _play(self, arrays: dict[str, np.ndarray], step: int) -> tuple[float | None, int]:
+        agent, env = self.agent, self.env
+        params = arrays["params"].astype(np.float32)
+        agent.store = self._frozen(params, arrays.get("target", params).astype(np.float32))
+        agent.sync(step)
+        if self.config.alg_type != "a3c":
+            agent.epsilon = self.config.eval_epsilon
+        agent.start_episode()
+        state = env.reset()
+        score, length, done = 0.0, 0, False
+        while not done:
+            if length % 256 == 0 and self._stopping():
+                return None, length
+            state, reward, done, _ = env.step(agent.act(state[None])[0])
+            score += reward
+            length += 1
+        return score, length
+
+    def _save_best(self, arrays: dict[str, np.ndarray], step: int, score: float) -> None:
+        meta = dict(self.spec.meta or {}, eval_score=score, eval_step=step)
+        arrays = dict(arrays, final_epsilons=np.array(self.spec.final_epsilons, np.float64))
+        try:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            checkpoint.save_as(self.path, int(arrays["steps"].sum()), arrays, meta)
+        except OSError as err:   # a full disk: the score is still reported
+            from .messages import Alert
+            self.messages.send(Alert(self.spec.actor_id, f"the best parameters could not be "
+                                     f"written to {self.path} ({err.strerror or err})"))
+
+    def close(self) -> None:
+        self.env.close()
+        self.shared.close()
+
+
+def run_tester(spec, runtime, messages) -> None:
+    os.nice(10)   # the learners first
+    tester = TestProcess(spec, runtime, messages)
+    try:
+        tester.run()
+    finally:
+        tester.close()
