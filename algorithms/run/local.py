@@ -100,7 +100,8 @@ class ProcessWorkers:
         actor = spec.actor_id
         reader, writer = self.ctx.Pipe(duplex=False)
         worker = self.ctx.Process(target=worker_main, args=(spec, self.runtime, writer),
-                                  name=f"actor-learner-{actor}", daemon=True)
+                                  name="test-process" if spec.role == "tester" else
+                                  f"actor-learner-{actor}", daemon=True)
         # A worker starts with SIGINT and SIGHUP ignored, as the fork server it is forked from
         # (start_forkserver): a Ctrl-C or a closed terminal while it starts must not kill it.
         try:

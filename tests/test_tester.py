@@ -1,0 +1,92 @@
+"""The test process and the run's own TensorBoard curve, on real runs: evals.csv, eval/return,
+best.npz, run/mean_return and the hparams entry, read back with TensorBoard's reader; a test
+process killed mid-run is restarted and training goes on."""
+import csv
+import os
+import signal
+import time
+
+import pytest
+
+from algorithms import checkpoint
+from conftest import actor_learner_pids, processes_with_token, shm_segments
+from test_end_to_end import _running, _wait_for_steps
+
+pytestmark = pytest.mark.slow
+
+
+def run_events(run_dir: str):
+    """The run folder's own event file (not the actor folders'), with TensorBoard's reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def test_the_test_process_logs_scores_keeps_the_best_and_the_run_has_one_curve(run_cli,
+                                                                                tmp_path):
+    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3", "--max_global_steps",
+                   "150000", "--eval_interval", "5000", "--summary_dir", str(tmp_path / "s"),
+                   "--checkpoint_dir", str(tmp_path / "ck")], timeout=400)
+    assert run.returncode == 0, run.stderr
+    run_dir = run.run_dir()
+    with open(os.path.join(run_dir, "evals.csv"), newline="") as f:
+        evals = list(csv.DictReader(f))
+    assert len(evals) >= 2, evals
+    steps = [int(row["global_step"]) for row in evals]
+    assert steps == sorted(steps) and all(0 < step < 150000 for step in steps)
+    assert all(b - a >= 5000 for a, b in zip(steps, steps[1:]))   # --eval_interval apart
+    scores = [float(row["return"]) for row in evals]
+    bests = [row for row in evals if row["best"] == "1"]
+    assert bests[0] is evals[0]   # the first score is the best so far
+    assert [float(b["return"]) for b in bests] == sorted({float(b["return"]) for b in bests})
+    assert f"test at step {steps[0]:,}: score {scores[0]:g}" in run.stdout
+    # best.npz: the parameters of the best score, a checkpoint evaluation and --resume accept
+    best = checkpoint.load(str(tmp_path / "ck" / "best.npz"))
+    assert best.meta["eval_score"] == max(scores)
+    assert best.meta["eval_step"] == int(bests[-1]["global_step"])
+    evaluated = run_cli(["CartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint",
+                         str(tmp_path / "ck" / "best.npz"), "--eval_episodes", "2", "--eval_file",
+                         str(tmp_path / "best-eval.json")], timeout=200)
+    assert evaluated.returncode == 0, evaluated.stderr
+    # the run's own curve and its scores against the global step, and its settings
+    acc = run_events(run_dir)
+    tags = acc.Tags()["scalars"]
+    assert {"run/mean_return", "eval/return", "eval/best"} <= set(tags)
+    assert [e.step for e in acc.Scalars("eval/return")] == steps
+    assert [e.value for e in acc.Scalars("eval/return")] == pytest.approx(scores)
+    curve = acc.Scalars("run/mean_return")
+    with open(os.path.join(run_dir, "episodes.csv"), newline="") as f:
+        episodes = list(csv.DictReader(f))
+    assert len(curve) == len(episodes) and curve[-1].step == int(episodes[-1]["global_step"])
+    last20 = [float(row["return"]) for row in episodes[-20:]]
+    assert curve[-1].value == pytest.approx(sum(last20) / 20, rel=1e-5)
+    hparams = acc.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in hparams
+    content = hparams["_hparams_/session_start_info"].decode("latin-1")
+    assert "eval_interval" in content and "CartPole-v1" in content
+
+
+def _nice(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return int(f.read().rpartition(b")")[2].split()[16])
+
+
+def test_a_killed_test_process_is_restarted_and_training_goes_on(tmp_path):
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "4",
+                   "--max_global_steps", "60000", "--eval_interval", "2000", "--max_restarts",
+                   "0"], tmp_path) as (proc, token):
+        _wait_for_steps(proc)
+        deadline = time.monotonic() + 60
+        testers = []
+        while not testers and time.monotonic() < deadline:
+            testers = [pid for pid in actor_learner_pids(proc.pid) if _nice(pid) == 10]
+            time.sleep(0.2)
+        assert len(testers) == 1, "the test process (nice 10) was not found"
+        os.kill(testers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, out + err   # --max_restarts 0: a learner's death would stop it
+    assert "warning: the test process failed (test-process exited with code -9); restarting " \
+           "it (1 of 3); training goes on" in err
+    assert "done: 60," in out
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
