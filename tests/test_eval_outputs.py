@@ -89,3 +89,22 @@ def test_a_full_disk_stops_the_recording_and_keeps_the_scores(tmp_path, capsys, 
     written = json.loads(result.read_text())
     assert written["episodes"] == 3 and written["videos"] == []
     assert not [name for name in os.listdir(videos) if name.endswith(".mp4")]
+
+
+def test_an_exported_agent_keeps_what_playing_needs(tmp_path, capsys):
+    """export_agent.py: the parameters, counters and settings, no optimizer statistics; the
+    agent evaluates like its checkpoint; exporting onto the checkpoint itself is refused."""
+    from algorithms import export_agent
+    path = _valid(tmp_path)
+    agent = str(tmp_path / "agents" / "cartpole.npz")
+    assert export_agent.main([path, agent, "--note", "made by a test"]) == 0
+    exported = checkpoint.load(agent)
+    assert "opt_g" not in exported.arrays and "opt_g" in checkpoint.load(path).arrays
+    assert (exported.arrays["params"] == checkpoint.load(path).arrays["params"]).all()
+    assert exported.step == 3000 and exported.meta["weights_only"] is True
+    assert exported.meta["note"] == "made by a test"
+    code, out, _ = _eval(agent, capsys, "--eval_file", str(tmp_path / "e.json"))
+    assert code == 0 and "score over 2 episodes" in out
+    assert export_agent.main([path, path]) == 2
+    assert "is the checkpoint being exported" in capsys.readouterr().err
+    assert checkpoint.load(path).step == 3000
