@@ -65,6 +65,11 @@ def file_name(step: int) -> str:
     return f"checkpoint-{step:012d}.npz"
 
 
+def step_of(path: str) -> int:
+    """The global step in a checkpoint's file name (``checkpoint-<step>.npz``)."""
+    return int(os.path.basename(path)[len("checkpoint-"):-len(".npz")])
+
+
 def list_checkpoints(directory: str) -> list[str]:
     """Complete checkpoints in ``directory``, oldest first. Only regular files named as
     checkpoints count: temporary files, folders and broken links with such names are ignored."""

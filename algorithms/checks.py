@@ -14,7 +14,14 @@ from .errors import UserError
 def claim_folder(folder: str, flag: str) -> None:
     """Hold ``folder`` for this run (``files.lock_folder``); UserError if another run holds it."""
     from .files import lock_folder
-    holder = lock_folder(folder)
+    if not folder:
+        raise UserError(f"argument {flag}: the folder name is empty (give a folder)")
+    try:
+        holder = lock_folder(folder)
+    except OSError as err:   # a dangling symlink, a file in the way, a .lock that is a folder
+        raise UserError(f"argument {flag}: {folder!r} cannot hold this run's lock file "
+                        f"{os.path.join(folder, '.lock')!r} ({err.strerror or err}); choose "
+                        "another folder, or make it a plain one") from None
     if holder is not None:
         who = f"process {holder}" if holder > 0 else "another process"
         raise UserError(f"argument {flag}: {folder!r} is in use by another run ({who}); wait "
@@ -68,6 +75,16 @@ def check_writable(path: str, flag: str) -> None:
     nearest existing folder (root ignores mode bits, a read-only file system does not), and the
     names to create fit the file system's limits. Nothing is left behind."""
     import tempfile
+    if not path:
+        raise UserError(f"argument {flag}: the folder name is empty (give a folder)")
+    try:
+        os.fsencode(path)
+    except UnicodeEncodeError:
+        raise UserError(f"argument {flag}: {path!r} holds bytes that are not text in this "
+                        "system's encoding; choose another name") from None
+    if os.path.islink(path) and not os.path.exists(path):
+        raise UserError(f"argument {flag}: {path!r} is a symbolic link to nothing "
+                        f"({os.readlink(path)!r}); remove it, or choose another folder")
     absolute = os.path.abspath(path)
     if os.path.exists(absolute) and not os.path.isdir(absolute):
         raise UserError(f"argument {flag}: {path!r} is a file, not a folder "

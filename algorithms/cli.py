@@ -33,15 +33,14 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = plan.config
     if settings.mode == "eval":
-        from .evaluate import evaluate
-        # Ctrl-C stops an evaluation even when this process inherited SIGINT ignored (a command
-        # started in the background by a non-interactive shell does), which Python keeps.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        from .evaluate import evaluate, say, stop_on_signals
+        stop_on_signals()
         try:
             return evaluate(settings, plan.env_spec, plan.checkpoint)
-        except KeyboardInterrupt:   # before the first episode started
-            print("interrupted: evaluation stopped, no result written", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as stop:   # before the first episode started
+            signum = getattr(stop, "signum", signal.SIGINT)
+            say("interrupted: evaluation stopped, no result written", file=sys.stderr)
+            return 128 + signum
 
     from .run import train
     if plan.announce:

@@ -346,12 +346,14 @@ class GymEnvironment:
         obs_space = env.observation_space
         if self.atari:
             shape = (frames.size, frames.size, frames.history)
-        elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1:
+        elif isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1 and \
+                obs_space.shape[0] > 0:
             shape = tuple(obs_space.shape)
         else:
             raise UserError(
-                f"argument game: {env_id!r} has observations of shape {obs_space.shape}; "
-                "supported are Atari screens and flat vectors")
+                f"argument game: {env_id!r} has a {type(obs_space).__name__} observation space "
+                f"of shape {obs_space.shape}; supported are Atari screens and flat vectors of "
+                "at least one number")
         self._shape = shape
         meanings = env.unwrapped.get_action_meanings() \
             if self.atari and hasattr(env.unwrapped, "get_action_meanings") else []

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import sys
 import time
 from typing import Any
@@ -28,6 +29,24 @@ from .config import Config
 from .display import Window
 from .environments import EnvSpec
 from .files import write_atomically
+
+def say(*parts, file=None, flush=True) -> None:
+    """print() for a console that may be gone (a closed pipe: ``| head -1``) or unable to show a
+    character (an ASCII console): the line is dropped or shown with escapes, never a traceback."""
+    text = " ".join(str(part) for part in parts)
+    stream = file or sys.stdout
+    try:
+        print(text, file=stream, flush=flush)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        try:
+            print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream,
+                  flush=flush)
+        except (OSError, ValueError):
+            pass
+    except (OSError, ValueError):
+        pass
+
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
 # OpenCV's writer drops frames silently on a full disk (a warning line each): recording stops
@@ -136,7 +155,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
         if args.visualize else None
     path = result_path(args, ckpt)
 
-    print(f"evaluating {ckpt.path} (step {ckpt.step:,}) on {args.game}: {args.eval_episodes} "
+    say(f"evaluating {ckpt.path} (step {ckpt.step:,}) on {args.game}: {args.eval_episodes} "
           f"episodes, actions {policy}", flush=True)
     scores, lengths, videos = [], [], []
     result: dict[str, Any] = {
@@ -159,13 +178,15 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                 videos.append({"path": os.path.abspath(video.path), "frames": video.frames})
             scores.append(score)
             lengths.append(steps)
-            print(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps "
+            say(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps "
                   f"(mean so far {np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)",
                   flush=True)
     except (Exception, KeyboardInterrupt) as err:
         # Interrupted (Ctrl-C) or failed: the episodes played so far are kept, marked partial.
         interrupted = isinstance(err, KeyboardInterrupt)
-        why = "interrupted" if interrupted else \
+        signum = getattr(err, "signum", signal.SIGINT)
+        why = ("interrupted" if signum == signal.SIGINT else f"stopped by "
+               f"{signal.Signals(signum).name}") if interrupted else \
             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")
         kept = "no episode ended: nothing written"
         if scores:
@@ -175,10 +196,10 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                 "the scores so far are printed above"
         if not interrupted and os.environ.get("A3C_DEBUG"):
             raise
-        print(f"{'interrupted' if interrupted else 'error: ' + why}: evaluation stopped after "
+        say(f"{why if interrupted else 'error: ' + why}: evaluation stopped after "
               f"{len(scores)} of {args.eval_episodes} episodes; {kept}", file=sys.stderr,
               flush=True)
-        return 130 if interrupted else 1
+        return 128 + signum if interrupted else 1
     finally:
         env.close()
         if window is not None:
@@ -186,8 +207,28 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     if not _write(path, result, scores, lengths, videos, args.eval_episodes):
         return 1
     if videos:
-        print(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}", flush=True)
+        say(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}", flush=True)
     return 0
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during an evaluation: stops it as Ctrl-C does, scores kept."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C, SIGTERM and SIGHUP stop an evaluation at once, its scores kept (``Stopped``);
+    Ctrl-C even when this process inherited SIGINT ignored (a command started in the background
+    by a non-interactive shell does), which Python keeps."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def stop(signum, _frame):
+        raise Stopped(signum)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
 
 
 def result_path(args: Config, ckpt: Checkpoint) -> str:
@@ -212,11 +253,11 @@ def _write(path: str, result: dict[str, Any], scores: list[float], lengths: list
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_atomically(path, json.dumps(result, indent=2) + "\n")
     except OSError as err:
-        print(f"{summary}; scores: {' '.join(f'{s:g}' for s in scores)}", flush=True)
-        print(f"error: the scores could not be written to {path} ({err.strerror or err}); "
+        say(f"{summary}; scores: {' '.join(f'{s:g}' for s in scores)}", flush=True)
+        say(f"error: the scores could not be written to {path} ({err.strerror or err}); "
               "they are printed above", file=sys.stderr, flush=True)
         return False
-    print(f"{summary}; written to {path}", flush=True)
+    say(f"{summary}; written to {path}", flush=True)
     return True
 
 
@@ -227,7 +268,11 @@ def _open_video(args: Config, ckpt: Checkpoint, episode: int, fps: float):
            f"episode{episode:03d}.mp4"
     try:
         os.makedirs(args.record_video, exist_ok=True)
-        return VideoWriter(os.path.join(args.record_video, name), fps)
+        path, n = os.path.join(args.record_video, name), 1
+        while os.path.lexists(path):   # never over an earlier evaluation's video
+            n += 1
+            path = os.path.join(args.record_video, f"{name[:-4]}-{n}.mp4")
+        return VideoWriter(path, fps)
     except OSError as err:
         _video_warning(err)
         return None
@@ -251,5 +296,5 @@ def _close_video(video: VideoWriter) -> bool:
 
 
 def _video_warning(err: OSError) -> None:
-    print(f"warning: recording stopped ({err.strerror or err}); the evaluation goes on, its "
+    say(f"warning: recording stopped ({err.strerror or err}); the evaluation goes on, its "
           "scores are kept", file=sys.stderr, flush=True)

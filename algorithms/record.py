@@ -19,6 +19,7 @@ import numpy as np
 
 from .checks import claim_folder
 from .config import Config
+from .errors import UserError
 from .files import release_folder
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
 
@@ -36,7 +37,7 @@ def log(message: str, file=None) -> None:
 
 
 def _duration(seconds: float) -> str:
-    if not np.isfinite(seconds):
+    if not np.isfinite(seconds) or seconds > 1e9:   # beyond 30 years: timedelta's range
         return "?"
     return str(_dt.timedelta(seconds=int(seconds)))
 
@@ -106,8 +107,8 @@ def continues(run_dir: str, meta: dict, checkpoint_path: str | None, config: Con
                           config.alg_type)
     if os.path.dirname(os.path.abspath(run_dir)) != parent:
         return "it is not under this --summary_dir"
-    if checkpoint_path is not None and os.path.dirname(os.path.abspath(checkpoint_path)) != \
-            os.path.abspath(config.checkpoint_dir):
+    if checkpoint_path is not None and os.path.dirname(os.path.realpath(checkpoint_path)) != \
+            os.path.realpath(config.checkpoint_dir):
         return "the checkpoint comes from another --checkpoint_dir"
     if not os.path.isdir(run_dir) or not os.access(run_dir, os.W_OK):
         return "it is gone or cannot be written"
@@ -118,6 +119,11 @@ def continues(run_dir: str, meta: dict, checkpoint_path: str | None, config: Con
         return "it has no readable config.json"
     if not isinstance(record, dict):
         return "its config.json is not a run's"
+    recorded = (record.get("config") or {}).get("checkpoint_dir") \
+        if isinstance(record.get("config"), dict) else None
+    if checkpoint_path is not None and isinstance(recorded, str) and \
+            os.path.realpath(recorded) != os.path.realpath(config.checkpoint_dir):
+        return "its checkpoints are in another folder (the checkpoint was copied from there)"
     if meta.get("run_id") is not None:
         same = record.get("run_id") == meta["run_id"]
     else:   # a checkpoint written before runs had an id: the same game, algorithm and seed
@@ -147,7 +153,13 @@ class RunRecord:
             self.run_dir = saved
             self.run_id = resume_meta.get("run_id") or uuid.uuid4().hex
         else:
-            self.run_dir = make_run_dir(config.summary_dir, config.game, config.alg_type)
+            try:
+                self.run_dir = make_run_dir(config.summary_dir, config.game, config.alg_type)
+            except OSError as err:   # a file where a folder should be, a link to nothing
+                raise UserError(f"argument --summary_dir: no run folder can be made under "
+                                f"{config.summary_dir!r} ({err.strerror or err}: "
+                                f"{err.filename or ''}); choose another --summary_dir") \
+                    from None
             claim_folder(self.run_dir, "--summary_dir")
             self.run_id = uuid.uuid4().hex
             if why_not:
@@ -166,11 +178,16 @@ class RunRecord:
     def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
         and open ``episodes.csv``."""
-        write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
-        self._config_values = (values, resumed)
-        resume_step = self.resume_step if self.continued else None
-        self.episodes = EpisodeLog(self.run_dir, resume_step=resume_step)
-        self.evals = EvalLog(self.run_dir, resume_step=resume_step)
+        try:
+            write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
+            self._config_values = (values, resumed)
+            resume_step = self.resume_step if self.continued else None
+            self.episodes = EpisodeLog(self.run_dir, resume_step=resume_step)
+            self.evals = EvalLog(self.run_dir, resume_step=resume_step)
+        except OSError as err:   # a full disk, say: nothing has started yet
+            raise UserError(f"argument --summary_dir: the run folder {self.run_dir!r} cannot be "
+                            f"written ({err.strerror or err}); free some space, or choose "
+                            "another --summary_dir") from None
         self.events = RunEvents(self.run_dir)
         self.events.hparams(dict(values.get("config", values), run_id=self.run_id))
 

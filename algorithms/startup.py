@@ -74,6 +74,14 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
                 f"checkpoint {ckpt.path!r} is at step {ckpt.step:,}, which already reaches "
                 f"--max_global_steps {args.max_global_steps:,}; raise --max_global_steps "
                 "to train further")
+        beyond = [path for path in checkpoint.list_checkpoints(args.checkpoint_dir)
+                  if checkpoint.step_of(path) > ckpt.step]
+        if beyond:
+            raise UserError(
+                f"argument --checkpoint_dir: {args.checkpoint_dir!r} holds checkpoints beyond "
+                f"step {ckpt.step:,} (the latest {os.path.basename(beyond[-1])}): resuming "
+                "there would mix two lines of training and prune one of them; give another "
+                "--checkpoint_dir to branch from this checkpoint")
         removed = checkpoint.remove_stale_temporaries(args.checkpoint_dir)
         if removed:
             print(f"notice: removed {len(removed)} incomplete checkpoint file(s) left by an "
@@ -94,6 +102,9 @@ def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
 
     from .evaluate import result_path
     path = result_path(settings, ckpt)
+    if path.endswith(".npz"):
+        raise UserError(f"argument --eval_file: {path!r} would pass for a checkpoint (the "
+                        "scores are JSON); give a .json name, e.g. eval.json")
     if not os.path.lexists(path):
         return
     previous = None

@@ -141,8 +141,18 @@ class EpisodeLog:
         self._pending.append(row)
 
     def missing(self) -> bool:
-        """The file is gone (its folder removed under the run)."""
-        return not os.path.exists(self.path)
+        """The file is gone, or is no longer the file this log appends to (removed with its
+        folder, or replaced by something else under the run)."""
+        try:
+            here = os.stat(self.path)
+        except OSError:
+            return True
+        if self._file is None:
+            return False   # the last append failed: the next flush writes it whole anyway
+        try:
+            return here.st_ino != os.fstat(self._file.fileno()).st_ino
+        except (OSError, ValueError):
+            return True
 
     def flush(self) -> None:
         """Append the rows written since the last flush. Raises OSError if the disk refuses
@@ -326,6 +336,12 @@ class ScalarWriter:
         try:
             action()
             return True
+        except (ValueError, OverflowError) as err:   # a value TensorBoard cannot hold
+            if not self._warned and self._warn is not None:
+                self._warned = True
+                self._warn(f"a scalar could not be written to TensorBoard ({_reason(err)}); "
+                           "it is dropped, training goes on")
+            return False
         except (self._tf.errors.OpError, OSError) as err:
             self._failed_at = time.monotonic()
             self._drop()

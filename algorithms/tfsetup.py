@@ -49,12 +49,16 @@ def configure_tensorflow(onednn: bool = False, initialise: bool = True) -> None:
     users = os.environ.get(ONEDNN)
     if users is None:
         os.environ[ONEDNN] = "1" if onednn else "0"
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:   # stderr closed (``2>&-``): nothing to silence, nothing to restore
+        saved = None
     devnull = os.open(os.devnull, os.O_WRONLY)
     skipped = [name for name in KERAS_AT_IMPORT
                if "tensorflow" not in sys.modules and name not in sys.modules]
     try:
-        os.dup2(devnull, 2)
+        if saved is not None:
+            os.dup2(devnull, 2)
         for name in skipped:   # a None entry makes the import fail at once
             sys.modules[name] = None
         import tensorflow as tf
@@ -68,8 +72,9 @@ def configure_tensorflow(onednn: bool = False, initialise: bool = True) -> None:
     finally:
         for name in skipped:   # Keras can still be imported later, in full
             sys.modules.pop(name, None)
-        os.dup2(saved, 2)
-        os.close(saved)
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
         os.close(devnull)
         if users is None:
             os.environ.pop(ONEDNN, None)
