@@ -102,6 +102,9 @@ def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
 
     from .evaluate import result_path
     path = result_path(settings, ckpt)
+    if os.path.exists(path) and os.path.samefile(path, ckpt.path):
+        raise UserError(f"argument --eval_file: {path!r} is the checkpoint being evaluated; it "
+                        "would be overwritten (give a new file name, e.g. eval.json)")
     if path.endswith(".npz"):
         raise UserError(f"argument --eval_file: {path!r} would pass for a checkpoint (the "
                         "scores are JSON); give a .json name, e.g. eval.json")

@@ -45,9 +45,14 @@ def test_a_file_that_is_not_an_earlier_result_is_never_replaced(tmp_path, capsys
         before = target.read_bytes()
         code, out, err = _eval(path, capsys, "--eval_file", str(target))
         assert code == 2 and "episode 1/" not in out
-        assert f"argument --eval_file: {str(target)!r} exists and is not an earlier " \
-               "evaluation's result; it would be overwritten" in err
+        what = "would pass for a checkpoint (the scores are JSON)" if target is other else \
+            "exists and is not an earlier evaluation's result; it would be overwritten"
+        assert f"argument --eval_file: {str(target)!r} {what}" in err
         assert target.read_bytes() == before
+    # a checkpoint's name in the checkpoint folder, not there yet: it would block every resume
+    future = tmp_path / "ck" / "checkpoint-000000099999.npz"
+    code, _, err = _eval(path, capsys, "--eval_file", str(future))
+    assert code == 2 and "would pass for a checkpoint" in err and not future.exists()
 
 
 def test_an_earlier_result_is_replaced_and_a_missing_folder_is_made(tmp_path, capsys):

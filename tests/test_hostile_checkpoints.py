@@ -196,3 +196,38 @@ def test_a_newer_format_is_named_and_the_file_kept(tmp_path, capsys):
            f"format {checkpoint.FORMAT + 1}; this version reads format {checkpoint.FORMAT}): " \
            "update the trainer (git pull) to use it; the file is fine, keep it" in err
     assert "delete" not in err and open(path, "rb").read() == before
+
+
+def test_a_resume_into_a_folder_with_later_checkpoints_is_refused(tmp_path, capsys):
+    """Two lines of training in one folder would prune each other's checkpoints: a resume from
+    an older checkpoint there is refused, and nothing in the folder changes."""
+    path = _valid(tmp_path)
+    later = tmp_path / "ck" / checkpoint.file_name(5000)
+    later.write_bytes(open(path, "rb").read())
+    before = sorted(os.listdir(tmp_path / "ck"))
+    code = cli.main(["CartPole-v1", "--env", "GYM", "--resume", "--checkpoint", path,
+                     "--summary_dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{str(tmp_path / 'ck')!r} holds checkpoints beyond step 3,000 (the latest " \
+           f"{later.name}): resuming there would mix two lines of training" in err
+    assert sorted(set(os.listdir(tmp_path / "ck")) - {".lock"}) == before
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("make", ["dangling link", "lock is a folder", "empty name"])
+def test_a_checkpoint_folder_that_is_not_a_plain_folder_is_one_line(tmp_path, capsys, make):
+    folder = tmp_path / "ck"
+    if make == "dangling link":
+        folder.symlink_to(tmp_path / "nowhere" / "x")
+    elif make == "lock is a folder":
+        (folder / ".lock").mkdir(parents=True)
+    with pytest.raises(SystemExit) as stopped:   # refused while the flags are parsed, or after
+        raise SystemExit(cli.main(["CartPole-v1", "--env", "GYM", "--checkpoint_dir",
+                                   "" if make == "empty name" else str(folder), "--summary_dir",
+                                   str(tmp_path / "s")]))
+    code = stopped.value.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("main.py: error: argument --checkpoint_dir: ")
+    assert not (tmp_path / "s").exists()
