@@ -47,6 +47,13 @@ PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
 TUNED_ATARI_A3C = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 1e-4,
                    "max_local_steps": 20, "clip_norm": 50.0}
+# The value-based methods batched as A3C is (--preset tuned on Atari; issue 28): 8 games per
+# actor-learner with -n 2, the UNIVERSE torso, shared Adam at 6.25e-5 per game (5e-4 at K = 8),
+# clip 50, epsilon annealed over 250,000 steps. Measured with n-step Q on Pong (RESULTS.md): a
+# training mean of +4.7 at 1.56 M steps where lr 2e-4 had -12.5 and the paper's settings -20.3
+# at 0.86 M.
+TUNED_ATARI_VALUE = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 6.25e-5,
+                     "clip_norm": 50.0, "epsilon_annealing_steps": 250_000}
 OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
 # The value-based methods' exploration and target refresh: the paper's on Atari (epsilon annealed
 # over 4 M frames, the target refreshed every 40,000 frames); on vector observations, whose tasks
@@ -117,8 +124,9 @@ class Config:
              "learn Pong fastest per step here, see help/HYPERPARAMETERS.md: --arch UNIVERSE "
              "--opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
-             "--max_local_steps 5 --clip_norm 40). Other algorithms and vector tasks get the "
-             "paper's either way")
+             "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "
+             "--arch UNIVERSE --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, -ea "
+             "250000; vector tasks get the paper's either way")
     alg_type: str = ALGORITHM(
         "--alg_type", default="a3c", type=choice(ALGORITHMS),
         help="a3c: advantage actor-critic; q: one-step / n-step Q-learning; sarsa: one-step / "
@@ -148,7 +156,7 @@ class Config:
         help="environments per actor-learner, stepped together: one batched forward pass "
              "chooses their actions, one gradient over all their steps makes one update (PAAC's "
              "batched actor-learner within the paper's asynchronous scheme). 1 is the paper's "
-             "algorithm. Steps count per environment. Default: for A3C on Atari with --preset "
+             "algorithm. Steps count per environment. Default: on Atari with --preset "
              f"tuned, {PAPER_THREADS} // -n (at least 1: the paper's {PAPER_THREADS} streams of "
              "experience on fewer cores, e.g. 8 with -n 2); else 1")
     max_local_steps: int = ALGORITHM(
@@ -195,7 +203,8 @@ class Config:
         "-lr", "--initial_lr", type=number(float, "initial_lr", 0),
         help="initial learning rate, annealed linearly to 0; 0 samples it from "
              "LogUniform(1e-4, 1e-2) as the paper did, and prints it. Default: 1e-4 x "
-             "--envs_per_actor for A3C on Atari with --preset tuned; else "
+             "--envs_per_actor for A3C on Atari with --preset tuned (6.25e-5 x for the "
+             "value-based methods); else "
              f"{ATARI_LR:g} for Atari (the usual choice within the paper's range), "
              f"{VECTOR_LR:g} for vector observations (ours: CartPole learns in about 40,000 "
              "steps with 2 actor-learners)")
@@ -469,15 +478,17 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
         args.clip_norm_type = "global" if atari else "local"
     if args.eval_interval is None or args.cluster == "ray":   # the test process: local only
         args.eval_interval = EVAL_INTERVAL if atari and args.cluster == "local" else 0
-    tuned = args.preset == "tuned" and atari and args.alg_type == "a3c"
+    tuned = args.preset == "tuned" and atari
+    tuned_values = (TUNED_ATARI_A3C if args.alg_type == "a3c" else TUNED_ATARI_VALUE) \
+        if tuned else {}
     # With K environments an update averages K segments: K times fewer updates per step, each
     # as large as one segment's. Adam's steps do not grow with the gradient, so the tuned
     # learning rate grows with K instead (PAAC's rule; measured on Pong, HYPERPARAMETERS.md).
     scale_lr = tuned and args.initial_lr is None
     if args.envs_per_actor is None:
         args.envs_per_actor = max(1, PAPER_THREADS // args.num_actor_learners) if tuned else 1
-    for key, value in {**PAPER_VALUES, **(TUNED_ATARI_A3C if tuned else {}),
-                       **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED)}.items():
+    for key, value in {**PAPER_VALUES, **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED),
+                       **tuned_values}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.e is None:

@@ -43,17 +43,22 @@ def test_defaults_are_the_papers_with_preset_paper():
     assert args.summary_dir == "/tmp/summary_logs" and args.visualize == 0
 
 
-def test_the_tuned_preset_is_for_a3c_on_atari_and_flags_given_win():
+def test_the_tuned_preset_is_for_atari_and_flags_given_win():
     tuned = parse("pong", "-n", "16")
     config.resolve_defaults(tuned, continuous=False, atari=True)
     assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
             tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor) == \
         ("tuned", "UNIVERSE", "adam", 1e-8, 1e-4, 20, 50.0, 1)
-    for alg in ("q", "sarsa"):   # not measured yet: the paper's
-        other = parse("pong", "--alg_type", alg)
+    for alg in ("q", "sarsa"):   # batched as A3C, at their own rate (TUNED_ATARI_VALUE)
+        other = parse("pong", "--alg_type", alg, "-n", "2")
         config.resolve_defaults(other, continuous=False, atari=True)
-        assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps) \
-            == ("NIPS", "rmsprop", 0.1, 7e-4, 5)
+        assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps,
+                other.clip_norm, other.envs_per_actor, other.epsilon_annealing_steps) == \
+            ("UNIVERSE", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
+        paper = parse("pong", "--alg_type", alg, "-n", "2", "--preset", "paper")
+        config.resolve_defaults(paper, continuous=False, atari=True)
+        assert (paper.arch, paper.opt_type, paper.e, paper.initial_lr, paper.max_local_steps,
+                paper.envs_per_actor) == ("NIPS", "rmsprop", 0.1, 7e-4, 5, 1)
     vector = parse("CartPole-v1", "--env", "GYM")
     config.resolve_defaults(vector, continuous=False, atari=False)
     assert (vector.opt_type, vector.e, vector.initial_lr, vector.max_local_steps,
@@ -92,12 +97,14 @@ def test_defaults_that_depend_on_the_environment():
 
 
 def test_value_based_defaults_depend_on_the_observations():
-    """Epsilon annealing and the target refresh: the paper's on Atari, scaled down for vector
-    observations, with either preset; a value given on the command line is kept."""
-    for preset in config.PRESETS:
+    """Epsilon annealing and the target refresh: the paper's on Atari (annealing over 250,000
+    steps with --preset tuned), scaled down for vector observations, with either preset; a
+    value given on the command line is kept."""
+    for preset, annealing in (("paper", 1_000_000), ("tuned", 250_000)):
         atari = parse("pong", "--alg_type", "q", "--preset", preset, "--seed", "1")
         config.resolve_defaults(atari, continuous=False, atari=True)
-        assert (atari.epsilon_annealing_steps, atari.q_target_update_steps) == (1_000_000, 10_000)
+        assert (atari.epsilon_annealing_steps, atari.q_target_update_steps) == \
+            (annealing, 10_000)
         vector = parse("CartPole-v1", "--env", "GYM", "--alg_type", "q", "--preset", preset,
                        "--seed", "1")
         config.resolve_defaults(vector, continuous=False, atari=False)
@@ -110,8 +117,9 @@ def test_value_based_defaults_depend_on_the_observations():
 
 def test_tuned_atari_a3c_gathers_the_papers_16_streams_on_fewer_cores():
     """A3C on Atari with --preset tuned: 16 // -n environments per actor-learner (at least
-    one), and 1e-4 of learning rate per environment; the paper's preset, the value-based
-    methods and vector tasks keep one environment and their rate; given flags win."""
+    one), and 1e-4 of learning rate per environment (6.25e-5 for the value-based methods);
+    the paper's preset and vector tasks keep one environment and their rate; given flags
+    win."""
     def resolved(*flags, atari=True):
         args = parse(*flags, "--seed", "1")
         config.resolve_defaults(args, continuous=False, atari=atari)
@@ -122,14 +130,15 @@ def test_tuned_atari_a3c_gathers_the_papers_16_streams_on_fewer_cores():
     assert resolved("pong", "-n", "2", "--envs_per_actor", "3") == (3, 3e-4)
     assert resolved("pong", "-n", "2", "-lr", "2e-4") == (8, 2e-4)
     assert resolved("pong", "-n", "2", "--preset", "paper") == (1, 7e-4)
-    assert resolved("pong", "-n", "2", "--alg_type", "q") == (1, 7e-4)
+    assert resolved("pong", "-n", "2", "--alg_type", "q") == (8, 5e-4)   # 6.25e-5 a game
+    assert resolved("pong", "-n", "2", "--alg_type", "q", "--preset", "paper") == (1, 7e-4)
     assert resolved("CartPole-v1", "--env", "GYM", "-n", "2", atari=False) == (1, 3e-3)
     # a K given on the command line scales the tuned rate alone
     assert resolved("pong", "--envs_per_actor", "1") == (1, 1e-4)
     assert resolved("pong", "--envs_per_actor", "8") == (8, 8e-4)
     assert resolved("pong", "--envs_per_actor", "8", "-lr", "3e-4") == (8, 3e-4)
     assert resolved("pong", "--envs_per_actor", "8", "--preset", "paper") == (8, 7e-4)
-    assert resolved("pong", "--envs_per_actor", "8", "--alg_type", "q") == (8, 7e-4)
+    assert resolved("pong", "--envs_per_actor", "8", "--alg_type", "q") == (8, 5e-4)
     assert resolved("CartPole-v1", "--env", "GYM", "--envs_per_actor", "8",
                     atari=False) == (8, 3e-3)
 
