@@ -11,8 +11,8 @@ earlier one has its snapshot written as ``best.npz`` beside the checkpoints, whi
 eval`` and ``--resume --checkpoint`` accept.
 
 It costs the learners little: it runs at a lower priority (``nice`` 10), plays one episode at a
-time, and waits at least ``PACE`` times as long as the episode took before the next one, so it
-takes at most a tenth of one core.
+time, and waits at least ``PACE`` times as long as the episode took of its CPU before the next
+one, so it takes at most a tenth of one core.
 """
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class TestProcess:
             if step >= self.config.max_global_steps:
                 return
             arrays = self.shared.snapshot(self.runtime.steps)
-            started = time.monotonic()
+            started = time.process_time()   # its own CPU: what it takes from the learners
             score, length = self._play(arrays, step)
             if score is None:
                 return   # stopped in the middle of the episode
@@ -101,7 +101,7 @@ class TestProcess:
                 self._save_best(arrays, step, score)
             self.messages.send(Evaluation(self.spec.actor_id, step, time.time(), score, length,
                                           best))
-            took = time.monotonic() - started
+            took = time.process_time() - started
             next_step, next_time = step + interval, time.monotonic() + PACE * took
 
     def _play(self, arrays: dict[str, np.ndarray], step: int) -> tuple[float | None, int]:
