@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="all runs in the same two panels, for comparison")
     parser.add_argument("--window", type=int, default=20,
                         help="episodes in the smoothing window of the thick line")
+    parser.add_argument("--labels", default=None, metavar="A,B,...",
+                        help="names for the runs, in order (default: game, algorithm, seed "
+                             "and folder)")
     parser.add_argument("--ylim", default=None, metavar="LOW,HIGH", type=axis_range,
                         help="the return axis's range, e.g. 0,40 (default: every episode "
                              "shown; rare outliers then flatten the curve)")
@@ -159,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or os.path.join(args.run_dirs[0], "learning_curves.png")
     try:
         runs = [read_run(d) for d in args.run_dirs]
+        if args.labels is not None:
+            labels = args.labels.split(",")
+            if len(labels) != len(runs):
+                raise PlotError(f"--labels names {len(labels)} runs, and {len(runs)} are given")
+            for run, label in zip(runs, labels):
+                run["label"] = label
         if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
             raise PlotError(f"the folder of {output!r} does not exist (create it or choose "
                             "another -o)")

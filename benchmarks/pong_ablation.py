@@ -236,7 +236,7 @@ def report(names: list[str], out: str, episodes: int, seed: int, workers: int,
     print("\n".join(lines))
     if results:
         plot = [sys.executable, os.path.join(ROOT, "algorithms", "plot.py"), "--overlay",
-                "-o", os.path.join(out, "curves.png")]
+                "-o", os.path.join(out, "curves.png"), "--labels", ",".join(results)]
         subprocess.run(plot + [r["run_dir"] for r in results.values()], check=True)
 
 
