@@ -1,0 +1,25 @@
+"""The trained agents shipped under help/agents/ still play as they did: a change to the
+preprocessing, the networks or the checkpoint format that breaks a trained agent fails here."""
+import json
+import os
+import subprocess
+import sys
+
+from conftest import ALGORITHMS, ROOT
+
+AGENTS = os.path.join(ROOT, "help", "agents")
+
+
+def test_the_shipped_pong_agent_wins_a_greedy_game(tmp_path):
+    """One greedy game of the shipped Pong agent, as the README's command plays it: +15 or
+    more (21 points to the opponent's 6 or fewer)."""
+    agent = os.path.join(AGENTS, "pong_a3c.npz")
+    assert os.path.getsize(agent) < 1 << 20   # weights only: well under 1 MB
+    result = tmp_path / "eval.json"
+    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "pong",
+                           "--mode", "eval", "--checkpoint", agent, "--greedy",
+                           "--eval_episodes", "1", "--eval_file", str(result)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    score = json.loads(result.read_text())["scores"][0]
+    assert score >= 15, done.stdout
