@@ -392,8 +392,10 @@ def test_value_based_cartpole_learns(run_cli, tmp_path, alg, t_max):
 
 
 def test_atari_n_step_q_smoke_run(run_cli, tmp_path):
+    # 8 games per actor-learner by default: 24,000 steps are 1,500 per game, past a first
+    # (random) game of Pong's
     run = run_cli(["pong", "-n", "2", "--alg_type", "q", "--max_local_steps", "5",
-                   "--max_global_steps", "4000", "--seed", "3", "--summary_dir", str(tmp_path)],
+                   "--max_global_steps", "24000", "--seed", "3", "--summary_dir", str(tmp_path)],
                   timeout=300)
 
     assert run.returncode == 0, run.stderr
