@@ -47,11 +47,8 @@ PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
 TUNED_ATARI_A3C = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 1e-4,
                    "max_local_steps": 20, "clip_norm": 50.0}
-# The value-based methods batched as A3C is (--preset tuned on Atari; issue 28): 8 games per
-# actor-learner with -n 2, the UNIVERSE torso, shared Adam at 6.25e-5 per game (5e-4 at K = 8),
-# clip 50, epsilon annealed over 250,000 steps. Measured with n-step Q on Pong (RESULTS.md): a
-# training mean of +4.7 at 1.56 M steps where lr 2e-4 had -12.5 and the paper's settings -20.3
-# at 0.86 M.
+# The value-based methods batched as A3C is (--preset tuned on Atari), measured with n-step Q
+# on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner.
 TUNED_ATARI_VALUE = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 6.25e-5,
                      "clip_norm": 50.0, "epsilon_annealing_steps": 250_000}
 OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
@@ -265,10 +262,9 @@ class Config:
     # the test process (ours)
     eval_interval: int = RUN(
         "--eval_interval", type=number(int, "eval_interval", 0),
-        help="global steps between the test process's episodes: beside the learners it plays "
-             "the latest shared parameters (greedily, for A3C), logs each score to evals.csv and "
-             "TensorBoard (eval/return) and keeps the best as best.npz beside the checkpoints; "
-             "0: no test process. Default: 100,000 on Atari with --cluster local, else 0")
+        help="global steps between the test process's greedy games (evals.csv, TensorBoard's "
+             "eval/return, the best kept as best.npz); 0: none. Default: 100,000 on Atari with "
+             "--cluster local, else 0")
     # where the actor-learners run (ours)
     cluster: str = PLACE(
         "--cluster", default="local", type=choice(CLUSTERS), invocation=True,
@@ -502,27 +498,3 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
         args.initial_lr = math.exp(rng.uniform(math.log(1e-4), math.log(1e-2)))
         return f"initial learning rate sampled from LogUniform(1e-4, 1e-2): {args.initial_lr:.6g}"
     return None
-
-
-def check_saved(saved: Any, source: str) -> None:
-    """A configuration read from a checkpoint passes the command line's own checks (each value
-    through its flag's type and range); UserError naming ``source`` and the first bad value."""
-    if not isinstance(saved, dict):
-        raise UserError(f"{source}: its saved configuration is a {type(saved).__name__}, not a "
-                        "mapping; pass another checkpoint")
-    for action in build_parser()._actions:
-        if action.dest not in saved or action.type is None:
-            continue
-        value = saved[action.dest]
-        if value is None and action.default is None:
-            continue
-        bad = isinstance(value, (dict, list)) or (isinstance(value, bool)
-                                                  and action.type is not boolean)
-        if not bad:
-            try:
-                action.type(str(value))
-            except (argparse.ArgumentTypeError, ValueError, TypeError):
-                bad = True
-        if bad:
-            raise UserError(f"{source}: its saved configuration has {action.dest} {value!r}, "
-                            f"which the command line refuses; pass another checkpoint")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import checkpoint, checks, config, environments
+from .argtypes import boolean
 from .config import Config
 from .environments import EnvSpec
 from .errors import UserError
@@ -37,7 +38,7 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
     ckpt = None
     if args.mode == "eval" or args.resume:
         ckpt = find_checkpoint(args, "evaluate" if args.mode == "eval" else "resume")
-        config.check_saved(ckpt.config, f"checkpoint {ckpt.path!r}")
+        check_saved(ckpt.config, f"checkpoint {ckpt.path!r}")
         checkpoint.validate(ckpt)
         args = merge_config(args, ckpt.config, explicit)
         if args.mode == "train":   # the folders may now be the checkpoint's: check them
@@ -137,6 +138,30 @@ def check_machine(settings: Config, layout: Layout) -> None:
     # A checkpoint holds every shared vector (float32) and a little more.
     checks.check_room(settings.checkpoint_dir, 2 * (4 * sum(sizes.values()) + 65536),
                       "--checkpoint_dir")
+
+
+def check_saved(saved: Any, source: str) -> None:
+    """A configuration read from a checkpoint passes the command line's own checks (each value
+    through its flag's type and range); UserError naming ``source`` and the first bad value."""
+    if not isinstance(saved, dict):
+        raise UserError(f"{source}: its saved configuration is a {type(saved).__name__}, not a "
+                        "mapping; pass another checkpoint")
+    for action in config.build_parser()._actions:
+        if action.dest not in saved or action.type is None:
+            continue
+        value = saved[action.dest]
+        if value is None and action.default is None:
+            continue
+        bad = isinstance(value, (dict, list)) or (isinstance(value, bool)
+                                                  and action.type is not boolean)
+        if not bad:
+            try:
+                action.type(str(value))
+            except (argparse.ArgumentTypeError, ValueError, TypeError):
+                bad = True
+        if bad:
+            raise UserError(f"{source}: its saved configuration has {action.dest} {value!r}, "
+                            f"which the command line refuses; pass another checkpoint")
 
 
 def find_checkpoint(args: argparse.Namespace, purpose: str):

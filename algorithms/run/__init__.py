@@ -4,7 +4,8 @@
 * ``supervisor.py``: starts, watches, restarts and stops the actor-learners, writes checkpoints;
 * ``backend.py``: the protocols a backend keeps (workers, parameter store) and the deadlines;
 * ``local.py``: processes of this machine over shared memory, forked by a fork server;
-* ``ray.py``: Ray actors over a parameter server (``--cluster ray``);
+* ``ray.py``: Ray actors over a parameter server (``--cluster ray``); ``ray_cluster.py``: joining
+  the cluster;
 * ``procs.py``: probes of processes by pid.
 """
 from __future__ import annotations

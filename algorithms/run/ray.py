@@ -30,8 +30,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
-import signal
-import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -49,7 +47,7 @@ CALL_SECONDS = 60.0    # the driver's longest wait for the parameter server
 PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _ray():
+def import_ray():
     try:
         import ray
     except ImportError:
@@ -141,7 +139,7 @@ class LearnerLink:
     calls of ``store.LearnerStore``, ``shared.StepCounters``, ``shared.StopFlag`` and a pipe."""
 
     def __init__(self, server, actor: int):
-        self.ray = _ray()
+        self.ray = import_ray()
         self.server, self.actor = server, actor
         self._known = 0           # the global step at the last pull
         self._since = 0           # this learner's steps since then
@@ -256,7 +254,7 @@ class RayParameterStore:
     """The driver's side of the server, with the calls of ``store.SharedParameterStore``."""
 
     def __init__(self, server):
-        self.ray = _ray()
+        self.ray = import_ray()
         self.server = server
         self.handle = ServerHandle(server)
 
@@ -305,7 +303,7 @@ class RayWorkers:
     description = "actor-learners as Ray actors"
 
     def __init__(self, server, count: int):
-        self.ray = _ray()
+        self.ray = import_ray()
         self.server = server
         self.steps = Counters(count)   # the server's, as of the last drain
         self._lost: str | None = None
@@ -401,7 +399,7 @@ def cluster_lost(err: Exception) -> str:
 
 def start_server(config: Config, num_parameters: int):
     """The run's parameter-server actor, on this node (its checkpoints and drains stay local)."""
-    ray = _ray()
+    ray = import_ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     here = ray.get_runtime_context().get_node_id()
     remote = ray.remote(num_cpus=0, max_restarts=0)(ParameterServer)
@@ -416,6 +414,7 @@ class RayBackend:
     (:class:`RayCluster`)."""
 
     def __init__(self, config: Config):
+        from .ray_cluster import RayCluster
         self.config = config
         self.cluster = RayCluster(config)
 
@@ -434,73 +433,3 @@ class RayBackend:
 
     def close(self) -> None:
         pass   # the server goes with the store, the cluster on leaving
-
-
-# ---------------------------------------------------------------------------- connection
-class RayCluster:
-    """Joins the cluster at ``--ray_address`` (or starts a Ray instance for this run) on
-    entering, and leaves it (stopping the instance it started) on leaving."""
-
-    def __init__(self, config: Config):
-        self.config = config
-
-    def __enter__(self) -> "RayCluster":
-        ray = _ray()
-        address = self.config.ray_address
-        if address not in (None, "auto"):
-            _check_reachable(address)
-        from ..tfsetup import ONEDNN
-        env_vars = {"TF_CPP_MIN_LOG_LEVEL": "3"}
-        if ONEDNN in os.environ:   # the user's kernel choice, on every node
-            env_vars[ONEDNN] = os.environ[ONEDNN]
-        options: dict[str, Any] = dict(
-            logging_level="ERROR", log_to_driver=False, configure_logging=True,
-            runtime_env={"py_modules": [PACKAGE], "env_vars": env_vars})
-        if address is None:
-            options.update(num_cpus=max(os.cpu_count() or 1, self.config.num_actor_learners),
-                           include_dashboard=False)
-            # the workers of the instance started here run at the normal priority
-            os.environ.setdefault("RAY_worker_niceness", "0")
-        # The instance that ray.init starts inherits SIGINT and SIGHUP ignored: a Ctrl-C or a
-        # closed terminal, sent to the whole process group, reaches the driver alone, which
-        # then stops the learners itself and writes the final checkpoint.
-        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
-        try:
-            # "local": a new instance, even when a cluster already runs on this machine
-            ray.init(address=address or "local", **options)
-        except (ConnectionError, RuntimeError, ValueError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise UserError(f"argument --ray_address: cannot join the Ray cluster at "
-                            f"{address!r} ({reason}); start it with `ray start --head`, or "
-                            "leave --ray_address out to start one here") from None
-        finally:
-            for s, handler in handlers.items():
-                signal.signal(s, handler)
-        cpus = int(ray.cluster_resources().get("CPU", 0))
-        if cpus < self.config.num_actor_learners:
-            self.__exit__(None, None, None)
-            raise UserError(f"argument -n/--num_actor_learners: the Ray cluster has {cpus} CPUs "
-                            f"and each of the {self.config.num_actor_learners} actor-learners "
-                            f"needs one; use -n {cpus} or fewer, or add nodes")
-        return self
-
-    def __exit__(self, *_) -> None:
-        ray = _ray()
-        if ray.is_initialized():
-            ray.shutdown()   # stops the instance only if this run started it
-
-
-def _check_reachable(address: str) -> None:
-    """A host:port (or ray://host:port) that accepts connections, else UserError at once
-    (Ray itself retries for a minute before it gives up)."""
-    host, _, port = address.split("://")[-1].rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"argument --ray_address: {address!r} is not an address (give 'auto', "
-                        "host:port or ray://host:port)")
-    try:
-        with socket.create_connection((host, int(port)), timeout=5):
-            pass
-    except OSError as err:
-        raise UserError(f"argument --ray_address: nothing answers at {host}:{port} "
-                        f"({err.strerror or err}); start the cluster's head with `ray start "
-                        f"--head --port {port}` there, or correct the address") from None
