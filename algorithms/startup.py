@@ -95,6 +95,15 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
     return Plan(settings, env_spec, layout, ckpt, sampled)
 
 
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file; False if either is gone (a checkpoint pruned by a
+    training beside this evaluation since it was read)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
     """The scores' file may replace only an earlier evaluation's result: never the checkpoint
     being evaluated, another checkpoint, a run's ``config.json`` or ``episodes.csv``, or any
@@ -103,7 +112,7 @@ def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
 
     from .evaluate import result_path
     path = result_path(settings, ckpt)
-    if os.path.exists(path) and os.path.samefile(path, ckpt.path):
+    if _same_file(path, ckpt.path):
         raise UserError(f"argument --eval_file: {path!r} is the checkpoint being evaluated; it "
                         "would be overwritten (give a new file name, e.g. eval.json)")
     if path.endswith(".npz"):
@@ -119,7 +128,7 @@ def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
         except (OSError, ValueError):
             previous = None
     if not (isinstance(previous, dict) and "scores" in previous and "checkpoint" in previous):
-        same = os.path.exists(path) and os.path.samefile(path, ckpt.path)
+        same = _same_file(path, ckpt.path)
         what = "is the checkpoint being evaluated" if same else \
             "exists and is not an earlier evaluation's result"
         raise UserError(f"argument --eval_file: {path!r} {what}; it would be overwritten "

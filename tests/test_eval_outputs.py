@@ -74,6 +74,10 @@ def test_a_full_disk_stops_the_recording_and_keeps_the_scores(tmp_path, capsys, 
     kept or listed in the result. Without the right to mount, the same state is made by asking
     for more free space than the temporary folder has."""
     path = _valid(tmp_path)
+    # recording draws off-screen with SDL's dummy drivers, which an evaluation in this process
+    # sets in its environment: restored afterwards, for the tests that open real windows
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "dummy")
     if tiny_tmpfs is None:
         videos = tmp_path / "videos"
         videos.mkdir()

@@ -65,8 +65,11 @@ def looks_like_cartpole(image: np.ndarray) -> bool:
 
 
 def start(args: list[str], display: str, tmp_path) -> subprocess.Popen:
+    # SDL's dummy driver, if an in-process evaluation of another test left it in this
+    # process's environment, would draw the windows nowhere
+    env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}
     return subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
-                            cwd=tmp_path, env=dict(os.environ, DISPLAY=display),
+                            cwd=tmp_path, env=dict(env, DISPLAY=display),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
