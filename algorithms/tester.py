@@ -55,6 +55,11 @@ class TestProcess:
                                 num_envs=1)
         if config.alg_type == "a3c":
             self.agent.greedy = True
+        # Tracing the network's functions takes seconds of CPU once: done here, so that the
+        # first game's pace (PACE times the CPU it took) is that of a game.
+        self.agent.sync(0)
+        self.agent.start_episode()
+        self.agent.act(self.env.reset()[None])
         self.path = best_path(config.checkpoint_dir)
         self.best = self._saved_best()
 
