@@ -253,12 +253,7 @@ class RunEvents:
         self._failed_at = time.monotonic()
         if self.failure is None:
             self.failure = str(err.strerror or err)
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-        self._file = self._writer = None
+        self.close()
 
     def _write(self, event) -> None:
         if self._writer is None and not self._open():

@@ -207,16 +207,22 @@ def test_a_stopped_fork_server_is_continued_and_the_run_goes_on(tmp_path):
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+def _first_forkserver(proc) -> int | None:
+    """The trainer's fork server as soon as it exists (before it has forked a learner)."""
+    deadline = time.monotonic() + 60
+    server = None
+    while server is None and time.monotonic() < deadline:
+        server = forkserver_pid(proc.pid)
+        time.sleep(0.01)
+    return server
+
+
 def test_a_fork_server_stopped_while_the_learners_start_is_continued(tmp_path):
     """Stopped before it has forked a learner, the server would leave the trainer blocked in
     a start, deaf to every signal; it is continued and the learners start."""
     with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
                    "--max_global_steps", "20000"], tmp_path) as (proc, token):
-        deadline = time.monotonic() + 60
-        server = None
-        while server is None and time.monotonic() < deadline:
-            server = forkserver_pid(proc.pid)
-            time.sleep(0.01)
+        server = _first_forkserver(proc)
         assert server is not None and actor_learner_pids(proc.pid) == []
         os.kill(server, signal.SIGSTOP)
         out, err = proc.communicate(timeout=120)
@@ -229,11 +235,7 @@ def test_a_fork_server_killed_while_the_learners_start_is_named(tmp_path):
     """Not taken for a machine's limit (``ulimit``): one line names the killed server."""
     with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
                    "--max_global_steps", "20000"], tmp_path) as (proc, token):
-        deadline = time.monotonic() + 60
-        server = None
-        while server is None and time.monotonic() < deadline:
-            server = forkserver_pid(proc.pid)
-            time.sleep(0.01)
+        server = _first_forkserver(proc)
         assert server is not None
         os.kill(server, signal.SIGKILL)
         out, err = proc.communicate(timeout=120)
