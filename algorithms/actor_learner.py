@@ -31,6 +31,7 @@ from .display import Window
 from .environments import EnvironmentFault, EnvSpec
 from .messages import Alert, Episode, Error, Fault, Ready, Timing
 from .networks import Layout
+from .run.procs import GROUP_SIGNALS
 from .store import StoreHandle
 from .tfsetup import configure_tensorflow, onednn_kernels
 
@@ -293,7 +294,7 @@ def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     ``messages`` is the sending end of this worker's own pipe to the parent: one pipe per worker,
     so a worker killed in the middle of a message damages no one else's channel.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for signum in GROUP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     if not run_learner(spec, runtime, messages):
         raise SystemExit(1)

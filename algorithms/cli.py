@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 
+from . import interrupts
 from .errors import UserError
 
 
@@ -24,6 +25,19 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A stop signal during the start is acted upon once the supervisor or the evaluation can
+    # (interrupts.py); a second one, or one that comes when nothing is left to stop, ends here.
+    with interrupts.deferred():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as stop:
+            signum = getattr(stop, "signum", signal.SIGINT)
+            print(f"interrupted ({signal.Signals(signum).name}) before the start was complete",
+                  file=sys.stderr)
+            return 128 + signum
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from . import startup
     try:
@@ -31,10 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         return _fail(str(err))
 
+    if (signum := interrupts.take()) is not None:
+        raise interrupts.Interrupted(signum)
     settings = plan.config
     if settings.mode == "eval":
-        from .evaluate import evaluate, say, stop_on_signals
-        stop_on_signals()
+        from .evaluate import evaluate, say
         try:
             return evaluate(settings, plan.env_spec, plan.checkpoint)
         except KeyboardInterrupt as stop:   # before the first episode started
@@ -49,8 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         return train(settings, plan.env_spec, plan.checkpoint)
     except UserError as err:   # a folder claimed by another run in the meantime
         return _fail(str(err))
-    except KeyboardInterrupt:
-        return 130
 
 
 if __name__ == "__main__":

@@ -188,6 +188,11 @@ class Config:
         help="global agent steps over which epsilon anneals from 1 to its final value "
              "(value-based methods; default: the paper's 1,000,000 on Atari, 30,000 on vector "
              "observations)")
+    final_epsilon: float | None = ALGORITHM(
+        "--final_epsilon", type=number(float, "final_epsilon", 0, 1),
+        help="value-based methods: every actor-learner's final exploration rate. Default: each "
+             "actor-learner draws its own from {0.1, 0.01, 0.5} with probabilities "
+             "{0.4, 0.3, 0.3} (paper)")
     # optimizer
     opt_type: str = OPTIMIZER(
         "--opt_type", type=choice(OPTIMIZERS),

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import interrupts
 from .checkpoint import Checkpoint
 from .config import Config
 from .display import Window
@@ -128,6 +129,10 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     from .networks import layout_for
     from .store import FrozenStore
 
+    stop_on_signals()   # TensorFlow loaded: a signal stops the evaluation from here on
+    if (signum := interrupts.take()) is not None:
+        raise Stopped(signum)
+
     layout = layout_for(args, env_spec)
     params = ckpt.arrays["params"].astype(np.float32)
     target = ckpt.arrays.get("target", params).astype(np.float32)
@@ -212,7 +217,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
 
 
 class Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during an evaluation: stops it as Ctrl-C does, scores kept."""
+    """SIGTERM, SIGHUP or SIGQUIT during an evaluation: stops it as Ctrl-C does, scores kept."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -220,14 +225,14 @@ class Stopped(KeyboardInterrupt):
 
 
 def stop_on_signals() -> None:
-    """Ctrl-C, SIGTERM and SIGHUP stop an evaluation at once, its scores kept (``Stopped``);
-    Ctrl-C even when this process inherited SIGINT ignored (a command started in the background
-    by a non-interactive shell does), which Python keeps."""
+    """Ctrl-C, SIGTERM, SIGHUP and SIGQUIT stop an evaluation at once, its scores kept
+    (``Stopped``); Ctrl-C even when this process inherited SIGINT ignored (a command started in
+    the background by a non-interactive shell does), which Python keeps."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def stop(signum, _frame):
         raise Stopped(signum)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(signum, stop)
 
 

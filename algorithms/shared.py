@@ -6,7 +6,10 @@ the picklable :attr:`SharedVectors.handles` to the workers, which *attach* to th
 on every exit path. Segment names start with :data:`PREFIX` and the parent's pid, so leftovers
 are easy to find (``ls /dev/shm``). The workers (forked by the fork server the parent started)
 share the parent's resource tracker, which also removes the segments if the parent is killed
-with SIGKILL.
+with SIGKILL. Should the tracker be killed too, the next run removes what is left
+(:func:`remove_orphans`): the parent holds a shared ``flock`` on each of its segments for as
+long as it lives, so a segment whose creator is gone is told from one in use by a live run,
+even one in another PID namespace that shares this ``/dev/shm``.
 
 What lives here, one vector each: the parameters, every optimizer statistic in
 ``--opt_mode shared``, and (value-based methods) the target parameters. Reads and writes of these
@@ -14,6 +17,7 @@ vectors are not locked; see ``optimizers.py`` for why.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 from multiprocessing import shared_memory
@@ -85,6 +89,59 @@ def _available_memory() -> int | None:
     return None
 
 
+def remove_orphans(folder: str = SHM_FOLDER) -> tuple[int, int]:
+    """Remove the segments of runs whose creator is gone (its pid is not alive here and nothing
+    holds the segment's lock); returns how many were removed and their bytes."""
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(PREFIX + "_")]
+    except OSError:
+        return 0, 0
+    removed = freed = 0
+    for name in names:
+        try:
+            pid = int(name.split("_")[1])
+        except (IndexError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue   # gone already, or another user's
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)   # fails while a creator holds it
+            size = os.fstat(fd).st_size
+            os.unlink(path)
+            removed, freed = removed + 1, freed + size
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed, freed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _hold(name: str) -> int | None:
+    """A descriptor holding a shared lock on segment ``name`` for this process's lifetime (the
+    kernel drops it when the process ends, however it ends); None where there is no such file."""
+    try:
+        fd = os.open(os.path.join(SHM_FOLDER, name), os.O_RDONLY)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    return fd
+
+
 class SharedVectors:
     """Named float32 vectors, each in its own shared-memory segment."""
 
@@ -93,6 +150,7 @@ class SharedVectors:
         self._segments = segments
         self.sizes = sizes
         self.owner = owner
+        self._locks: list[int] = []
         self.arrays = {name: np.ndarray((sizes[name],), dtype=np.float32, buffer=seg.buf)
                        for name, seg in segments.items()}
 
@@ -111,6 +169,8 @@ class SharedVectors:
                 seg.unlink()
             raise
         vectors = cls(segments, dict(sizes), owner=True)
+        vectors._locks = [fd for seg in segments.values()
+                          if (fd := _hold(seg.name.lstrip("/"))) is not None]
         for array in vectors.arrays.values():
             array.fill(0.0)
         return vectors
@@ -152,6 +212,9 @@ class SharedVectors:
             except FileNotFoundError:
                 pass
         self._segments = {}
+        for fd in self._locks:
+            os.close(fd)
+        self._locks = []
 
 
 class StepCounters:

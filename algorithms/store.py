@@ -53,31 +53,19 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
                    target: np.ndarray) -> bool:
     """Copy ``params`` into ``target`` once per ``interval`` global steps.
 
-    ``version`` (a ``multiprocessing.Value``) holds the index of the last interval whose refresh
-    was done. Whichever worker first sees a new interval copies; the others, even if they cross
-    the boundary at the same moment, find the index already taken. Returns True for the one
-    worker that copied. The value is read without its lock (every segment reads it), and the lock
-    is waited for at most LOCK_SECONDS: a worker killed while holding it (once per interval, for
-    one copy) must not block the others forever; past that, a second copy is harmless.
+    ``version`` (a ``multiprocessing.RawValue``) holds the index of the last interval whose
+    refresh was done. The first worker to see a new interval copies, then records the index; the
+    others find it taken. There is no lock, as for every shared vector: two workers that cross
+    the boundary in the same instant both copy, which is harmless, where a lock could be left
+    held by a worker killed in the copy, and its named semaphore left behind by a killed run.
+    Returns True when this worker copied.
     """
     due = target_due(global_step, interval)
-    raw = version.get_obj()
-    if due <= raw.value:          # the common case, without the lock
+    if due <= version.value:
         return False
-    lock = version.get_lock()
-    held = lock.acquire(timeout=LOCK_SECONDS)
-    try:
-        if due <= raw.value:
-            return False
-        np.copyto(target, params)
-        raw.value = due
-    finally:
-        if held:
-            lock.release()
+    np.copyto(target, params)
+    version.value = due
     return True
-
-
-LOCK_SECONDS = 5.0
 
 
 def optimizer_for(config: Config, vectors, updates, actor: int):
@@ -118,7 +106,7 @@ class StoreHandle:
     """What a worker needs to reach the store: picklable, sent to each worker as it starts."""
     vectors: dict[str, tuple[str, int]]   # SharedVectors.handles
     updates: StepCounters                 # updates per actor; the total is Adam's shared t
-    target_version: Any                   # multiprocessing.Value('q'): last target refresh
+    target_version: Any                   # multiprocessing.RawValue('q'): last target refresh
 
     def connect(self, actor: int, config: Config) -> "LearnerStore":
         return LearnerStore(self, actor, config)
@@ -178,15 +166,14 @@ class SharedParameterStore(VectorState):
         self.names = list(self.vectors.sizes)
         self.updates = StepCounters(ctx, config.num_actor_learners)
         self.steps = StepCounters(ctx, config.num_actor_learners)   # agent steps per actor
-        self.target_version = ctx.Value("q", 0)
+        self.target_version = ctx.RawValue("q", 0)
         self.handle = StoreHandle(self.vectors.handles, self.updates, self.target_version)
 
-    # read and written without the lock: a worker killed holding it must not block this
     def _version(self) -> int:
-        return self.target_version.get_obj().value
+        return self.target_version.value
 
     def _set_version(self, value: int) -> None:
-        self.target_version.get_obj().value = value
+        self.target_version.value = value
 
     def close(self) -> None:
         self.vectors.unlink()
@@ -217,7 +204,7 @@ class LearnerStore:
         return self.vectors["params"]
 
     def target_version(self) -> int:
-        return self._version.get_obj().value   # read without the lock, as refresh_target does
+        return self._version.value
 
     def pull_target(self) -> np.ndarray:
         return self.vectors["target"]

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from algorithms.run.procs import (actor_learner_pids, forkserver_pid,  # noqa: F401 - shared
+from algorithms.run.procs import (actor_learner_pids, children, forkserver_pid,  # noqa: F401
                                   processes_with_env)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -260,6 +260,38 @@ def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_pa
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+def _interrupted(args, cwd, delay: float):
+    proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_at_any_moment_of_the_start_ends_cleanly(run_cli, tmp_path):
+    """Ctrl-C while the program still imports and checks (Gymnasium, TensorFlow): exit 130, one
+    line, never a traceback; whichever moment it lands on. A training interrupted before its
+    run folder was made leaves none; an evaluation interrupted while it loads TensorFlow writes
+    no result."""
+    for delay in (0.2, 0.6, 1.5):
+        code, out, err = _interrupted(["CartPole-v1", "--env", "GYM", "-n", "1", "--summary_dir",
+                                       str(tmp_path / f"runs-{delay}")], tmp_path, delay)
+        assert code == 130 and "Traceback" not in err, (delay, out, err)
+        assert "interrupted (SIGINT) before the start was complete" in err or \
+            "stopped by SIGINT at step 0" in out, (delay, out, err)
+    trained = run_cli(["CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "300",
+                       "--quiet", "--summary_dir", str(tmp_path)], timeout=120, cwd=str(tmp_path))
+    assert trained.returncode == 0, trained.stderr
+    for delay in (0.3, 1.0, 2.0):
+        code, out, err = _interrupted(["CartPole-v1", "--env", "GYM", "--mode", "eval",
+                                       "--eval_episodes", "1000000", "--eval_file",
+                                       str(tmp_path / f"eval-{delay}.json")], tmp_path, delay)
+        assert code == 130 and "Traceback" not in err, (delay, out, err)
+        assert err.strip().splitlines()[-1].startswith("interrupted"), (delay, err)
+    assert not list(tmp_path.glob("runs-0.2/*/*/*"))   # interrupted before the run folder
+
+
 def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cli, tmp_path):
     """A command started in the background by a non-interactive shell inherits SIGINT ignored;
     an evaluation still stops on it, with 130, and the scores of the episodes it played are
@@ -288,10 +320,12 @@ def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cl
     assert result["episodes"] == len(result["scores"]) >= 1
 
 
-def test_a_closed_terminal_stops_like_sigterm(tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGHUP, 129), (signal.SIGQUIT, 131)])
+def test_a_terminals_signal_to_the_group_stops_like_sigterm(tmp_path, sig, code):
     """SIGHUP to the whole process group, as a terminal sends when it closes, after the terminal
-    (the output pipe) is gone: the workers ignore it, the parent stops them, writes a final
-    checkpoint and exits with 129, leaving no process or segment behind."""
+    (the output pipe) is gone; or SIGQUIT, as Ctrl-\\ sends: the workers, the fork server and
+    the resource tracker ignore it, the parent stops the workers, writes a final checkpoint and
+    exits with 128 + the signal, leaving no process or segment behind."""
     import uuid
     token = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), "CartPole-v1",
@@ -304,8 +338,8 @@ def test_a_closed_terminal_stops_like_sigterm(tmp_path):
         _wait_for_steps(proc)
         proc.stdout.close()
         proc.stderr.close()
-        os.killpg(proc.pid, signal.SIGHUP)
-        assert proc.wait(60) == 129
+        os.killpg(proc.pid, sig)
+        assert proc.wait(60) == code
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

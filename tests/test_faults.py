@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from conftest import (ROOT, actor_learner_pids, forkserver_pid, processes_with_token,
-                      shm_segments)
+from conftest import (ROOT, actor_learner_pids, children, forkserver_pid,
+                      processes_with_token, shm_segments)
 from algorithms.run.procs import process_start
 from test_end_to_end import _running, _start, _wait_for_steps
 
@@ -260,6 +260,33 @@ def test_a_killed_trainer_leaves_nothing_even_with_its_fork_server_stopped(tmp_p
             time.monotonic() < deadline:
         time.sleep(0.2)
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_what_a_run_killed_with_its_resource_tracker_leaves_is_removed_by_the_next(tmp_path):
+    """kill -9 of the resource tracker, then of the trainer: nothing is left that could unlink
+    the shared memory. The next run removes those segments when it starts, and says so."""
+    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "7"],
+                  tmp_path) as (proc, token):
+        _wait_for_steps(proc)
+        [tracker] = [pid for pid in children(proc.pid)
+                     if b"resource_tracker" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        os.kill(tracker, signal.SIGKILL)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    deadline = time.monotonic() + 20
+    while processes_with_token(token) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = shm_segments(proc.pid)
+    assert left, "nothing was left to remove"
+    again = subprocess.run([sys.executable, os.path.join(ROOT, "algorithms", "main.py"),
+                            "CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "200",
+                            "--summary_dir", str(tmp_path / "again"), "--checkpoint_dir",
+                            str(tmp_path / "again-checkpoints"), "--quiet"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert re.search(rf"removed {len(left)} shared-memory segment\(s\) \([0-9.]+ MB\) that a "
+                     r"killed run had left in /dev/shm", again.stdout), again.stdout
+    assert shm_segments(proc.pid) == []
 
 
 def _stop_worker(proc, token) -> int:

@@ -61,3 +61,49 @@ def test_a_process_start_tells_a_process_from_a_zombie_and_from_none():
         child.wait(5)
     assert process_start(child.pid) is None
     assert process_start(None) is None
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_segments_of_a_gone_run_are_removed_and_those_in_use_are_kept():
+    """What a run finds in /dev/shm when it starts: a segment whose creator is gone is removed;
+    one whose pid is alive, or whose creator still holds its lock (a run in another PID
+    namespace sharing this /dev/shm), is kept until that holder ends. Real files in the real
+    /dev/shm (a POSIX shared-memory segment is one)."""
+    from algorithms.shared import PREFIX, SHM_FOLDER, SharedVectors, remove_orphans
+
+    dead = _dead_pid()
+    orphan, locked = (os.path.join(SHM_FOLDER, f"{PREFIX}_{dead}_{tag}_params")
+                      for tag in ("aaaaaa", "bbbbbb"))
+    for path in (orphan, locked):
+        with open(path, "wb") as f:
+            f.write(bytes(4096))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+        "fcntl.flock(fd, fcntl.LOCK_SH); print('held', flush=True); sys.stdin.read()"), locked],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    live = SharedVectors.create({"params": 10, "target": 10})   # this process: alive, locked
+    try:
+        assert holder.stdout.readline() == "held\n"
+        removed, freed = remove_orphans()
+        assert removed >= 1 and freed >= 4096
+        assert not os.path.exists(orphan)
+        assert os.path.exists(locked)
+        assert all(os.path.exists(os.path.join(SHM_FOLDER, name.lstrip("/")))
+                   for name, _ in live.handles.values())
+        holder.stdin.close()
+        holder.wait(10)
+        remove_orphans()                     # its holder gone, it goes too
+        assert not os.path.exists(locked)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        live.unlink()
+        for path in (orphan, locked):
+            if os.path.exists(path):
+                os.unlink(path)

@@ -8,16 +8,15 @@ protocols below.
 """
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 import numpy as np
 
+from ..interrupts import STOP_SIGNALS  # noqa: F401 - what stops a run as Ctrl-C does
 from ..messages import Alert, Episode, Error, Evaluation, Fault, Info, Ready, Timing
 
 Message = Ready | Episode | Alert | Info | Timing | Error | Fault | Evaluation
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class BackendLost(Exception):

@@ -31,10 +31,10 @@ from ..tfsetup import ONEDNN
 from ..config import Config
 from ..errors import UserError
 from ..record import log
-from ..shared import StepCounters, StopFlag
+from ..shared import SHM_FOLDER, StepCounters, StopFlag, remove_orphans
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, BackendLost, Message
-from .procs import child_end, continue_if_stopped, process_start, reason
+from .procs import GROUP_SIGNALS, child_end, continue_if_stopped, process_start, reason
 
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
@@ -54,6 +54,10 @@ class LocalBackend:
         pass
 
     def create_store(self, num_parameters: int) -> SharedParameterStore:
+        removed, freed = remove_orphans()
+        if removed:
+            log(f"removed {removed} shared-memory segment(s) ({freed / 2**20:.1f} MB) that a "
+                f"killed run had left in {SHM_FOLDER}")
         start_resource_tracker()
         try:
             self.server = start_forkserver(self.ctx, self.onednn)
@@ -102,7 +106,7 @@ class ProcessWorkers:
         worker = self.ctx.Process(target=worker_main, args=(spec, self.runtime, writer),
                                   name="test-process" if spec.role == "tester" else
                                   f"actor-learner-{actor}", daemon=True)
-        # A worker starts with SIGINT and SIGHUP ignored, as the fork server it is forked from
+        # A worker starts with GROUP_SIGNALS ignored, as the fork server it is forked from
         # (start_forkserver): a Ctrl-C or a closed terminal while it starts must not kill it.
         try:
             with self._server_watched():
@@ -294,7 +298,7 @@ class ProcessWorkers:
 def start_forkserver(ctx, onednn: bool) -> int:
     """Start the fork server that forks the actor-learners, with TensorFlow loaded in it
     (``preload.py``) and the run's kernels (:func:`tfsetup.onednn_kernels`, unless the user
-    set ``TF_ENABLE_ONEDNN_OPTS``), and with SIGINT and SIGHUP ignored, as its children are.
+    set ``TF_ENABLE_ONEDNN_OPTS``), and with GROUP_SIGNALS ignored, as its children are.
 
     The server is a fresh interpreter (never a fork of this one), which has loaded TensorFlow
     but started no runtime and no thread pool when it forks: each actor-learner configures its
@@ -307,7 +311,7 @@ def start_forkserver(ctx, onednn: bool) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (root, saved["PYTHONPATH"])))
     if saved[ONEDNN] is None:
         os.environ[ONEDNN] = "1" if onednn else "0"
-    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
+    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
     try:
         ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
         forkserver.ensure_running()
@@ -339,11 +343,13 @@ def stop_forkserver() -> None:
 
 def start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker (which unlinks the shared memory if this process
-    is killed) with SIGHUP ignored: a closed terminal signals the whole process group, and the
-    tracker, which ignores only SIGINT and SIGTERM by itself, must outlive the stop."""
+    is killed) with SIGHUP and SIGQUIT ignored: a closed terminal or a Ctrl-\\ signals the whole
+    process group, and the tracker, which ignores only SIGINT and SIGTERM by itself, must outlive
+    the stop."""
     from multiprocessing import resource_tracker
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGHUP, signal.SIGQUIT)}
     try:
         resource_tracker.ensure_running()
     finally:
-        signal.signal(signal.SIGHUP, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)

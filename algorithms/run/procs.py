@@ -5,6 +5,10 @@ import os
 import signal
 import sys
 
+# What a terminal sends to the whole foreground process group: Ctrl-C, a closed terminal, Ctrl-\\.
+# The workers, the fork server and the resource tracker ignore them; the supervisor alone
+# decides how a run stops.
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 def process_start(pid: int | None) -> bytes | None:
     """When process ``pid`` started (field 22 of ``/proc/<pid>/stat``), which tells it from a

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import UserError
+from .procs import GROUP_SIGNALS
 from .ray import PACKAGE, import_ray
 
 class RayCluster:
@@ -34,10 +35,10 @@ class RayCluster:
                            include_dashboard=False)
             # the workers of the instance started here run at the normal priority
             os.environ.setdefault("RAY_worker_niceness", "0")
-        # The instance that ray.init starts inherits SIGINT and SIGHUP ignored: a Ctrl-C or a
+        # The instance that ray.init starts inherits GROUP_SIGNALS ignored: a Ctrl-C or a
         # closed terminal, sent to the whole process group, reaches the driver alone, which
         # then stops the learners itself and writes the final checkpoint.
-        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGHUP)}
+        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
         try:
             # "local": a new instance, even when a cluster already runs on this machine
             ray.init(address=address or "local", **options)

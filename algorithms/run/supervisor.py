@@ -13,10 +13,11 @@ shown, and it is restarted with the same actor id and exploration rate, up to
 ``--max_restarts`` times in all; past that training stops (exit code 1), as it does if the
 backend itself is lost (the fork server of the local backend, ``Workers.lost``).
 
-Signals: the first SIGINT, SIGTERM or SIGHUP (a closed terminal, a dropped SSH session) asks the
-workers to stop at their next segment, then a final checkpoint is written (exit code 130, 143,
-129); a second one stops them at once. Workers ignore SIGINT and SIGHUP, which a terminal sends
-to the whole process group: the supervisor alone decides how they stop.
+Signals: the first SIGINT, SIGTERM, SIGHUP (a closed terminal, a dropped SSH session) or SIGQUIT
+(Ctrl-\\) asks the workers to stop at their next segment, then a final checkpoint is written
+(exit code 130, 143, 129, 131); a second one stops them at once. Workers ignore SIGINT, SIGHUP
+and SIGQUIT, which a terminal sends to the whole process group: the supervisor alone decides
+how they stop.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import time
 
 import numpy as np
 
-from .. import checkpoint
+from .. import checkpoint, interrupts
 from ..actor_learner import WorkerSpec
 from ..config import Config
 from ..environments import EnvSpec
@@ -124,6 +125,8 @@ class Supervisor:
         # the supervisor alone decides how they stop, from the first moment.
         for s in STOP_SIGNALS:
             signal.signal(s, self._on_signal)
+        if (signum := interrupts.take()) is not None:   # received while the run was starting
+            self._on_signal(signum, None)
         first_step = self.steps.total()
         self._start_all()
         next_check = time.monotonic() + PROGRESS_SECONDS

@@ -43,9 +43,16 @@ class Training:
         count = config.num_actor_learners
         # Drawn here, not in the workers, so that they are recorded with the run and reproducible.
         # A resumed run keeps each actor-learner's saved rate; extra actor-learners draw theirs.
-        drawn = (sample_final_epsilons(np.random.default_rng([config.seed, 1 + self.resumes]),
-                                       count) if config.value_based else [1.0] * count)
-        saved = [] if resume is None else [float(e) for e in resume.arrays["final_epsilons"]]
+        # --final_epsilon, when set, is every actor-learner's.
+        if not config.value_based:
+            drawn = [1.0] * count
+        elif config.final_epsilon is not None:
+            drawn = [config.final_epsilon] * count
+        else:
+            drawn = sample_final_epsilons(np.random.default_rng([config.seed, 1 + self.resumes]),
+                                          count)
+        saved = ([] if resume is None or config.final_epsilon is not None
+                 else [float(e) for e in resume.arrays["final_epsilons"]])
         self.final_epsilons = (saved + drawn[len(saved):])[:count]
         self.supervisor: Supervisor | None = None
 
