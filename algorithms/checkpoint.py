@@ -257,6 +257,30 @@ class Checkpointer:
         self.meta = meta   # the run's constant part: config, layout, run folder, versions...
         self.next_step = self._next(first_step)
         self.last_path: str | None = None
+        self.directory = config.checkpoint_dir   # held by this run (startup.prepare locked it)
+        self.notice: str | None = None   # why the checkpoints now go elsewhere, once
+
+    def _held_directory(self) -> str:
+        """The folder to write into, still held by this run. One removed under the run is made
+        and locked again; one that another run has meanwhile claimed (a --resume into the
+        folder made again) is left to it, and this run's checkpoints go to a folder of its own
+        beside it: two runs never prune each other's checkpoints."""
+        from .files import holds, lock_folder, release_folder
+        folder = self.directory
+        if holds(folder):
+            return folder
+        release_folder(folder)
+        holder = lock_folder(folder)   # makes it again if it is gone; OSError if it cannot
+        if holder is None:
+            return folder
+        moved = f"{os.path.abspath(folder).rstrip(os.sep)}-{os.getpid()}"
+        if lock_folder(moved) is not None:
+            raise OSError(f"{moved} is held by another run too")
+        who = f"process {holder}" if holder > 0 else "another process"
+        self.notice = (f"{os.path.abspath(folder)} was removed under this run, and another run "
+                       f"({who}) holds it now: this run's checkpoints go to {moved}")
+        self.directory = moved
+        return moved
 
     def _next(self, step: int) -> int:
         interval = self.config.checkpoint_interval
@@ -267,6 +291,6 @@ class Checkpointer:
 
     def save(self, step: int, arrays: dict[str, np.ndarray]) -> str:
         self.next_step = self._next(step)
-        self.last_path = save(self.config.checkpoint_dir, step, arrays, self.meta,
+        self.last_path = save(self._held_directory(), step, arrays, self.meta,
                               self.config.keep_checkpoints)
         return self.last_path

@@ -75,6 +75,19 @@ def lock_folder(folder: str) -> int | None:
     return None
 
 
+def holds(folder: str) -> bool:
+    """Whether this process still holds ``folder``: its lock file is the one this process
+    locked (a folder removed and made again, by anyone, has a new one)."""
+    fd = _held.get(os.path.abspath(folder))
+    if fd is None:
+        return False
+    try:
+        now, held = os.stat(os.path.join(folder, LOCK_NAME)), os.fstat(fd)
+    except OSError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
 def release_folder(folder: str) -> None:
     """Give up this process's lock on ``folder`` (when its lock file went with the folder, so
     that it can be claimed again)."""

@@ -2,6 +2,7 @@
 before it changes anything; the lock goes with the process that held it, even after kill -9;
 an evaluation reads beside a training run that writes and prunes checkpoints."""
 import os
+import shutil
 import signal
 import time
 
@@ -64,3 +65,58 @@ def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_
     resumed = run_cli(_args(tmp_path, "--summary_dir", str(tmp_path), "--resume",
                             "--max_global_steps", str(step + 1000), "--quiet"), timeout=180)
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tmp_path):
+    """The checkpoint folder of a live run removed (rm -rf): the run makes it again and holds
+    it, so a later run is refused there. Removed again, and claimed by a second run in the
+    meantime: the first leaves it to the second and writes its own checkpoints beside it, so
+    that neither prunes the other's."""
+    folder = tmp_path / "ck"
+    first, token = _start(_args(tmp_path), tmp_path)
+    second = None
+    try:
+        _wait_for_steps(first)
+        deadline = time.monotonic() + 60
+        while not checkpoint.list_checkpoints(str(folder)):
+            assert time.monotonic() < deadline, "no checkpoint written"
+            time.sleep(0.2)
+        shutil.rmtree(folder)
+        while not checkpoint.list_checkpoints(str(folder)):   # made again at the next one
+            assert time.monotonic() < deadline, "the folder was not made again"
+            time.sleep(0.2)
+        refused = run_cli(_args(tmp_path, "--summary_dir", str(tmp_path / "refused")),
+                          timeout=120)
+        assert refused.returncode == 2
+        assert f"is in use by another run (process {first.pid})" in refused.stderr
+
+        os.kill(first.pid, signal.SIGSTOP)   # still, while the folder changes hands
+        shutil.rmtree(folder)
+        second, token2 = _start(_args(tmp_path, "--summary_dir", str(tmp_path / "second")),
+                                tmp_path)
+        _wait_for_steps(second)
+        os.kill(first.pid, signal.SIGCONT)
+        moved = tmp_path / f"ck-{first.pid}"
+        deadline = time.monotonic() + 60
+        while not checkpoint.list_checkpoints(str(moved)):
+            assert time.monotonic() < deadline, "the first run wrote no checkpoint beside it"
+            time.sleep(0.2)
+        for proc in (first, second):
+            proc.send_signal(signal.SIGINT)
+        _, err = first.communicate(timeout=60)
+        second.communicate(timeout=60)
+        assert first.returncode == 130 and second.returncode == 130
+        assert f"another run (process {second.pid}) holds it now: this run's checkpoints go " \
+               f"to {moved}" in err
+        for where, run in ((folder, second), (moved, first)):
+            found = checkpoint.list_checkpoints(str(where))
+            assert found, where
+            assert {checkpoint.load(p).meta["run_id"] for p in found} == \
+                {checkpoint.load(found[-1]).meta["run_id"]}   # one run's checkpoints each
+        assert checkpoint.load(checkpoint.latest(str(folder))).meta["run_id"] != \
+            checkpoint.load(checkpoint.latest(str(moved))).meta["run_id"]
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()

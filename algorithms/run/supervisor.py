@@ -459,7 +459,7 @@ class Supervisor:
         try:
             path = self.checkpointer.save(step, arrays)
         except OSError as err:
-            where = os.path.abspath(self.config.checkpoint_dir)
+            where = os.path.abspath(self.checkpointer.directory)
             if not final:
                 log(f"warning: the checkpoint at step {step:,} could not be written to {where} "
                     f"({reason(err)}); training goes on, and the next interval tries again",
@@ -468,6 +468,9 @@ class Supervisor:
             path = self._save_fallback(step, arrays, where, err)
             if path is None:
                 return
+        if self.checkpointer.notice:
+            log(f"warning: {self.checkpointer.notice}", file=sys.stderr)
+            self.checkpointer.notice = None
         if final or not self.config.quiet:
             log(f"{'final ' if final else ''}checkpoint: {os.path.abspath(path)} "
                 f"({time.monotonic() - start:.2f} s)")
