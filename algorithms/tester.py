@@ -5,7 +5,9 @@ stable-baselines3's ``EvalCallback`` do.
 Every ``--eval_interval`` global steps it copies the shared store (everything a checkpoint
 holds, one consistent-enough snapshot in the Hogwild sense), plays one episode with those
 parameters (greedy for A3C, epsilon-greedy with ``--eval_epsilon`` for the value-based methods;
-Atari episodes start with up to 30 random no-ops), and sends the score to the supervisor
+Atari episodes start with up to 30 random no-ops; a game with no reward for ``STALL_STEPS``
+agent steps ends there, since a greedy policy that never serves the ball in Breakout would
+otherwise play to the 108,000-frame limit), and sends the score to the supervisor
 (``messages.Evaluation``), which writes it to ``evals.csv`` and TensorBoard. A score above every
 earlier one has its snapshot written as ``best.npz`` beside the checkpoints, which ``--mode
 eval`` and ``--resume --checkpoint`` accept.
@@ -26,6 +28,7 @@ from .messages import Evaluation
 
 PACE = 9.0          # seconds of waiting per second of playing, at least
 POLL_SECONDS = 0.5  # how often it looks at the global step, the stop flag and its lifeline
+STALL_STEPS = 5_000  # agent steps without a reward that end a test game (20,000 frames on Atari)
 BEST = "best.npz"
 
 
@@ -116,16 +119,7 @@ class TestProcess:
         agent.sync(step)
         if self.config.alg_type != "a3c":
             agent.epsilon = self.config.eval_epsilon
-        agent.start_episode()
-        state = env.reset()
-        score, length, done = 0.0, 0, False
-        while not done:
-            if length % 256 == 0 and self._stopping():
-                return None, length
-            state, reward, done, _ = env.step(agent.act(state[None])[0])
-            score += reward
-            length += 1
-        return score, length
+        return play_game(agent, env, self._stopping)
 
     def _save_best(self, arrays: dict[str, np.ndarray], step: int, score: float) -> None:
         meta = dict(self.spec.meta or {}, eval_score=score, eval_step=step)
@@ -141,6 +135,24 @@ class TestProcess:
     def close(self) -> None:
         self.env.close()
         self.shared.close()
+
+
+def play_game(agent, env, stopping, stall_steps: int = STALL_STEPS
+              ) -> tuple[float | None, int]:
+    """One test game: (score, agent steps); the score is None if ``stopping()`` turned true
+    during it. A game with no reward for ``stall_steps`` steps ends there."""
+    agent.start_episode()
+    state = env.reset()
+    score, length, done, rewarded = 0.0, 0, False, 0
+    while not done and length - rewarded < stall_steps:
+        if length % 256 == 0 and stopping():
+            return None, length
+        state, reward, done, _ = env.step(agent.act(state[None])[0])
+        score += reward
+        length += 1
+        if reward:
+            rewarded = length
+    return score, length
 
 
 def run_tester(spec, runtime, messages) -> None:

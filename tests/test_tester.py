@@ -6,6 +6,7 @@ import os
 import signal
 import time
 
+import numpy as np
 import pytest
 
 from algorithms import checkpoint
@@ -92,3 +93,41 @@ def test_a_killed_test_process_is_restarted_and_training_goes_on(tmp_path):
            "it (1 of 3); training goes on" in err
     assert "done: 60," in out
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
+def test_a_test_game_without_rewards_ends_and_one_with_rewards_plays_on():
+    """A greedy policy that never serves the ball (Breakout, the network's every output zero:
+    always NOOP) ends after ``stall_steps`` steps without a reward instead of playing to the
+    frame limit; in Pong, whose opponent scores without the agent's help, the same policy plays
+    the whole game, to -21. Real ALE games, a real network."""
+    from algorithms import config as flags
+    from algorithms.agents import make_agent
+    from algorithms.config import Config
+    from algorithms.environments import atari_frames, make_environment, with_frames
+    from algorithms.networks import layout_for
+    from algorithms.startup import probe
+    from algorithms.store import FrozenStore
+    from algorithms.tester import play_game
+
+    for game, expected in (("breakout", (0.0, 300)), ("pong", (-21.0, None))):
+        args = flags.parse_args([game, "--arch", "UNIVERSE"])
+        flags.resolve_defaults(args, continuous=False, atari=True)
+        config = Config.from_namespace(args)
+        frames = atari_frames(config.arch, config.lstm, config.screen_size)
+        env_spec = with_frames(probe(config), frames)
+        layout = layout_for(config, env_spec)
+        agent = make_agent(config, layout, env_spec, FrozenStore(np.zeros(layout.size,
+                                                                           np.float32)),
+                           np.random.default_rng(0), final_epsilon=0.0)
+        agent.greedy = True
+        agent.sync(0)
+        env = make_environment("ALE", game, None, 0, frames=frames)
+        try:
+            score, length = play_game(agent, env, lambda: False, stall_steps=300)
+        finally:
+            env.close()
+        assert score == expected[0], game
+        if expected[1] is not None:
+            assert length == expected[1]
+        else:
+            assert length > 300   # points came every few hundred steps: never cut
