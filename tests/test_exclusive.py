@@ -108,7 +108,7 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
         assert first.returncode == 130 and second.returncode == 130
         assert f"another run (process {second.pid}) holds it now: this run's checkpoints go " \
                f"to {moved}" in err
-        for where, run in ((folder, second), (moved, first)):
+        for where in (folder, moved):
             found = checkpoint.list_checkpoints(str(where))
             assert found, where
             assert {checkpoint.load(p).meta["run_id"] for p in found} == \
