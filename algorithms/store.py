@@ -234,7 +234,7 @@ class ReadOnlyStore:
         arrays = {name: np.array(self.vectors[name]) for name in self.vectors.sizes}
         arrays["updates"] = self._updates.slots.copy()
         arrays["steps"] = steps.slots.copy()
-        arrays["target_version"] = np.array(self._version.get_obj().value, np.int64)
+        arrays["target_version"] = np.array(self._version.value, np.int64)
         return arrays
 
     def close(self) -> None:

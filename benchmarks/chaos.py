@@ -11,7 +11,17 @@ while, every ``--period`` seconds, the next fault of this cycle hits it:
    memory is removed, and the resumed run goes on from the last checkpoint (steps since it are
    lost: at most one checkpoint interval);
 5. the newest checkpoint truncated after a ``SIGTERM``, then ``--resume``: refused with one
-   line (exit 2); with the damaged file removed, the resume goes on from the one before.
+   line (exit 2); with the damaged file removed, the resume goes on from the one before;
+6. ``SIGSTOP`` of the fork server: it must be found stopped and continued, the run goes on;
+7. ``kill -9`` of the test process (``--eval_interval``): restarted, training goes on;
+8. the run folder and the checkpoint folder removed (``rm -rf``): both are made again, the
+   checkpoint folder locked again, training goes on;
+9. ``SIGQUIT`` to the trainer's process group (Ctrl-\\), then ``--resume``: a final checkpoint,
+   exit 131, the helpers ignore it;
+10. ``kill -9`` of the fork server, then ``--resume``: the run stops with one line naming it
+    (exit 1) after a final checkpoint;
+11. ``kill -9`` of the resource tracker and then of the trainer, then ``--resume``: nothing is
+    left that could unlink the shared memory, and the resumed run removes it.
 
 A fault counts as survived when the trainer (or the resumed one) is making steps again within
 ``--recovery`` seconds and nothing else went wrong. At the end the run is stopped with SIGTERM
@@ -22,6 +32,7 @@ its time window, duplicate rows, leftover processes and ``/dev/shm`` segments.
 Reproduce with:
 
     python -m benchmarks.chaos --minutes 30                        # CartPole, 2 actor-learners
+    python -m benchmarks.chaos --minutes 12 --period 60 --faults stop_forkserver,kill_tester
     python -m benchmarks.chaos --minutes 30 --game pong --env ALE  # the long version
 """
 from __future__ import annotations
@@ -41,11 +52,13 @@ import threading
 import time
 import uuid
 
-from algorithms.run.procs import actor_learner_pids, processes_with_env
+from algorithms.run.procs import (actor_learner_pids, children, forkserver_pid, process_state,
+                                  processes_with_env)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAULTS = ("kill_worker", "stop_worker", "sigterm_resume", "kill_parent_resume",
-          "corrupt_checkpoint_resume")
+          "corrupt_checkpoint_resume", "stop_forkserver", "kill_tester", "remove_folders",
+          "sigquit_group_resume", "kill_forkserver_resume", "kill_tracker_and_parent_resume")
 STEP = re.compile(r"step ([\d,]+)/")
 EPISODES = re.compile(r"\(last \d+ of (\d+)\)")
 
@@ -61,9 +74,11 @@ class Trainer:
 
     def __init__(self, args: list[str], token: str, log_path: str):
         env = dict(os.environ, RUN_TOKEN=token, PYTHONUNBUFFERED="1")
+        # a process group of its own, which faults 9 signals as a terminal would
         self.proc = subprocess.Popen([sys.executable, "-m", "algorithms", *args], cwd=ROOT,
                                      env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
         self.started = time.time()
         self.ended: float | None = None
         self.lines: list[str] = []
@@ -87,8 +102,8 @@ class Trainer:
                 self.resumed_at = int(resumed.group(1).replace(",", ""))
 
     def workers(self) -> list[int]:
-        """The actor-learner processes."""
-        return actor_learner_pids(self.proc.pid)
+        """The actor-learner processes (the test process, at nice 10, left out)."""
+        return [pid for pid in actor_learner_pids(self.proc.pid) if _nice(pid) != 10]
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -108,6 +123,14 @@ class Trainer:
 
     def restarts(self) -> int:
         return sum("restarting it" in line for line in self.lines)
+
+    def said(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def tester(self) -> int | None:
+        """The test process's pid (the fork server's child at nice 10), or None."""
+        found = [pid for pid in actor_learner_pids(self.proc.pid) if _nice(pid) == 10]
+        return found[0] if found else None
 
 
 def stepping(trainer: Trainer, timeout: float) -> bool:
@@ -132,6 +155,22 @@ def restarted(trainer: Trainer, before: int, timeout: float) -> bool:
     return False
 
 
+def _nice(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[16])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 class Soak:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -148,10 +187,7 @@ class Soak:
         self.lost_steps: list[int] = []
         self.notes: list[str] = []
         self.pids: set[int] = set()
-        self.actions = {"kill_worker": self.kill_worker, "stop_worker": self.stop_worker,
-                        "sigterm_resume": self.sigterm_resume,
-                        "kill_parent_resume": self.kill_parent_resume,
-                        "corrupt_checkpoint_resume": self.corrupt_checkpoint_resume}
+        self.actions = {name: getattr(self, name) for name in FAULTS}
 
     def flags(self, resume: bool) -> list[str]:
         a = self.args
@@ -159,7 +195,8 @@ class Soak:
                  "--max_global_steps", "1000000000", "--checkpoint_interval",
                  str(a.checkpoint_interval), "--keep_checkpoints", "5", "--stall_timeout",
                  str(a.stall_timeout), "--max_restarts", "100000", "--checkpoint_dir",
-                 self.checkpoints, "--summary_dir", self.summary]
+                 self.checkpoints, "--summary_dir", self.summary, "--eval_interval",
+                 str(a.eval_interval)]
         return flags + (["--resume"] if resume else [])
 
     def start(self, resume: bool) -> Trainer:
@@ -244,6 +281,95 @@ class Soak:
         resumed.failed_check = not one_line
         return resumed
 
+    def stop_forkserver(self, trainer: Trainer) -> Trainer:
+        server = forkserver_pid(trainer.proc.pid)
+        if server is not None:
+            os.kill(server, signal.SIGSTOP)
+            time.sleep(3)
+            if process_state(server) == "T":
+                self.note("the fork server is still stopped 3 s later")
+                trainer.failed_check = True
+        return trainer
+
+    def kill_tester(self, trainer: Trainer) -> Trainer:
+        tester = trainer.tester()
+        if tester is None:
+            self.note("no test process to kill")
+            trainer.failed_check = True
+        else:
+            before = sum("test process" in line and "restart" in line for line in trainer.lines)
+            os.kill(tester, signal.SIGKILL)
+            deadline = time.monotonic() + self.args.recovery
+            while trainer.tester() in (None, tester) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if trainer.tester() in (None, tester):
+                self.note(f"the test process was not restarted ({before} restarts before)")
+                trainer.failed_check = True
+        return trainer
+
+    def remove_folders(self, trainer: Trainer) -> Trainer:
+        import shutil
+        runs = glob.glob(os.path.join(self.summary, "*", "a3c", "*"))
+        run_dir = max(runs, key=os.path.getmtime) if runs else None
+        for folder in filter(None, (run_dir, self.checkpoints)):
+            shutil.rmtree(folder, ignore_errors=True)
+        deadline = time.monotonic() + self.args.recovery
+        while not (glob.glob(os.path.join(self.checkpoints, "checkpoint-*.npz"))
+                   and (run_dir is None or os.path.exists(os.path.join(run_dir,
+                                                                       "episodes.csv")))):
+            if time.monotonic() > deadline or not trainer.alive():
+                self.note("the removed folders were not made again")
+                trainer.failed_check = True
+                break
+            time.sleep(0.5)
+        return trainer
+
+    def sigquit_group_resume(self, trainer: Trainer) -> Trainer:
+        before = trainer.step
+        os.killpg(trainer.proc.pid, signal.SIGQUIT)
+        code = trainer.wait(60)
+        if code != 131:
+            self.note(f"SIGQUIT to the group ended the trainer with {code}, not 131")
+            resumed = self.start(resume=True)
+            resumed.failed_check = True
+            return resumed
+        self.clean.append(trainer)
+        return self._resume(before)
+
+    def kill_forkserver_resume(self, trainer: Trainer) -> Trainer:
+        before = trainer.step
+        server = forkserver_pid(trainer.proc.pid)
+        if server is not None:
+            os.kill(server, signal.SIGKILL)
+        code = trainer.wait(120)
+        named = trainer.said("the fork server of the actor-learners") and code == 1
+        if not named:
+            self.note(f"a killed fork server ended the trainer with {code}:\n"
+                      + "".join(trainer.lines[-4:]))
+        resumed = self._resume(before)
+        resumed.failed_check = not named
+        return resumed
+
+    def kill_tracker_and_parent_resume(self, trainer: Trainer) -> Trainer:
+        before = trainer.step
+        trackers = [pid for pid in children(trainer.proc.pid)
+                    if b"resource_tracker" in _cmdline(pid)]
+        for pid in trackers:
+            os.kill(pid, signal.SIGKILL)
+        trainer.proc.kill()
+        trainer.wait(10)
+        deadline = time.monotonic() + 20
+        while set(processes_with_token(self.token)) - {os.getpid()} and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        resumed = self._resume(before)
+        stepping(resumed, self.args.recovery)
+        removed = resumed.said("shared-memory segment(s)")
+        if not removed:
+            self.note("the resumed run did not remove the killed run's shared memory")
+        resumed.failed_check = not removed
+        return resumed
+
     # ------------------------------------------------------------------ run
     def run(self) -> dict:
         a = self.args
@@ -257,11 +383,12 @@ class Soak:
         index = 0
         while time.monotonic() + a.period < end:
             time.sleep(a.period)
-            name = FAULTS[index % len(FAULTS)]
+            name = a.faults[index % len(a.faults)]
             index += 1
             self.injected[name] += 1
             self.note(f"fault {index}: {name} at step {trainer.step:,}")
             restarts = trainer.restarts()
+            trainer.failed_check = False   # a check of an earlier fault is no longer news
             trainer = self.actions[name](trainer)
             ok = stepping(trainer, a.recovery) and not trainer.failed_check
             if name in ("kill_worker", "stop_worker"):   # the victim itself is back
@@ -323,10 +450,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--checkpoint_interval", type=int, default=5000)
     parser.add_argument("--stall_timeout", type=float, default=15.0)
+    parser.add_argument("--eval_interval", type=int, default=5000,
+                        help="the test process's interval, in global steps")
     parser.add_argument("--recovery", type=float, default=120.0,
                         help="seconds a fault's recovery may take")
     parser.add_argument("--out", default=None, help="folder for the run (default: a new one)")
+    parser.add_argument("--faults", default=",".join(FAULTS),
+                        help="the cycle of faults, comma-separated (default: all, in order)")
     args = parser.parse_args()
+    args.faults = args.faults.split(",")
+    unknown = set(args.faults) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown fault(s) {', '.join(sorted(unknown))}; known: {', '.join(FAULTS)}")
     result = Soak(args).run()
     width = max(len(k) for k in result)
     for key, value in result.items():
