@@ -62,6 +62,22 @@ def number(kind, name: str, low: float | None = None, high: float | None = None,
     return parse
 
 
+def number_or(word: str, kind, name: str, low: float | None = None,
+              high: float | None = None):
+    """A number (as ``number``) or the literal ``word``."""
+    parse_number = number(kind, name, low, high)
+
+    def parse(text: str):
+        if text == word:
+            return word
+        try:
+            return parse_number(text)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{err} or {word!r}") from None
+    parse.__name__ = name
+    return parse
+
+
 def _integral_float(text: str) -> int | None:
     """Accept integers written as floats ("8e7", "1e6"), which step counts often are."""
     try:

@@ -18,7 +18,7 @@ import random
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Sequence
 
-from .argtypes import OneLineParser, boolean, choice, number
+from .argtypes import OneLineParser, boolean, choice, number, number_or
 from .checks import check_display, check_writable
 from .errors import UserError
 
@@ -50,7 +50,8 @@ TUNED_ATARI_A3C = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 1e-4,
 # The value-based methods batched as A3C is (--preset tuned on Atari), measured with n-step Q
 # on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner.
 TUNED_ATARI_VALUE = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 6.25e-5,
-                     "clip_norm": 50.0, "epsilon_annealing_steps": 250_000}
+                     "clip_norm": 50.0, "epsilon_annealing_steps": 250_000, "final_epsilon": 0.01}
+PAPER_DRAW = "paper"   # --final_epsilon: each actor-learner draws its own (exploration.py)
 OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
 # The value-based methods' exploration and target refresh: the paper's on Atari (epsilon annealed
 # over 4 M frames, the target refreshed every 40,000 frames); on vector observations, whose tasks
@@ -188,11 +189,11 @@ class Config:
         help="global agent steps over which epsilon anneals from 1 to its final value "
              "(value-based methods; default: the paper's 1,000,000 on Atari, 30,000 on vector "
              "observations)")
-    final_epsilon: float | None = ALGORITHM(
-        "--final_epsilon", type=number(float, "final_epsilon", 0, 1),
-        help="value-based methods: every actor-learner's final exploration rate. Default: each "
-             "actor-learner draws its own from {0.1, 0.01, 0.5} with probabilities "
-             "{0.4, 0.3, 0.3} (paper)")
+    final_epsilon: float | str | None = ALGORITHM(
+        "--final_epsilon", type=number_or(PAPER_DRAW, float, "final_epsilon", 0, 1),
+        help="value-based methods: every actor-learner's final exploration rate, or 'paper': "
+             "each actor-learner draws its own from {0.1, 0.01, 0.5} with probabilities "
+             "{0.4, 0.3, 0.3}. Default: from --preset (tuned, on Atari: 0.01)")
     # optimizer
     opt_type: str = OPTIMIZER(
         "--opt_type", type=choice(OPTIMIZERS),
@@ -383,8 +384,9 @@ def build_parser() -> OneLineParser:
 
 
 # What a configuration saved before a flag existed meant by its absence, for the flags whose
-# parser default (None) is resolved later: one environment per actor-learner.
-SAVED_BEFORE_DEFAULTS_RESOLVED = {"envs_per_actor": 1}
+# parser default (None) is resolved later: one environment per actor-learner, the paper's draw
+# of final exploration rates.
+SAVED_BEFORE_DEFAULTS_RESOLVED = {"envs_per_actor": 1, "final_epsilon": PAPER_DRAW}
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
 INVOCATION_FLAGS = tuple(f.name for f in fields(Config) if f.metadata["invocation"])
 
@@ -494,6 +496,8 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
             setattr(args, key, value)
     if args.e is None:
         args.e = OPTIMIZER_EPS[args.opt_type]
+    if args.final_epsilon is None:
+        args.final_epsilon = PAPER_DRAW
     if scale_lr:
         args.initial_lr *= args.envs_per_actor
     if args.initial_lr is None:

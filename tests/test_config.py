@@ -55,10 +55,12 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
         assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps,
                 other.clip_norm, other.envs_per_actor, other.epsilon_annealing_steps) == \
             ("UNIVERSE", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
+        assert other.final_epsilon == 0.01
         paper = parse("pong", "--alg_type", alg, "-n", "2", "--preset", "paper")
         config.resolve_defaults(paper, continuous=False, atari=True)
         assert (paper.arch, paper.opt_type, paper.e, paper.initial_lr, paper.max_local_steps,
-                paper.envs_per_actor) == ("NIPS", "rmsprop", 0.1, 7e-4, 5, 1)
+                paper.envs_per_actor, paper.final_epsilon) == \
+            ("NIPS", "rmsprop", 0.1, 7e-4, 5, 1, "paper")
     vector = parse("CartPole-v1", "--env", "GYM")
     config.resolve_defaults(vector, continuous=False, atari=False)
     assert (vector.opt_type, vector.e, vector.initial_lr, vector.max_local_steps,
@@ -366,3 +368,20 @@ def test_too_few_file_descriptors_is_one_line_before_anything_is_created(tmp_pat
     assert "too few file descriptors for 8 actor-learners" in done.stderr
     assert "`ulimit -n` allows 40" in done.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_a_run_saved_before_final_epsilon_existed_keeps_the_papers_draw():
+    """A value-based Atari run saved before --final_epsilon (and its tuned 0.01) existed
+    resumes with each actor-learner's drawn rate: its saved configuration has no such key,
+    and its absence means the paper's draw, not today's default."""
+    from algorithms.startup import merge_config
+    saved = {"game": "pong", "alg_type": "q", "preset": "tuned", "arch": "UNIVERSE",
+             "envs_per_actor": 8, "initial_lr": 5e-4}
+    argv = ["pong", "--alg_type", "q", "--resume"]
+    resumed = merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    config.resolve_defaults(resumed, continuous=False, atari=True)
+    assert resumed.final_epsilon == "paper"
+    argv = ["pong", "--alg_type", "q", "--resume", "--final_epsilon", "0.05"]   # unless given
+    given = merge_config(parse(*argv), saved, config.explicit_flags(argv))
+    config.resolve_defaults(given, continuous=False, atari=True)
+    assert given.final_epsilon == 0.05

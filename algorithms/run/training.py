@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..checks import claim_folder
-from ..config import Config
+from ..config import PAPER_DRAW, Config
 from ..errors import UserError
 from ..environments import EnvSpec
 from ..exploration import sample_final_epsilons
@@ -43,15 +43,16 @@ class Training:
         count = config.num_actor_learners
         # Drawn here, not in the workers, so that they are recorded with the run and reproducible.
         # A resumed run keeps each actor-learner's saved rate; extra actor-learners draw theirs.
-        # --final_epsilon, when set, is every actor-learner's.
+        # A --final_epsilon number is every actor-learner's.
+        fixed = config.final_epsilon not in (None, PAPER_DRAW)
         if not config.value_based:
             drawn = [1.0] * count
-        elif config.final_epsilon is not None:
-            drawn = [config.final_epsilon] * count
+        elif fixed:
+            drawn = [float(config.final_epsilon)] * count
         else:
             drawn = sample_final_epsilons(np.random.default_rng([config.seed, 1 + self.resumes]),
                                           count)
-        saved = ([] if resume is None or config.final_epsilon is not None
+        saved = ([] if resume is None or fixed
                  else [float(e) for e in resume.arrays["final_epsilons"]])
         self.final_epsilons = (saved + drawn[len(saved):])[:count]
         self.supervisor: Supervisor | None = None
