@@ -89,6 +89,7 @@ def environment_rate(game: str, workers: int, seconds: float, env_type: str = "A
 
 # today's defaults: the UNIVERSE network, Adam, t_max 20, 16 // N environments per actor-learner
 TUNED = ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"]
+VALUE_TUNED = ["--preset", "tuned", "--arch", "UNIVERSE", "-ea", "1"]
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
     "a3c-lstm": ["--alg_type", "a3c", "--lstm", "true"],
@@ -105,6 +106,15 @@ VARIANTS = {
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
     "a3c-tuned-ray": TUNED + ["--cluster", "ray"],
     "a3c-tuned-k1-ray": TUNED + ["--envs_per_actor", "1", "--cluster", "ray"],
+    # the test process's cost: a3c-tuned without it, and with a game every 20,000 steps (five
+    # times as often as the default --eval_interval, so that a short measurement holds games)
+    "a3c-tuned-no-test": TUNED + ["--eval_interval", "0"],
+    "a3c-tuned-test-20k": TUNED + ["--eval_interval", "20000"],
+    # the value-based methods with today's defaults (batched, UNIVERSE, Adam), epsilon at its
+    # final value as in the long run
+    "n-step-q-tuned": VALUE_TUNED + ["--alg_type", "q", "--max_local_steps", "5"],
+    "one-step-q-tuned": VALUE_TUNED + ["--alg_type", "q", "--max_local_steps", "1"],
+    "one-step-sarsa-tuned": VALUE_TUNED + ["--alg_type", "sarsa", "--max_local_steps", "1"],
 }
 # Variants that force TensorFlow's kernel library (TF_ENABLE_ONEDNN_OPTS) where the trainer would
 # choose by K (oneDNN for batched Atari learners, Eigen otherwise): "0" is Eigen.
@@ -145,7 +155,9 @@ def main() -> None:
     parser.add_argument("--game", default="pong")
     parser.add_argument("--arch", default="NIPS")
     parser.add_argument("--algorithms", default=",".join(VARIANTS),
-                        help=f"comma-separated, from {', '.join(VARIANTS)}")
+                        help=f"comma-separated, from {', '.join(VARIANTS)}; one named twice is "
+                             "measured twice, in the order given (alternate two to compare "
+                             "them on a noisy machine)")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="duration of the environment-only measurement; each trainer runs "
                              "for about as long")
@@ -162,13 +174,15 @@ def main() -> None:
     gym_rate = environment_rate(args.game, args.workers, args.seconds, "GYM") \
         if args.gymnasium else None
     results = {}
-    for name in variants:
+    for index, name in enumerate(variants):
         guess = {"a3c": 0.3, "a3c-lstm": 0.15}.get(name, 0.5)   # of the environment's rate
         steps = int(env_rate * guess * args.seconds)
         forced = {ONEDNN: FORCED_KERNELS[name]} if name in FORCED_KERNELS else {}
         with mock.patch.dict(os.environ, forced):   # the workers inherit it; restored after
-            results[name] = trainer_rate(args.game, args.workers, steps, args.arch,
-                                         VARIANTS[name])
+            repeat = variants[:index].count(name) + 1
+            label = name if variants.count(name) == 1 else f"{name}#{repeat}"
+            results[label] = trainer_rate(args.game, args.workers, steps, args.arch,
+                                          VARIANTS[name])
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}; {args.game}, {args.workers} processes, {args.arch}")
@@ -186,7 +200,7 @@ def main() -> None:
     print(f"{'':<16}" + "".join(f"{phase:>12}" for phase in PHASES + ("total",)))
     for name, (_, breakdown) in results.items():
         print(f"{name:<16}" + "".join(f"{breakdown[p]:12.3f}" for p in PHASES + ("total",)))
-    on_ray = [name for name in results if "--cluster" in VARIANTS[name]]
+    on_ray = [name for name in results if "--cluster" in VARIANTS[name.partition("#")[0]]]
     if on_ray:
         print("\nof which the Ray backend's (ms): fetch (in sync), push and wait (in optimizer)")
         for name in on_ray:
