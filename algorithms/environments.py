@@ -168,6 +168,10 @@ def import_env_module(env_id: str) -> str:
         raise UserError(f"argument game: could not import module {module!r} for {env_id!r} "
                         f"({type(err).__name__}: {_first_line(err)}); is it installed, or on "
                         "PYTHONPATH?") from None
+    except SystemExit as exit_:   # a module that ends the program when imported
+        raise UserError(f"argument game: importing module {module!r} for {env_id!r} called "
+                        f"sys.exit({exit_.code!r}); it must only define and register its "
+                        "environments when imported") from None
     return name
 
 
@@ -400,6 +404,22 @@ class GymEnvironment:
             raise self._fault(f"a non-finite observation ({_shown(obs)})")
         return converted
 
+    def _number(self, reward):
+        """A reward of another type than the usual ones, if it is one number (a 0-d array, a
+        NumPy scalar); never a string that merely reads as one."""
+        value = None if isinstance(reward, (str, bytes)) else np.asarray(reward)
+        if value is None or value.size != 1 or value.dtype.kind not in "biuf":
+            raise self._fault(f"a reward that is not a number ({_shown(reward)})")
+        return value.item()
+
+    def _flag(self, value, name: str) -> bool:
+        """``terminated`` or ``truncated`` of another type than bool: a 0-d boolean array, or
+        0 and 1; never a string, which would be true whatever it says."""
+        if type(value) is not str and np.ndim(value) == 0 and \
+                np.asarray(value).dtype.kind in "bui" and value in (0, 1):
+            return bool(value)
+        raise self._fault(f"a {name} flag that is not a boolean ({_shown(value)})")
+
     def _fault(self, what: str) -> "EnvironmentFault":
         return EnvironmentFault(f"the environment {self.id} returned {what} at step "
                                 f"{self._steps} of its episode; fix the environment, or wrap "
@@ -434,12 +454,14 @@ class GymEnvironment:
             reward += more
             lives = info.get("lives", 0)
         self._lives = lives
-        done = terminated or truncated
         self._steps += 1
-        try:
-            reward = float(reward)
-        except (TypeError, ValueError):
-            raise self._fault(f"a reward that is not a number ({_shown(reward)})") from None
+        if type(terminated) not in FLAGS or type(truncated) not in FLAGS:
+            terminated, truncated = self._flag(terminated, "terminated"), \
+                self._flag(truncated, "truncated")
+        done = terminated or truncated
+        if type(reward) not in NUMBERS:
+            reward = self._number(reward)
+        reward = float(reward)
         if not math.isfinite(reward):
             raise self._fault(f"a non-finite reward ({reward})")
         return self._convert(obs), reward, done, \
@@ -450,6 +472,10 @@ class GymEnvironment:
 
     def close(self) -> None:
         self.env.close()
+
+
+NUMBERS = (float, int, np.float64, np.float32, np.int64, np.int32)   # rewards taken as they are
+FLAGS = (bool, np.bool_)
 
 
 class EnvironmentFault(Exception):

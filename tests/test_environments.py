@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from algorithms.config import UserError
-from algorithms.environments import (AtariEnvironment, GymEnvironment, make_environment,
-                                    normalise_game, resolve_rom)
+from algorithms.environments import (AtariEnvironment, EnvironmentFault, GymEnvironment,
+                                    make_environment, normalise_game, resolve_rom)
 
 
 def test_game_names_are_normalised():
@@ -202,14 +202,31 @@ class Broken(gym.Env):
         raise RuntimeError("the simulator licence has expired")
 
 
+class Typed(Tiny):
+    """Steps whose reward and flags have the types given (`Tiny`'s values otherwise)."""
+    def __init__(self, reward=None, terminated=False, truncated=False):
+        self.reward, self.terminated, self.truncated = reward, terminated, truncated
+
+    def step(self, action):
+        obs, reward = super().step(action)[:2]
+        return (obs, reward if self.reward is None else self.reward, self.terminated,
+                self.truncated, {})
+
+
 gym.register("Tiny-v0", entry_point=Tiny)
 gym.register("Broken-v0", entry_point=Broken)
+gym.register("StringReward-v0", entry_point=lambda: Typed(reward="1.0"))
+gym.register("ListReward-v0", entry_point=lambda: Typed(reward=[1.0, 2.0]))
+gym.register("StringTerminated-v0", entry_point=lambda: Typed(terminated="False"))
+gym.register("NumPyTypes-v0", entry_point=lambda: Typed(reward=np.array(1.5),
+                                                        terminated=np.bool_(False), truncated=1))
 '''
 
 
 @pytest.fixture
 def own_module(tmp_path, monkeypatch):
     (tmp_path / "own_envs.py").write_text(TINY_MODULE)
+    (tmp_path / "exits_when_imported.py").write_text("import sys\nsys.exit(3)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     return "own_envs"
 
@@ -223,7 +240,35 @@ def test_module_ids_import_the_module_and_use_its_action_space_as_defined(own_mo
     assert [env.step(index)[1] for index in (0, 1, 2)] == [-1.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize("game, what", [
+    ("StringReward-v0", "a reward that is not a number ('1.0')"),
+    ("ListReward-v0", "a reward that is not a number ([1.0, 2.0])"),
+    ("StringTerminated-v0", "a terminated flag that is not a boolean ('False')"),
+])
+def test_rewards_and_flags_of_the_wrong_type_are_faults(own_module, game, what):
+    """A reward given as a string that reads as a number, or a flag given as a string (true
+    whatever it says), is a fault at the boundary, never taken as it reads."""
+    env = make_environment("GYM", f"{own_module}:{game}", None, seed=0)
+    env.reset()
+    with pytest.raises(EnvironmentFault) as fault:
+        env.step(1)
+    assert f"the environment {game} returned {what} at step 1 of its episode" in \
+        str(fault.value)
+
+
+def test_rewards_and_flags_of_numpy_types_are_taken(own_module):
+    """What real environments return besides floats and bools: a 0-d array reward, NumPy's
+    bool, the integers 0 and 1."""
+    env = make_environment("GYM", f"{own_module}:NumPyTypes-v0", None, seed=0)
+    env.reset()
+    _, reward, done, info = env.step(1)
+    assert (reward, done, info["truncated"]) == (1.5, True, True)
+    assert type(reward) is float and type(done) is bool
+
+
 @pytest.mark.parametrize("game, message", [
+    ("exits_when_imported:Tiny-v0", "importing module 'exits_when_imported' for "
+                                    "'exits_when_imported:Tiny-v0' called sys.exit(3)"),
     ("no_such_module:Tiny-v0", "could not import module 'no_such_module' for "
                                "'no_such_module:Tiny-v0' (ModuleNotFoundError"),
     ("own_envs:Broken-v0", "could not make the Gymnasium environment 'own_envs:Broken-v0' "
