@@ -133,9 +133,20 @@ def load(path: str) -> Checkpoint:
     if os.path.isdir(path):
         raise UserError(f"checkpoint {path!r} is a folder (pass it as --checkpoint_dir, or give "
                         "a checkpoint-*.npz file to --checkpoint)")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise UserError(f"checkpoint {path!r} is not a regular file (a FIFO, a device or a "
+                        "socket); give a checkpoint-*.npz file")
     if not os.path.isfile(path):
         raise UserError(f"checkpoint {path!r} does not exist (give a checkpoint-*.npz file, "
                         "or a --checkpoint_dir that holds one)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        raise UserError(f"checkpoint {path!r} cannot be read ({err.strerror or err})") from None
+    if head and head != b"PK\x03\x04":   # an .npz is a zip archive
+        raise UserError(f"checkpoint {path!r} is not a checkpoint (not an .npz archive: it "
+                        f"starts with {head!r}); give a checkpoint-*.npz file")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}

@@ -443,6 +443,10 @@ def validate(args: argparse.Namespace) -> None:
                                            args.alg_type)
     if args.checkpoint is not None and not (args.resume or args.mode == "eval"):
         raise UserError("argument --checkpoint: only used with --resume or --mode eval")
+    for flag in ("eval_file", "record_video"):
+        if getattr(args, flag) == "":
+            raise UserError(f"argument --{flag}: the name is empty (give a "
+                            f"{'file' if flag == 'eval_file' else 'folder'} name)")
     if args.mode == "eval":
         if args.resume:
             raise UserError("argument --resume: only used in --mode train")

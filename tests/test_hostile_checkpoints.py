@@ -231,3 +231,29 @@ def test_a_checkpoint_folder_that_is_not_a_plain_folder_is_one_line(tmp_path, ca
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
     assert err.startswith("main.py: error: argument --checkpoint_dir: ")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("make, what", [
+    (lambda p: os.mkfifo(p), "is not a regular file (a FIFO, a device or a socket)"),
+    (lambda p: open(p, "w").write('{"params": [1, 2]}'),
+     "is not a checkpoint (not an .npz archive: it starts with b'{\"pa'"),
+    (lambda p: open(p, "wb").write(b"\x80\x04\x95pickled"),
+     "is not a checkpoint (not an .npz archive: it starts with b'\\x80\\x04\\x95p'"),
+])
+def test_a_checkpoint_that_is_not_one_is_named_for_what_it_is(tmp_path, capsys, make, what):
+    """A FIFO (opening it would wait for a writer for ever), JSON or a pickle: one line that
+    says what it is, never "does not exist" or NumPy's advice about pickles."""
+    path = str(tmp_path / "checkpoint-000000001000.npz")
+    make(path)
+    code, err = _eval(path, capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"checkpoint {path!r} {what}" in err and "pickle" not in err
+
+
+@pytest.mark.parametrize("flag", ["--eval_file", "--record_video"])
+def test_an_empty_output_name_is_refused(tmp_path, capsys, flag):
+    with pytest.raises(SystemExit) as exit_info:   # a usage error, as argparse's own
+        cli.main(["CartPole-v1", "--env", "GYM", "--mode", "eval", flag, ""])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1, err
+    assert f"argument {flag}: the name is empty" in err
