@@ -58,14 +58,15 @@ class Error:
 @dataclass(frozen=True)
 class Evaluation:
     """The test process played one episode with the shared parameters of global step
-    ``step``: its unclipped ``score`` and ``length``; ``best`` if it beat every earlier one (its
-    parameters are then in ``best.npz``)."""
+    ``step``: its unclipped ``score`` and ``length``. ``best`` is the mean score of the games
+    these parameters played (this one the last) when it beat every earlier best, which put them
+    in ``best.npz``; else None."""
     actor: int
     step: int
     wall: float
     score: float
     length: int
-    best: bool
+    best: float | None = None
 
 
 @dataclass(frozen=True)

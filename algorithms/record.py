@@ -173,7 +173,7 @@ class RunRecord:
         self._events_warned = False
         self.evals: EvalLog | None = None
         self.events: RunEvents | None = None
-        self.best_eval: float | None = None   # the test process's best score so far
+        self.best_eval: float | None = None   # the score of best.npz: a mean over its games
 
     def open(self, values: dict[str, Any], resumed: dict[str, Any] | None) -> None:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
@@ -212,15 +212,20 @@ class RunRecord:
         self.events.scalar("run/mean_return", float(np.mean(self.progress.returns)), step, wall)
 
     def evaluation(self, step: int, wall: float, score: float, length: int,
-                   best: bool) -> None:
-        """A test-process episode: evals.csv, TensorBoard, and a line."""
-        self.evals.add(step, wall, score, length, best)
-        self.best_eval = score if self.best_eval is None else max(self.best_eval, score)
+                   best: float | None) -> None:
+        """A test-process episode: evals.csv, TensorBoard, and a line. ``best``: the mean score
+        of the games of these parameters, when it made them the best so far (best.npz)."""
+        self.evals.add(step, wall, score, length, best is not None)
+        if best is not None:
+            self.best_eval = best
         self.events.scalar("eval/return", score, step, wall)
-        self.events.scalar("eval/best", self.best_eval, step, wall)
+        if self.best_eval is not None:
+            self.events.scalar("eval/best", self.best_eval, step, wall)
         if not self.config.quiet:
-            log(f"test at step {step:,}: score {score:g} in {length:,} steps (best "
-                f"{self.best_eval:g}{', kept as best.npz' if best else ''})")
+            kept = f"; their mean {best:g} is the best so far, kept as best.npz" \
+                if best is not None else \
+                (f"; best {self.best_eval:g}" if self.best_eval is not None else "")
+            log(f"test at step {step:,}: score {score:g} in {length:,} steps{kept}")
 
     def flush(self) -> None:
         """Write the new episodes. A run folder removed under the run is made again (with its

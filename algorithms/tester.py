@@ -8,9 +8,12 @@ parameters (greedy for A3C, epsilon-greedy with ``--eval_epsilon`` for the value
 Atari episodes start with up to 30 random no-ops; a game with no reward for ``STALL_STEPS``
 agent steps ends there, since a greedy policy that never serves the ball in Breakout would
 otherwise play to the 108,000-frame limit), and sends the score to the supervisor
-(``messages.Evaluation``), which writes it to ``evals.csv`` and TensorBoard. A score above every
-earlier one has its snapshot written as ``best.npz`` beside the checkpoints, which ``--mode
-eval`` and ``--resume --checkpoint`` accept.
+(``messages.Evaluation``), which writes it to ``evals.csv`` and TensorBoard. A score above the
+best so far must hold: the same snapshot plays ``CONFIRM_GAMES`` more games, and if the mean of
+all of them still beats the best, the snapshot is written as ``best.npz`` beside the
+checkpoints (which ``--mode eval`` and ``--resume --checkpoint`` accept) with that mean as its
+score. One lucky game does not make a best: a greedy Pong policy can win one game 21-1 and
+lose the next 20-21, each point of which repeats the same hole.
 
 It costs the learners little: it runs at a lower priority (``nice`` 10), plays one episode at a
 time, and waits at least ``PACE`` times as long as the episode took of its CPU before the next
@@ -29,6 +32,7 @@ from .messages import Evaluation
 PACE = 9.0          # seconds of waiting per second of playing, at least
 POLL_SECONDS = 0.5  # how often it looks at the global step, the stop flag and its lifeline
 STALL_STEPS = 5_000  # agent steps without a reward that end a test game (20,000 frames on Atari)
+CONFIRM_GAMES = 2    # more games a snapshot plays when its first game beats the best
 BEST = "best.npz"
 
 
@@ -100,15 +104,22 @@ class TestProcess:
                 return
             arrays = self.shared.snapshot(self.runtime.steps)
             started = time.process_time()   # its own CPU: what it takes from the learners
-            score, length = self._play(arrays, step)
-            if score is None:
-                return   # stopped in the middle of the episode
-            best = score > self.best
-            if best:
-                self.best = score
-                self._save_best(arrays, step, score)
-            self.messages.send(Evaluation(self.spec.actor_id, step, time.time(), score, length,
-                                          best))
+            scores: list[float] = []
+            while len(scores) < 1 + CONFIRM_GAMES:
+                score, length = self._play(arrays, step)
+                if score is None:
+                    return   # stopped in the middle of the episode
+                scores.append(score)
+                confirming = scores[0] > self.best and len(scores) <= CONFIRM_GAMES
+                mean = float(np.mean(scores))
+                best = None
+                if not confirming and scores[0] > self.best and mean > self.best:
+                    self.best = best = mean
+                    self._save_best(arrays, step, mean)
+                self.messages.send(Evaluation(self.spec.actor_id, step, time.time(), score,
+                                              length, best))
+                if not confirming:
+                    break
             took = time.process_time() - started
             next_step, next_time = step + interval, time.monotonic() + PACE * took
 
