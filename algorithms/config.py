@@ -314,8 +314,8 @@ class Config:
         help="episodes to play in --mode eval")
     greedy: bool = EVALUATION(
         "--greedy", default=False, action="store_true", invocation=True,
-        help="--mode eval with A3C: take the most probable action instead of sampling from the "
-             "policy")
+        help="--mode eval: take the most probable action (A3C) instead of sampling from the "
+             "policy, or the best one always (value-based methods: no --eval_epsilon)")
     eval_epsilon: float = EVALUATION(
         "--eval_epsilon", default=0.05, type=number(float, "eval_epsilon", 0, 1),
         invocation=True,

@@ -3,7 +3,7 @@
 The paper's protocol: every episode starts with up to 30 random no-ops (Atari), scores are the
 unclipped game scores, and the agent acts as it would in training except for exploration: A3C
 samples from its policy (``--greedy`` takes the most probable action), value-based methods act
-epsilon-greedily with ``--eval_epsilon`` (0.05). Recurrent agents carry their state through an
+epsilon-greedily with ``--eval_epsilon`` (0.05; ``--greedy``: 0). Recurrent agents carry their state through an
 episode and reset it only when a new one starts.
 
 Evaluation runs in this one process, reads the checkpoint and never writes to it; it prints the
@@ -143,8 +143,8 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     agent.sync(ckpt.step)
     value_based = args.alg_type != "a3c"
     if value_based:
-        agent.epsilon = args.eval_epsilon
-        policy = f"epsilon-greedy, epsilon {args.eval_epsilon:g}"
+        agent.epsilon = 0.0 if args.greedy else args.eval_epsilon
+        policy = "greedy" if args.greedy else f"epsilon-greedy, epsilon {args.eval_epsilon:g}"
     else:
         agent.greedy = args.greedy
         policy = ("greedy (the mean action)" if env_spec.continuous else "greedy") \

@@ -90,6 +90,11 @@ def test_resume_continues_where_training_stopped(run_cli, tmp_path):
     assert result["global_step"] == latest.step and len(result["scores"]) == 3
     assert checkpoint.load(latest.path).arrays["params"].tobytes() \
         == latest.arrays["params"].tobytes(), "evaluation must not change the checkpoint"
+    greedy = run_cli(["CartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint",
+                      latest.path, "--eval_episodes", "1", "--greedy", "--eval_file",
+                      str(tmp_path / "greedy.json")], timeout=120)   # --greedy: epsilon 0
+    assert greedy.returncode == 0, greedy.stderr
+    assert json.load(open(tmp_path / "greedy.json"))["policy"] == "greedy"
 
     _bad_resumes(run_cli, tmp_path, latest)
 
