@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
             return _main(argv)
         except KeyboardInterrupt as stop:
             signum = getattr(stop, "signum", signal.SIGINT)
-            print(f"interrupted ({signal.Signals(signum).name}) before the start was complete",
-                  file=sys.stderr)
+            when = "" if interrupts.started() else " before the start was complete"
+            print(f"interrupted ({signal.Signals(signum).name}){when}", file=sys.stderr)
             return 128 + signum
 
 
@@ -45,7 +45,7 @@ def _main(argv: list[str] | None) -> int:
     except UserError as err:
         return _fail(str(err))
 
-    if (signum := interrupts.take()) is not None:
+    if (signum := interrupts.pending()) is not None:   # before any folder is made
         raise interrupts.Interrupted(signum)
     settings = plan.config
     if settings.mode == "eval":

@@ -407,8 +407,8 @@ class GymEnvironment:
     def _number(self, reward):
         """A reward of another type than the usual ones, if it is one number (a 0-d array, a
         NumPy scalar); never a string that merely reads as one."""
-        value = None if isinstance(reward, (str, bytes)) else np.asarray(reward)
-        if value is None or value.size != 1 or value.dtype.kind not in "biuf":
+        value = None if isinstance(reward, (str, bytes, list, tuple)) else np.asarray(reward)
+        if value is None or value.ndim != 0 or value.dtype.kind not in "biuf":
             raise self._fault(f"a reward that is not a number ({_shown(reward)})")
         return value.item()
 

@@ -3,8 +3,8 @@
 The paper's protocol: every episode starts with up to 30 random no-ops (Atari), scores are the
 unclipped game scores, and the agent acts as it would in training except for exploration: A3C
 samples from its policy (``--greedy`` takes the most probable action), value-based methods act
-epsilon-greedily with ``--eval_epsilon`` (0.05; ``--greedy``: 0). Recurrent agents carry their state through an
-episode and reset it only when a new one starts.
+epsilon-greedily with ``--eval_epsilon`` (0.05; ``--greedy``: 0). Recurrent agents carry their
+state through an episode and reset it only when a new one starts.
 
 Evaluation runs in this one process, reads the checkpoint and never writes to it; it prints the
 mean, standard deviation, minimum and maximum score and writes them, with every episode's score,

@@ -77,13 +77,14 @@ def lock_folder(folder: str) -> int | None:
 
 def holds(folder: str) -> bool:
     """Whether this process still holds ``folder``: its lock file is the one this process
-    locked (a folder removed and made again, by anyone, has a new one)."""
+    locked (a folder removed and made again, by anyone, has a new one). Another failure to
+    look (a folder made unreadable) is raised: the lock is not given up for it."""
     fd = _held.get(os.path.abspath(folder))
     if fd is None:
         return False
     try:
         now, held = os.stat(os.path.join(folder, LOCK_NAME)), os.fstat(fd)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
 

@@ -5,7 +5,9 @@ A Ctrl-C raised as ``KeyboardInterrupt`` in the middle of an import (argument ch
 TensorFlow) leaves modules half made: a traceback, and once a segmentation fault of TensorFlow
 as the interpreter ended. Deferred, the same Ctrl-C stops the run at its first safe point with
 the usual exit code. A second signal is not deferred: it interrupts at once, so that a start-up
-that hangs can still be stopped.
+that hangs can still be stopped. Once the work has taken the pending signal (:func:`take`),
+nothing more is deferred: a signal that reaches these handlers afterwards (while a finished
+run closes its backend) interrupts at once.
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from collections.abc import Iterator
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 _pending: int | None = None
+_taken = False   # the work has started: nothing is deferred any more
 
 
 class Interrupted(KeyboardInterrupt):
-    """A second stop signal during start-up."""
+    """A second stop signal during start-up, or one after it."""
 
     def __init__(self, signum: int):
         super().__init__(signum)
@@ -28,7 +31,7 @@ class Interrupted(KeyboardInterrupt):
 
 def _record(signum, _frame) -> None:
     global _pending
-    if _pending is not None:
+    if _pending is not None or _taken:
         raise Interrupted(signum)
     _pending = signum
 
@@ -37,8 +40,8 @@ def _record(signum, _frame) -> None:
 def deferred() -> Iterator[None]:
     """Within: the first stop signal is recorded (:func:`pending`), a second one raises
     :class:`Interrupted`. The handlers found are restored on the way out."""
-    global _pending
-    _pending = None
+    global _pending, _taken
+    _pending, _taken = None, False
     previous = {s: signal.signal(s, _record) for s in STOP_SIGNALS}
     try:
         yield
@@ -53,7 +56,13 @@ def pending() -> int | None:
 
 
 def take() -> int | None:
-    """The pending stop signal, now being acted upon (it is no longer pending)."""
-    global _pending
-    signum, _pending = _pending, None
+    """The stop signal received while deferred, or None: whoever calls this acts upon it, and
+    from now on a signal is not deferred."""
+    global _pending, _taken
+    signum, _pending, _taken = _pending, None, True
     return signum
+
+
+def started() -> bool:
+    """Whether the work took over (:func:`take`)."""
+    return _taken

@@ -102,7 +102,7 @@ def remove_orphans(folder: str = SHM_FOLDER) -> tuple[int, int]:
             pid = int(name.split("_")[1])
         except (IndexError, ValueError):
             continue
-        if _alive(pid):
+        if pid != os.getpid() and _alive(pid):   # a restarted container can reuse a dead pid
             continue
         path = os.path.join(folder, name)
         try:
@@ -133,11 +133,11 @@ def _alive(pid: int) -> bool:
 
 def _hold(name: str) -> int | None:
     """A descriptor holding a shared lock on segment ``name`` for this process's lifetime (the
-    kernel drops it when the process ends, however it ends); None where there is no such file."""
-    try:
-        fd = os.open(os.path.join(SHM_FOLDER, name), os.O_RDONLY)
-    except OSError:
+    kernel drops it when the process ends, however it ends); None where shared memory is not a
+    folder of files (not Linux)."""
+    if not os.path.isdir(SHM_FOLDER):
         return None
+    fd = os.open(os.path.join(SHM_FOLDER, name), os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_SH)
     return fd
 
@@ -159,18 +159,23 @@ class SharedVectors:
         """Create zero-filled segments (parent only)."""
         tag = f"{PREFIX}_{os.getpid()}_{secrets.token_hex(3)}"
         segments: dict[str, shared_memory.SharedMemory] = {}
+        locks: list[int] = []
         try:
             for name, size in sizes.items():
                 segments[name] = shared_memory.SharedMemory(
                     name=f"{tag}_{name}", create=True, size=max(1, size) * 4)
+                fd = _hold(segments[name].name.lstrip("/"))   # at once: another run's cleaner
+                if fd is not None:                             # must never take it for left
+                    locks.append(fd)
         except BaseException:
+            for fd in locks:
+                os.close(fd)
             for seg in segments.values():
                 seg.close()
                 seg.unlink()
             raise
         vectors = cls(segments, dict(sizes), owner=True)
-        vectors._locks = [fd for seg in segments.values()
-                          if (fd := _hold(seg.name.lstrip("/"))) is not None]
+        vectors._locks = locks
         for array in vectors.arrays.values():
             array.fill(0.0)
         return vectors

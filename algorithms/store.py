@@ -64,7 +64,8 @@ def refresh_target(global_step: int, interval: int, version, params: np.ndarray,
     if due <= version.value:
         return False
     np.copyto(target, params)
-    version.value = due
+    if due > version.value:   # a slower copier of an earlier interval never sets it back
+        version.value = due
     return True
 
 

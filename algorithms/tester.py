@@ -72,11 +72,14 @@ class TestProcess:
 
     def _saved_best(self) -> float:
         """The score of the best.npz this run's folder already holds (a resumed run keeps
-        it unless it is beaten), else -inf."""
+        it unless it is beaten), else -inf. One written before bests were confirmed (a single
+        game's score, no ``eval_games``) is replaced by the first confirmed best."""
         if not os.path.isfile(self.path):
             return -np.inf
         try:
             meta = checkpoint.load(self.path).meta
+            if "eval_games" not in meta:
+                return -np.inf
             return float(meta.get("eval_score", -np.inf))
         except Exception:   # noqa: BLE001 - an unreadable best is replaced by the next one
             return -np.inf
@@ -133,7 +136,8 @@ class TestProcess:
         return play_game(agent, env, self._stopping)
 
     def _save_best(self, arrays: dict[str, np.ndarray], step: int, score: float) -> None:
-        meta = dict(self.spec.meta or {}, eval_score=score, eval_step=step)
+        meta = dict(self.spec.meta or {}, eval_score=score, eval_step=step,
+                    eval_games=1 + CONFIRM_GAMES)
         arrays = dict(arrays, final_epsilons=np.array(self.spec.final_epsilons, np.float64))
         try:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)

@@ -187,7 +187,15 @@ class Soak:
         self.lost_steps: list[int] = []
         self.notes: list[str] = []
         self.pids: set[int] = set()
-        self.actions = {name: getattr(self, name) for name in FAULTS}
+        self.actions = {"kill_worker": self.kill_worker, "stop_worker": self.stop_worker,
+                        "sigterm_resume": self.sigterm_resume,
+                        "kill_parent_resume": self.kill_parent_resume,
+                        "corrupt_checkpoint_resume": self.corrupt_checkpoint_resume,
+                        "stop_forkserver": self.stop_forkserver, "kill_tester": self.kill_tester,
+                        "remove_folders": self.remove_folders,
+                        "sigquit_group_resume": self.sigquit_group_resume,
+                        "kill_forkserver_resume": self.kill_forkserver_resume,
+                        "kill_tracker_and_parent_resume": self.kill_tracker_and_parent_resume}
 
     def flags(self, resume: bool) -> list[str]:
         a = self.args

@@ -217,6 +217,7 @@ gym.register("Tiny-v0", entry_point=Tiny)
 gym.register("Broken-v0", entry_point=Broken)
 gym.register("StringReward-v0", entry_point=lambda: Typed(reward="1.0"))
 gym.register("ListReward-v0", entry_point=lambda: Typed(reward=[1.0, 2.0]))
+gym.register("OneListReward-v0", entry_point=lambda: Typed(reward=[1.0]))
 gym.register("StringTerminated-v0", entry_point=lambda: Typed(terminated="False"))
 gym.register("NumPyTypes-v0", entry_point=lambda: Typed(reward=np.array(1.5),
                                                         terminated=np.bool_(False), truncated=1))
@@ -243,6 +244,7 @@ def test_module_ids_import_the_module_and_use_its_action_space_as_defined(own_mo
 @pytest.mark.parametrize("game, what", [
     ("StringReward-v0", "a reward that is not a number ('1.0')"),
     ("ListReward-v0", "a reward that is not a number ([1.0, 2.0])"),
+    ("OneListReward-v0", "a reward that is not a number ([1.0])"),
     ("StringTerminated-v0", "a terminated flag that is not a boolean ('False')"),
 ])
 def test_rewards_and_flags_of_the_wrong_type_are_faults(own_module, game, what):

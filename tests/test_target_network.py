@@ -50,7 +50,8 @@ def test_refresh_once_per_interval_with_concurrent_workers():
         # Once per interval, give or take: two workers that cross a boundary in the same instant
         # both copy, and one that finds a later interval already recorded does not.
         assert 0.8 * intervals <= refreshes.value <= 1.2 * intervals
-        assert version.value == intervals
+        # the last interval, or (a copier of the one before finishing last) the one before it
+        assert version.value in (intervals - 1, intervals)
         assert np.all(shared["target"] > 0)               # it was really copied
     finally:
         shared.unlink()

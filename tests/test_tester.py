@@ -44,10 +44,13 @@ def test_the_test_process_logs_scores_keeps_the_best_and_the_run_has_one_curve(r
     assert all(b - a >= 5000 for a, b in zip(tests, tests[1:]))   # --eval_interval apart
     scores = [float(row["return"]) for row in evals]
     by_step = {step: [score for s, score in zip(steps, scores) if s == step] for step in tests}
-    assert all(len(games) in (1, 3) for games in by_step.values())
+    # one game, or three for a snapshot that beat the best (the last test may be cut short
+    # by the end of the run)
+    assert all(len(by_step[step]) in (1, 3) for step in tests[:-1])
+    assert len(by_step[tests[-1]]) in (1, 2, 3)
     bests = [row for row in evals if row["best"] == "1"]
     assert bests[0] is evals[2]   # the first three games' mean is the first best
-    means = [sum(by_step[int(b["global_step"])]) / 3 for b in bests]
+    means = [sum(by_step[int(b["global_step"])]) / 3 for b in bests]   # a best has its three
     assert means == sorted(set(means))   # each best beat the one before
     for step, games in by_step.items():  # a snapshot whose first game beat the best confirms
         earlier = [m for b, m in zip(bests, means) if int(b["global_step"]) < step]
@@ -59,6 +62,7 @@ def test_the_test_process_logs_scores_keeps_the_best_and_the_run_has_one_curve(r
     best = checkpoint.load(str(tmp_path / "ck" / "best.npz"))
     assert best.meta["eval_score"] == pytest.approx(means[-1])
     assert best.meta["eval_step"] == int(bests[-1]["global_step"])
+    assert best.meta["eval_games"] == 3
     evaluated = run_cli(["CartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint",
                          str(tmp_path / "ck" / "best.npz"), "--eval_episodes", "2", "--eval_file",
                          str(tmp_path / "best-eval.json")], timeout=200)

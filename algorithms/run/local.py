@@ -31,7 +31,7 @@ from ..tfsetup import ONEDNN
 from ..config import Config
 from ..errors import UserError
 from ..record import log
-from ..shared import SHM_FOLDER, StepCounters, StopFlag, remove_orphans
+from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, BackendLost, Message
 from .procs import GROUP_SIGNALS, child_end, continue_if_stopped, process_start, reason
@@ -54,10 +54,6 @@ class LocalBackend:
         pass
 
     def create_store(self, num_parameters: int) -> SharedParameterStore:
-        removed, freed = remove_orphans()
-        if removed:
-            log(f"removed {removed} shared-memory segment(s) ({freed / 2**20:.1f} MB) that a "
-                f"killed run had left in {SHM_FOLDER}")
         start_resource_tracker()
         try:
             self.server = start_forkserver(self.ctx, self.onednn)

@@ -150,6 +150,9 @@ class Supervisor:
     def _start_all(self) -> None:
         count = self.config.num_actor_learners
         first_step = self.steps.total()
+        if self.stopping:   # a signal while the run was starting: no learner is started
+            self.record.start_progress(first_step)
+            return
         for actor in range(count):
             if self.failure is None:
                 self._start_worker(actor, 0)
