@@ -148,8 +148,9 @@ def test_truncated_and_garbage_files_are_reported(tmp_path):
     truncated.write_bytes(data[: len(data) // 2])
     garbage = tmp_path / "checkpoint-000000003000.npz"
     garbage.write_bytes(os.urandom(5000))
-    for bad in (truncated, garbage):
-        with pytest.raises(UserError, match="corrupt or truncated") as err:
+    garbage.write_bytes(b"\x00" + os.urandom(4999))   # not even a zip archive's header
+    for bad, what in ((truncated, "corrupt or truncated"), (garbage, "is not a checkpoint")):
+        with pytest.raises(UserError, match=what) as err:
             checkpoint.load(str(bad))
         assert str(bad) in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(UserError, match="does not exist"):
