@@ -261,9 +261,25 @@ def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_pa
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler for ``signum`` (``SigCgt`` in /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(line.split()[1], 16) for line in f if line.startswith("SigCgt:"))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask & (1 << (signum - 1)))
+
+
 def _interrupted(args, cwd, delay: float):
+    """The CLI sent SIGINT ``delay`` s after the program's own handlers are in place (Python
+    catches no SIGQUIT by itself: once it does, ``cli.main`` has started; before that, only the
+    interpreter's own start, which no program can guard, would be measured)."""
     proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _catches(proc.pid, signal.SIGQUIT) and time.monotonic() < deadline:
+        time.sleep(0.005)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -275,13 +291,15 @@ def test_ctrl_c_at_any_moment_of_the_start_ends_cleanly(run_cli, tmp_path):
     line, never a traceback; whichever moment it lands on. A training interrupted before its
     run folder was made leaves none; an evaluation interrupted while it loads TensorFlow writes
     no result."""
-    for delay in (0.2, 0.6, 1.5):
+    for delay in (0.0, 0.1, 0.6, 1.5):
         code, out, err = _interrupted(["CartPole-v1", "--env", "GYM", "-n", "1", "--summary_dir",
                                        str(tmp_path / f"runs-{delay}"), "--checkpoint_dir",
                                        str(tmp_path / f"ck-{delay}")], tmp_path, delay)
         assert code == 130 and "Traceback" not in err, (delay, out, err)
-        assert "interrupted (SIGINT) before the start was complete" in err or \
-            "stopped by SIGINT at step " in out, (delay, out, err)
+        early = "interrupted (SIGINT) before the start was complete" in err
+        assert early or "stopped by SIGINT at step " in out, (delay, out, err)
+        if early:   # stopped before the run folder was made: none is left
+            assert not list(tmp_path.glob(f"runs-{delay}/*/*/*")), delay
     trained = run_cli(["CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "300",
                        "--quiet", "--summary_dir", str(tmp_path)], timeout=120, cwd=str(tmp_path))
     assert trained.returncode == 0, trained.stderr
@@ -291,7 +309,6 @@ def test_ctrl_c_at_any_moment_of_the_start_ends_cleanly(run_cli, tmp_path):
                                        str(tmp_path / f"eval-{delay}.json")], tmp_path, delay)
         assert code == 130 and "Traceback" not in err, (delay, out, err)
         assert err.strip().splitlines()[-1].startswith("interrupted"), (delay, err)
-    assert not list(tmp_path.glob("runs-0.2/*/*/*"))   # interrupted before the run folder
 
 
 def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cli, tmp_path):
