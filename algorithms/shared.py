@@ -24,6 +24,8 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from .run.procs import process_start
+
 PREFIX = "asyncrl"
 SHM_FOLDER = "/dev/shm"   # where Linux keeps POSIX shared memory (a tmpfs)
 
@@ -102,8 +104,8 @@ def remove_orphans(folder: str = SHM_FOLDER) -> tuple[int, int]:
             pid = int(name.split("_")[1])
         except (IndexError, ValueError):
             continue
-        if pid != os.getpid() and _alive(pid):   # a restarted container can reuse a dead pid
-            continue
+        if pid != os.getpid() and process_start(pid) is not None:   # a restarted container
+            continue                                                  # can reuse a dead pid
         path = os.path.join(folder, name)
         try:
             fd = os.open(path, os.O_RDONLY)
@@ -119,16 +121,6 @@ def remove_orphans(folder: str = SHM_FOLDER) -> tuple[int, int]:
         finally:
             os.close(fd)
     return removed, freed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
 
 
 def _hold(name: str) -> int | None:
