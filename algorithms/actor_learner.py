@@ -53,6 +53,7 @@ class WorkerSpec:
     role: str = "learner"        # or "tester": the test process (tester.py)
     meta: dict | None = None     # the tester's: the run's checkpoint metadata, for best.npz
     final_epsilons: tuple = ()   # the tester's: every learner's, for best.npz
+    trainer_pid: int = 0         # the tester's: the supervisor's, whose checkpoint folder it is
 
 
 class Runtime(NamedTuple):

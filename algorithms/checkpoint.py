@@ -26,6 +26,7 @@ import io
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 from dataclasses import dataclass
@@ -276,7 +277,7 @@ class Checkpointer:
         and locked again; one that another run has meanwhile claimed (a --resume into the
         folder made again) is left to it, and this run's checkpoints go to a folder of its own
         beside it: two runs never prune each other's checkpoints."""
-        from .files import holds, lock_folder, release_folder
+        from .files import holds, lock_folder, moved_folder, release_folder
         folder = self.directory
         if holds(folder):
             return folder
@@ -284,7 +285,7 @@ class Checkpointer:
         holder = lock_folder(folder)   # makes it again if it is gone; OSError if it cannot
         if holder is None:
             return folder
-        moved = f"{os.path.abspath(folder).rstrip(os.sep)}-{os.getpid()}"
+        moved = moved_folder(folder, os.getpid())
         if lock_folder(moved) is not None:
             raise OSError(f"{moved} is held by another run too")
         who = f"process {holder}" if holder > 0 else "another process"
@@ -300,8 +301,46 @@ class Checkpointer:
     def due(self, step: int) -> bool:
         return self.next_step <= step < self.config.max_global_steps
 
-    def save(self, step: int, arrays: dict[str, np.ndarray]) -> str:
+    def schedule_after(self, step: int) -> None:
+        """The next checkpoint is due one interval after ``step``."""
         self.next_step = self._next(step)
+
+    def save(self, step: int, arrays: dict[str, np.ndarray]) -> str:
+        self.schedule_after(step)
         self.last_path = save(self._held_directory(), step, arrays, self.meta,
                               self.config.keep_checkpoints)
         return self.last_path
+
+
+class BackgroundWrite:
+    """One checkpoint written by a thread of its own, so that a slow disk (an fsync of tens of
+    seconds on a loaded machine) never holds up the supervisor's loop: messages, restarts,
+    stall checks and signals go on meanwhile. ``done`` once the thread has ended; then ``path``
+    is the checkpoint written, or ``error`` says why none was."""
+
+    def __init__(self, checkpointer: Checkpointer, step: int, arrays: dict[str, np.ndarray]):
+        self.step = step
+        self.started = time.monotonic()
+        self.seconds = 0.0
+        self.path: str | None = None
+        self.error: BaseException | None = None
+        checkpointer.schedule_after(step)
+        self._thread = threading.Thread(target=self._write, args=(checkpointer, arrays),
+                                        name=f"checkpoint-{step}", daemon=True)
+        self._thread.start()
+
+    def _write(self, checkpointer: Checkpointer, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            self.path = checkpointer.save(self.step, arrays)
+        except BaseException as err:   # reported by the loop; a thread's error is lost else
+            self.error = err
+        self.seconds = time.monotonic() - self.started
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the write to end; True once it has."""
+        self._thread.join(timeout)
+        return self.done

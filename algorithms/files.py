@@ -75,6 +75,23 @@ def lock_folder(folder: str) -> int | None:
     return None
 
 
+def lock_holder(folder: str) -> int | None:
+    """The pid written in ``folder``'s lock file by the process that locked it last, without
+    locking it; None if there is none (the holder may have ended since: see
+    :func:`lock_folder` to know)."""
+    try:
+        with open(os.path.join(folder, LOCK_NAME), "rb") as f:
+            return int(f.read(32).decode().strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def moved_folder(folder: str, pid: int) -> str:
+    """Where a run of process ``pid`` writes its checkpoints once ``folder`` was removed under
+    it and another run claimed it (``checkpoint.Checkpointer``)."""
+    return f"{os.path.abspath(folder).rstrip(os.sep)}-{pid}"
+
+
 def holds(folder: str) -> bool:
     """Whether this process still holds ``folder``: its lock file is the one this process
     locked (a folder removed and made again, by anyone, has a new one). Another failure to

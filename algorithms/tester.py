@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from . import checkpoint
+from .files import lock_holder, moved_folder
 from .messages import Evaluation
 
 PACE = 9.0          # seconds of waiting per second of playing, at least
@@ -36,7 +37,14 @@ CONFIRM_GAMES = 2    # more games a snapshot plays when its first game beats the
 BEST = "best.npz"
 
 
-def best_path(checkpoint_dir: str) -> str:
+def best_path(checkpoint_dir: str, trainer_pid: int = 0) -> str:
+    """Where the best parameters go: beside the run's checkpoints, in the folder the trainer
+    (process ``trainer_pid``) writes them to now, which is another one if --checkpoint_dir was
+    removed under the run and claimed by another run (``files.moved_folder``)."""
+    if trainer_pid:
+        moved = moved_folder(checkpoint_dir, trainer_pid)
+        if lock_holder(moved) == trainer_pid:
+            return os.path.join(moved, BEST)
     return os.path.join(checkpoint_dir, BEST)
 
 
@@ -67,7 +75,7 @@ class TestProcess:
         self.agent.sync(0)
         self.agent.start_episode()
         self.agent.act(self.env.reset()[None])
-        self.path = best_path(config.checkpoint_dir)
+        self.path = best_path(config.checkpoint_dir, spec.trainer_pid)
         self.best = self._saved_best()
 
     def _saved_best(self) -> float:
@@ -139,6 +147,7 @@ class TestProcess:
         meta = dict(self.spec.meta or {}, eval_score=score, eval_step=step,
                     eval_games=1 + CONFIRM_GAMES)
         arrays = dict(arrays, final_epsilons=np.array(self.spec.final_epsilons, np.float64))
+        self.path = best_path(self.config.checkpoint_dir, self.spec.trainer_pid)
         try:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             checkpoint.save_as(self.path, int(arrays["steps"].sum()), arrays, meta)

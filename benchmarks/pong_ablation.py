@@ -109,6 +109,8 @@ SETTINGS = {
     # seeds 1 and 2: a torso of 1.7 M parameters may want a smaller Adam step (PPO's 2.5e-4).
     "nature-lr2.5e-4": (["--arch", "NATURE", "-lr", "2.5e-4"],
                         "today's defaults with the NATURE torso, lr 2.5e-4"),
+    "nature-lr4e-4": (["--arch", "NATURE", "-lr", "4e-4"],
+                      "today's defaults with the NATURE torso, lr 4e-4"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
     # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
     "nq-k8": (NQ_K8 + ["-lr", "2e-4"],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -182,7 +183,8 @@ class MemoryStore(VectorState):
 QUICK = Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01, startup=0.3)
 
 
-def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=QUICK):
+def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=QUICK,
+              meta_extra=None):
     args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
                               "--max_global_steps", str(BUDGET), "--checkpoint_interval", "500",
                               "--summary_dir", str(tmp_path / "summaries"), "--checkpoint_dir",
@@ -197,7 +199,8 @@ def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=Q
     record.open(settings.to_dict(), None)
     meta = {"config": settings.to_dict(), "layout": checkpoint.layout_record(layout),
             "observation_shape": list(SPEC.observation_shape), "num_actions": SPEC.num_actions,
-            "versions": {}, "run_dir": record.run_dir, "run_id": record.run_id, "resumes": 0}
+            "versions": {}, "run_dir": record.run_dir, "run_id": record.run_id, "resumes": 0,
+            **(meta_extra or {})}
     checkpointer = checkpoint.Checkpointer(settings, meta, 0)
     supervisor = Supervisor(settings, SPEC, layout, store, record, checkpointer, workers,
                             [1.0, 1.0], resumes=0, deadlines=deadlines)
@@ -224,6 +227,50 @@ def test_a_healthy_run_ends_at_its_budget_with_checkpoints_and_episodes(tmp_path
     assert ckpt.step == int(ckpt.arrays["steps"].sum()) >= BUDGET   # the store's own counters
     rows = (next((tmp_path / "summaries").rglob("episodes.csv"))).read_text().splitlines()
     assert len(rows) - 1 == sum(own // 100 for own in workers.own.values())   # one per 100
+    assert "done: " in capsys.readouterr().out
+
+
+class SlowWrite:
+    """A value of the checkpoints' metadata whose serialisation waits until ``release`` is set:
+    a checkpoint write that lasts as long as the test wants (the 37 s fsync of a loaded disk)."""
+
+    def __init__(self):
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.released_by_the_loop = []
+
+    def __str__(self) -> str:
+        self.entered.set()
+        self.released_by_the_loop.append(self.release.wait(5.0))   # False: a held-up loop
+        return "slow"
+
+
+def test_a_slow_checkpoint_write_never_holds_up_the_loop(tmp_path, capsys):
+    """While the first checkpoint's write is held, the loop goes on (the learners step, their
+    episodes are taken) and starts no second write; once released, the held checkpoint lands
+    with the steps of its snapshot, the next ones follow, and the final one is written after
+    it."""
+    slow = SlowWrite()
+    passes_while_held = []
+
+    def hold(workers):
+        if slow.entered.is_set() and not slow.release.is_set():
+            passes_while_held.append(workers.steps.total())
+            if len(passes_while_held) >= 30:
+                slow.release.set()
+
+    code, workers, _ = supervise(tmp_path, {}, "--keep_checkpoints", "10", on_pass=hold,
+                                 meta_extra={"slow": slow})
+    assert code == 0
+    assert slow.released_by_the_loop[0], "the loop stopped while the write was held"
+    assert len(passes_while_held) >= 30
+    assert passes_while_held[-1] - passes_while_held[0] >= 29 * 2 * STEP   # learners stepped
+    steps = [checkpoint.step_of(path)
+             for path in checkpoint.list_checkpoints(str(tmp_path / "checkpoints"))]
+    assert steps[0] == 500 and steps[-1] == BUDGET   # the held snapshot's step, and the final
+    assert steps[1] >= passes_while_held[-1]   # no second write began while one was held
+    assert len({step // 500 for step in steps}) == len(steps)   # one per interval at most
+    assert checkpoint.load(checkpoint.latest(str(tmp_path / "checkpoints"))).meta["slow"] == \
+        "slow"
     assert "done: " in capsys.readouterr().out
 
 

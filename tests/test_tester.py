@@ -147,3 +147,29 @@ def test_a_test_game_without_rewards_ends_and_one_with_rewards_plays_on():
             assert length == expected[1]
         else:
             assert length > 300   # points came every few hundred steps: never cut
+
+
+def test_the_best_goes_where_the_trainers_checkpoints_go(tmp_path):
+    """best.npz lies beside the run's checkpoints: in --checkpoint_dir, and in the folder of the
+    trainer's own pid once the run moved there (its --checkpoint_dir removed under it and
+    claimed by another run); never in a moved folder of another process."""
+    from algorithms import files
+    from algorithms.tester import BEST, best_path
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    me = os.getpid()
+    assert best_path(str(folder), me) == str(folder / BEST)
+    moved = files.moved_folder(str(folder), me)
+    assert moved == f"{folder}-{me}"
+    assert files.lock_folder(moved) is None
+    try:
+        assert best_path(str(folder), me) == os.path.join(moved, BEST)
+        assert best_path(str(folder), me + 1) == str(folder / BEST)   # another trainer's
+        assert best_path(str(folder), 0) == str(folder / BEST)        # no trainer known
+    finally:
+        files.release_folder(moved)
+    # a folder named for a pid whose lock file names another process is not the trainer's
+    other = tmp_path / f"ck-{me + 2}"
+    other.mkdir()
+    (other / files.LOCK_NAME).write_text(f"{me + 3}\n")
+    assert best_path(str(folder), me + 2) == str(folder / BEST)

@@ -72,6 +72,7 @@ class Supervisor:
         self.stop_requested: float | None = None   # when the stop was asked for
         self.terminated: dict[int, float] = {}   # actor: when it was sent SIGTERM
         self.stall_killed: set[int] = set()   # actors killed as stalled, not yet restarted
+        self.writing: checkpoint.BackgroundWrite | None = None   # a checkpoint being written
         self.tester = config.num_actor_learners if config.eval_interval else None  # its id
         self.tester_restarts = 0
         self.start_errors: dict[int, str] = {}   # actor: last line of its failure while starting
@@ -174,7 +175,8 @@ class Supervisor:
                               store=self.store.handle, run_dir=self.record.run_dir,
                               incarnation=incarnation, role="tester",
                               meta=self.checkpointer.meta,
-                              final_epsilons=tuple(self.final_epsilons))
+                              final_epsilons=tuple(self.final_epsilons),
+                              trainer_pid=os.getpid())
         else:
             spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
                               layout=self.layout, store=self.store.handle,
@@ -284,7 +286,10 @@ class Supervisor:
         """``--stop_return``, and a checkpoint when one is due."""
         if not self.stopping:
             self.record.check_solved(self.steps.total())
-        if self.checkpointer.due(self.steps.total()) and not self.stopping:
+        if self.writing is not None and self.writing.done:
+            self._report_write(self.writing)
+        if (self.checkpointer.due(self.steps.total()) and not self.stopping
+                and self.writing is None):
             self._save_checkpoint()
 
     def _check_parameters(self) -> None:
@@ -333,6 +338,9 @@ class Supervisor:
     def _close(self, first_step: int) -> int:
         """Every learner has ended: the last messages, the final checkpoint, the exit code."""
         record = self.record
+        if self.writing is not None:   # the last interval's checkpoint ends first
+            self.writing.wait()
+            self._report_write(self.writing)
         self._drain()
         self._check_parameters()
         record.flush()
@@ -436,7 +444,9 @@ class Supervisor:
     def _save_checkpoint(self, final: bool = False) -> None:
         """Snapshot the store (its step counters included) into a checkpoint (the supervisor
         is the only writer); never parameters that are not finite: the last good checkpoint
-        stays.
+        stays. The snapshot is taken here; the file is written by a thread of its own
+        (:class:`checkpoint.BackgroundWrite`), one at a time, so that a slow disk never holds
+        up the loop. The final one is written here, after the one in flight (``_close``).
 
         A write that fails (a full disk, a folder made read-only or removed) never ends
         training: it is reported on one line and tried again at the next interval. A final
@@ -458,25 +468,39 @@ class Supervisor:
             return
         arrays["final_epsilons"] = np.array(self.final_epsilons, np.float64)
         step = int(arrays["steps"].sum())
+        if not final:
+            self.writing = checkpoint.BackgroundWrite(self.checkpointer, step, arrays)
+            return
         start = time.monotonic()
         try:
             path = self.checkpointer.save(step, arrays)
         except OSError as err:
-            where = os.path.abspath(self.checkpointer.directory)
-            if not final:
-                log(f"warning: the checkpoint at step {step:,} could not be written to {where} "
-                    f"({reason(err)}); training goes on, and the next interval tries again",
-                    file=sys.stderr)
-                return
-            path = self._save_fallback(step, arrays, where, err)
+            path = self._save_fallback(step, arrays, os.path.abspath(self.checkpointer.directory),
+                                       err)
             if path is None:
                 return
+        self._show_notice()
+        log(f"final checkpoint: {os.path.abspath(path)} ({time.monotonic() - start:.2f} s)")
+
+    def _report_write(self, write: checkpoint.BackgroundWrite) -> None:
+        """The outcome of a checkpoint written in the background, on one line."""
+        self.writing = None
+        self._show_notice()
+        if write.error is None:
+            if not self.config.quiet:
+                log(f"checkpoint: {os.path.abspath(write.path)} ({write.seconds:.2f} s)")
+            return
+        if not isinstance(write.error, OSError):
+            raise write.error   # a defect, not the disk: as loud as in the loop itself
+        where = os.path.abspath(self.checkpointer.directory)
+        log(f"warning: the checkpoint at step {write.step:,} could not be written to {where} "
+            f"({reason(write.error)}); training goes on, and the next interval tries again",
+            file=sys.stderr)
+
+    def _show_notice(self) -> None:
         if self.checkpointer.notice:
             log(f"warning: {self.checkpointer.notice}", file=sys.stderr)
             self.checkpointer.notice = None
-        if final or not self.config.quiet:
-            log(f"{'final ' if final else ''}checkpoint: {os.path.abspath(path)} "
-                f"({time.monotonic() - start:.2f} s)")
 
     def _save_fallback(self, step: int, arrays: dict, where: str, err: OSError) -> str | None:
         """The final checkpoint, when --checkpoint_dir refuses it: into the run folder, else
