@@ -23,7 +23,7 @@ from .checks import check_display, check_writable
 from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE")
+ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")

@@ -32,7 +32,12 @@ CONV_TORSOS = {
     "NIPS": ([(16, 8, 4), (32, 4, 2)], 256),
     "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
     "UNIVERSE": ([(32, 3, 2)] * 4, None),
+    "NATURE_STD": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
 }
+# The first layer's name says how the input is scaled and which activation follows: conv<i>
+# (uint8 / 255, ReLU, "valid"), elu_conv<i> (standardised, ELU, "same"), std_conv<i>
+# (standardised, ReLU, "valid").
+PREFIXES = {"UNIVERSE": "elu_conv", "NATURE_STD": "std_conv"}
 # The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
 SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
@@ -102,7 +107,7 @@ def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[Par
     height, width_px, channels = observation_shape
     convs, dense = CONV_TORSOS[arch]
     same = arch == "UNIVERSE"
-    prefix = SMALL_PREFIX if same else "conv"
+    prefix = PREFIXES.get(arch, "conv")
     for i, (filters, kernel, stride) in enumerate(convs):
         fan_in = kernel * kernel * channels
         specs += [ParamSpec(f"{prefix}{i}/w", (kernel, kernel, channels, filters), fan_in),
@@ -222,10 +227,12 @@ def conv_torso(p: dict, observations):
     standardised to zero mean and unit variance) and no dense layer."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
-    if f"{SMALL_PREFIX}0/w" in p:
+    if f"{SMALL_PREFIX}0/w" in p or "std_conv0/w" in p:
         mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
         h = (h - mean) * tf.math.rsqrt(variance + 1e-2)
-        prefix, activation, padding = SMALL_PREFIX, tf.nn.elu, "SAME"
+        prefix, activation, padding = ((SMALL_PREFIX, tf.nn.elu, "SAME")
+                                       if f"{SMALL_PREFIX}0/w" in p
+                                       else ("std_conv", tf.nn.relu, "VALID"))
     else:
         h = h * (1.0 / 255.0)
         prefix, activation, padding = "conv", tf.nn.relu, "VALID"

@@ -111,6 +111,10 @@ SETTINGS = {
                         "today's defaults with the NATURE torso, lr 2.5e-4"),
     "nature-lr4e-4": (["--arch", "NATURE", "-lr", "4e-4"],
                       "today's defaults with the NATURE torso, lr 4e-4"),
+    # NATURE's input is the screen / 255: Pong's ball and paddles differ from its grey field by
+    # a few hundredths, where UNIVERSE standardises each observation (Breakout's field is black).
+    "nature-std": (["--arch", "NATURE_STD"],
+                   "today's defaults with the NATURE torso on standardised observations"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
     # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
     "nq-k8": (NQ_K8 + ["-lr", "2e-4"],

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from algorithms import checkpoint
-from test_end_to_end import assert_nothing_left, read_episodes, trailing_means, train_until
+from runs import assert_nothing_left, read_episodes, trailing_means, train_until
 
 # Each test here trains for many seconds.
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ import pytest
 from algorithms import checkpoint, cli
 from algorithms.record import RunRecord
 from conftest import shm_segments
-from test_end_to_end import _running, _wait_for_steps
+from runs import running, wait_for_steps
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_failing_checkpoint_writes_and_a_removed_run_folder_do_not_end_training(
     written before the faults is untouched."""
     folder = tmp_path / "ck"
     (tmp_path / "s").mkdir()
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
                    "--max_global_steps", "12000", "--checkpoint_interval", "2000",
                    "--checkpoint_dir", str(folder)], tmp_path / "s") as (proc, _):
         first = _wait_for(lambda: checkpoint.list_checkpoints(str(folder)), 150,
@@ -124,10 +124,10 @@ def test_a_full_summary_disk_mid_run_drops_tensorboard_scalars_and_training_goes
     by a file instead: the same failed write, another cause."""
     summary = tiny_tmpfs if tiny_tmpfs is not None else tmp_path / "s"
     folder = tmp_path / "ck"
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
                    "--max_global_steps", "40000", "--checkpoint_dir", str(folder)],
                   summary) as (proc, _):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         run_dir = glob.glob(os.path.join(str(summary), "CartPole-v1", "a3c", "*"))[0]
         if tiny_tmpfs is not None:
             with open(os.path.join(str(summary), "filler"), "wb", buffering=0) as f, \

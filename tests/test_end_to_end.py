@@ -1,6 +1,4 @@
 """The real CLI in real processes: learning, TensorBoard output, clean exits and signals."""
-import contextlib
-import csv
 import json
 import os
 import signal
@@ -13,69 +11,11 @@ import pytest
 
 from conftest import (ALGORITHMS, ROOT, actor_learner_pids, flag_value, processes_with_token,
                       readme_commands, shm_segments)
+from runs import (TRAINED_CARTPOLE_MEAN, TRAIN_TAGS, assert_nothing_left, read_episodes,
+                  read_scalars, running, trailing_means, train_until, wait_for_steps)
 
 # Each test here trains or runs real processes for many seconds.
 pytestmark = pytest.mark.slow
-
-
-TRAIN_TAGS = {"loss/policy", "loss/value", "policy/entropy", "train/learning_rate",
-              "train/steps_per_second"}
-
-
-def read_scalars(actor_dir: str) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar of one event folder, read back with TensorBoard's own reader."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
-    acc = EventAccumulator(actor_dir, size_guidance={"tensors": 0})
-    acc.Reload()
-    return {tag: [(e.step, float(tensor_util.make_ndarray(e.tensor_proto)))
-                  for e in acc.Tensors(tag)] for tag in acc.Tags()["tensors"]}
-
-
-def read_episodes(run_dir: str) -> list[dict]:
-    with open(os.path.join(run_dir, "episodes.csv")) as f:
-        return list(csv.DictReader(f))
-
-
-def assert_nothing_left(run) -> None:
-    assert processes_with_token(run.token) == [], "a process of the run is still alive"
-    assert shm_segments(run.proc.pid) == [], "a shared-memory segment was left in /dev/shm"
-
-
-# A bar for sampled evaluation episodes of a trained CartPole checkpoint. A random policy scores
-# 22 +- 12 an episode, so its mean over 10 episodes stays below 40. A3C on CartPole does not
-# always hold its peak until the stop, when the checkpoint is taken: 5 sampled episodes of one
-# whose last 20 training episodes averaged 400 scored 116 (and of an LSTM one, 197), and in one
-# CI run 10 of another scored 39.
-TRAINED_CARTPOLE_MEAN = 80
-
-
-def trailing_means(returns: np.ndarray, window: int = 20) -> np.ndarray:
-    """The mean of every ``window`` consecutive episodes."""
-    return np.convolve(returns, np.ones(window) / window, mode="valid")
-
-
-def train_until(run_cli, tmp_path, args: list[str], seeds: tuple[int, ...], good, timeout: float):
-    """Train with each seed in turn until ``good(returns)`` holds; (run, returns).
-
-    Hogwild's interleaving of updates is not seeded, so one seed gives another run each time:
-    in 13 runs of the A3C CartPole test below (with the gradient clipped globally), 12 reached a
-    trailing mean of 400 within 90,000 steps and one peaked at 290 and fell back. A second seed
-    makes a learner that works fail a test rarely, while one that does not learn still fails it
-    every time. Every attempt is reported.
-    """
-    attempts = []
-    for attempt, seed in enumerate(seeds):
-        summary = tmp_path / f"attempt{attempt}"   # run_cli gives each its own checkpoint folder
-        run = run_cli(args + ["--seed", str(seed), "--quiet", "--summary_dir", str(summary)],
-                      timeout=timeout)
-        assert run.returncode == 0, run.stderr
-        returns = np.array([float(e["return"]) for e in read_episodes(run.run_dir())])
-        attempts.append(f"seed {seed}: best trailing-20 mean {trailing_means(returns).max():.0f}, "
-                        f"last 20 {returns[-20:].mean():.0f} over {len(returns)} episodes")
-        if good(returns):
-            return run, returns
-    pytest.fail("no run learned: " + "; ".join(attempts))
 
 
 def test_cartpole_learns(run_cli, tmp_path):
@@ -195,47 +135,10 @@ def test_module_entry_point_from_the_root(tmp_path):
     assert len(list((tmp_path / "CartPole-v1" / "a3c").iterdir())) == 1
 
 
-def _start(args, tmp_path, new_session: bool = False):
-    """The CLI started with ``args``; with ``new_session``, as the leader of a process group
-    of its own, which can then be signalled as a whole."""
-    import uuid
-    token = uuid.uuid4().hex
-    env = dict(os.environ, RUN_TOKEN=token, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, os.path.join(ALGORITHMS, "main.py"), *args,
-                             "--summary_dir", str(tmp_path)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=new_session)
-    return proc, token
-
-
-@contextlib.contextmanager
-def _running(args, tmp_path):
-    """A run started with ``_start``, killed on the way out if it is still going (a failed
-    assertion must not leave it behind)."""
-    proc, token = _start(args, tmp_path)
-    try:
-        yield proc, token
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-
-
-def _wait_for_steps(proc, timeout=120):
-    """Read progress lines until training has made steps."""
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if line.startswith("[") and " 0/" not in line:
-            return lines
-    raise AssertionError("no progress:\n" + "".join(lines))
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_cleanly(tmp_path, sig, code):
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
+        wait_for_steps(proc)
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == code, err
@@ -249,7 +152,7 @@ def test_a_signal_before_the_first_step_ends_cleanly_without_a_checkpoint(tmp_pa
     """Ctrl-C while the run is being put together (its folder made, the fork server and the
     shared memory not yet): no learner is started, no checkpoint is written (an empty one would
     block a new run in that folder), exit 130."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path) as (proc, token):
         line = proc.stdout.readline()
         while line and not line.startswith("run directory:"):
             line = proc.stdout.readline()
@@ -354,7 +257,7 @@ def test_a_terminals_signal_to_the_group_stops_like_sigterm(tmp_path, sig, code)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         proc.stdout.close()
         proc.stderr.close()
         os.killpg(proc.pid, sig)
@@ -372,9 +275,9 @@ def test_a_terminals_signal_to_the_group_stops_like_sigterm(tmp_path, sig, code)
 
 
 def test_dead_worker_past_max_restarts_stops_training(tmp_path):
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_restarts", "0"],
                    tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         children = actor_learner_pids(proc.pid)
         assert len(children) == 2
         os.kill(children[0], signal.SIGKILL)

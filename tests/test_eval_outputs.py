@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from algorithms import checkpoint, cli, evaluate
-from test_hostile_checkpoints import _valid
+from runs import valid_checkpoint
 
 
 def _digest(path) -> str:
@@ -22,7 +22,7 @@ def _eval(path: str, capsys, *flags) -> tuple[int, str, str]:
 
 
 def test_the_checkpoint_being_evaluated_is_never_the_eval_file(tmp_path, capsys):
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     before = _digest(path)
     code, _, err = _eval(path, capsys, "--eval_file", path)
     assert code == 2
@@ -34,7 +34,7 @@ def test_the_checkpoint_being_evaluated_is_never_the_eval_file(tmp_path, capsys)
 
 def test_a_file_that_is_not_an_earlier_result_is_never_replaced(tmp_path, capsys):
     """A run's config.json, its episodes.csv, another checkpoint: refused before any episode."""
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"game": "CartPole-v1", "seed": 1}) + "\n")
@@ -56,7 +56,7 @@ def test_a_file_that_is_not_an_earlier_result_is_never_replaced(tmp_path, capsys
 
 
 def test_an_earlier_result_is_replaced_and_a_missing_folder_is_made(tmp_path, capsys):
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     target = tmp_path / "new" / "deeper" / "eval.json"
     code, out, _ = _eval(path, capsys, "--eval_file", str(target))
     assert code == 0 and f"written to {target}" in out
@@ -73,7 +73,7 @@ def test_a_full_disk_stops_the_recording_and_keeps_the_scores(tmp_path, capsys, 
     with one warning, every episode is still played and scored, and no truncated video is
     kept or listed in the result. Without the right to mount, the same state is made by asking
     for more free space than the temporary folder has."""
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     # recording draws off-screen with SDL's dummy drivers, which an evaluation in this process
     # sets in its environment: restored afterwards, for the tests that open real windows
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
@@ -104,7 +104,7 @@ def test_an_exported_agent_keeps_what_playing_needs(tmp_path, capsys):
     """export_agent.py: the parameters, counters and settings, no optimizer statistics; the
     agent evaluates like its checkpoint; exporting onto the checkpoint itself is refused."""
     from algorithms import export_agent
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     agent = str(tmp_path / "agents" / "cartpole.npz")
     assert export_agent.main([path, agent, "--note", "made by a test"]) == 0
     exported = checkpoint.load(agent)

@@ -10,7 +10,7 @@ import pytest
 
 from algorithms import checkpoint
 from conftest import processes_with_token, shm_segments
-from test_end_to_end import _start, _wait_for_steps
+from runs import start_run, wait_for_steps
 
 pytestmark = pytest.mark.slow
 
@@ -22,9 +22,9 @@ def _args(tmp_path, *more):
 
 
 def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_cli, tmp_path):
-    first, token = _start(_args(tmp_path), tmp_path)
+    first, token = start_run(_args(tmp_path), tmp_path)
     try:
-        _wait_for_steps(first)
+        wait_for_steps(first)
         deadline = time.monotonic() + 60
         while not checkpoint.list_checkpoints(str(tmp_path / "ck")):
             assert time.monotonic() < deadline, "no checkpoint written"
@@ -73,10 +73,10 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
     meantime: the first leaves it to the second and writes its own checkpoints beside it, so
     that neither prunes the other's."""
     folder = tmp_path / "ck"
-    first, token = _start(_args(tmp_path), tmp_path)
+    first, token = start_run(_args(tmp_path), tmp_path)
     second = None
     try:
-        _wait_for_steps(first)
+        wait_for_steps(first)
         deadline = time.monotonic() + 60
         while not checkpoint.list_checkpoints(str(folder)):
             assert time.monotonic() < deadline, "no checkpoint written"
@@ -92,9 +92,9 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
 
         os.kill(first.pid, signal.SIGSTOP)   # still, while the folder changes hands
         shutil.rmtree(folder)
-        second, token2 = _start(_args(tmp_path, "--summary_dir", str(tmp_path / "second")),
+        second, token2 = start_run(_args(tmp_path, "--summary_dir", str(tmp_path / "second")),
                                 tmp_path)
-        _wait_for_steps(second)
+        wait_for_steps(second)
         os.kill(first.pid, signal.SIGCONT)
         moved = tmp_path / f"ck-{first.pid}"
         deadline = time.monotonic() + 60

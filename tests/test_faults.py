@@ -13,8 +13,8 @@ import pytest
 
 from conftest import (ROOT, actor_learner_pids, children, forkserver_pid,
                       processes_with_token, shm_segments)
+from runs import running, start_run, wait_for_steps
 from algorithms.run.procs import process_start
-from test_end_to_end import _running, _start, _wait_for_steps
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
 
@@ -114,9 +114,9 @@ def test_an_environment_that_breaks_its_spaces_stops_the_run_in_one_line(run_cli
 
 
 def test_workers_exit_when_the_parent_is_killed(tmp_path):
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
+    proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "2"], tmp_path)
     try:
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         assert len(processes_with_token(token)) >= 3
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -143,9 +143,9 @@ def _worker_pids(proc, token):
 
 
 def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
                    "16000", "--seed", "3"], tmp_path) as (proc, token):
-        early = "".join(_wait_for_steps(proc))
+        early = "".join(wait_for_steps(proc))
         victims = _worker_pids(proc, token)
         assert len(victims) == 2
         os.kill(victims[0], signal.SIGKILL)
@@ -168,9 +168,9 @@ def test_a_killed_fork_server_stops_the_run_and_its_learners(tmp_path):
     from. Killed (the out-of-memory killer, a stray kill), it leaves them running and
     unwatchable: the run stops with one line that names it, exit code 1 and a final
     checkpoint; no learner is restarted beside the running ones, and none is left."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
                   tmp_path) as (proc, token):
-        early = "".join(_wait_for_steps(proc))
+        early = "".join(wait_for_steps(proc))
         learners = _worker_pids(proc, token)
         assert len(learners) == 2
         server = forkserver_pid(proc.pid)
@@ -194,9 +194,9 @@ def test_a_stopped_fork_server_is_continued_and_the_run_goes_on(tmp_path):
     """SIGSTOP to the fork server mid-run (a job-control mistake, a debugger): every join of a
     worker would wait for it forever. It is continued with one warning; the run reaches its
     budget, and a stop then is as quick as ever."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
                    "--max_global_steps", "40000"], tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         server = forkserver_pid(proc.pid)
         os.kill(server, signal.SIGSTOP)
         out, err = proc.communicate(timeout=120)
@@ -220,7 +220,7 @@ def _first_forkserver(proc) -> int | None:
 def test_a_fork_server_stopped_while_the_learners_start_is_continued(tmp_path):
     """Stopped before it has forked a learner, the server would leave the trainer blocked in
     a start, deaf to every signal; it is continued and the learners start."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
                    "--max_global_steps", "20000"], tmp_path) as (proc, token):
         server = _first_forkserver(proc)
         assert server is not None and actor_learner_pids(proc.pid) == []
@@ -233,7 +233,7 @@ def test_a_fork_server_stopped_while_the_learners_start_is_continued(tmp_path):
 
 def test_a_fork_server_killed_while_the_learners_start_is_named(tmp_path):
     """Not taken for a machine's limit (``ulimit``): one line names the killed server."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6",
                    "--max_global_steps", "20000"], tmp_path) as (proc, token):
         server = _first_forkserver(proc)
         assert server is not None
@@ -249,9 +249,9 @@ def test_a_killed_trainer_leaves_nothing_even_with_its_fork_server_stopped(tmp_p
     """kill -9 of the trainer while its fork server is stopped: the server dies with it
     (PR_SET_PDEATHSIG; SIGKILL ends a stopped process), the learners see their lifeline end,
     and the resource tracker removes the shared memory."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "6"],
                   tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         os.kill(forkserver_pid(proc.pid), signal.SIGSTOP)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
@@ -265,9 +265,9 @@ def test_a_killed_trainer_leaves_nothing_even_with_its_fork_server_stopped(tmp_p
 def test_what_a_run_killed_with_its_resource_tracker_leaves_is_removed_by_the_next(tmp_path):
     """kill -9 of the resource tracker, then of the trainer: nothing is left that could unlink
     the shared memory. The next run removes those segments when it starts, and says so."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "7"],
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "7"],
                   tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         [tracker] = [pid for pid in children(proc.pid)
                      if b"resource_tracker" in open(f"/proc/{pid}/cmdline", "rb").read()]
         os.kill(tracker, signal.SIGKILL)
@@ -300,9 +300,9 @@ def _stop_worker(proc, token) -> int:
 def test_stalled_worker_is_treated_as_dead(tmp_path):
     """An actor-learner stopped with SIGSTOP makes no progress; after --stall_timeout it is
     killed and restarted, and training reaches its budget."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
                    "150000", "--stall_timeout", "4", "--seed", "5"], tmp_path) as (proc, token):
-        early = "".join(_wait_for_steps(proc))
+        early = "".join(wait_for_steps(proc))
         _stop_worker(proc, token)
         out, err = proc.communicate(timeout=200)
         out = early + out
@@ -316,11 +316,11 @@ def test_a_run_stopped_and_continued_is_not_taken_for_stalled(tmp_path):
     """Ctrl-Z then `fg` (SIGSTOP, then SIGCONT to the whole process group), for twice
     --stall_timeout: no actor-learner made progress, but none could; the run goes on without
     killing any, and finishes, leaving nothing behind."""
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
+    proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
                           "40000", "--stall_timeout", "5", "--seed", "7"], tmp_path,
                          new_session=True)
     try:
-        early = "".join(_wait_for_steps(proc))
+        early = "".join(wait_for_steps(proc))
         os.killpg(proc.pid, signal.SIGSTOP)
         time.sleep(10)
         os.killpg(proc.pid, signal.SIGCONT)
@@ -339,9 +339,9 @@ def test_a_run_stopped_and_continued_is_not_taken_for_stalled(tmp_path):
 def _stalled_run(tmp_path):
     """A run with one actor-learner stopped (SIGSTOP) and the stall detector out of the way: the
     stopped worker never looks at the stop flag again, and ignores SIGTERM until killed."""
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "2", "--stall_timeout", "1000"],
+    proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "2", "--stall_timeout", "1000"],
                          tmp_path)
-    _wait_for_steps(proc)
+    wait_for_steps(proc)
     _stop_worker(proc, token)
     return proc, token
 
@@ -388,7 +388,7 @@ def test_a_hung_worker_does_not_block_a_stop(tmp_path):
 def test_sixteen_workers_stop_within_15_seconds(tmp_path):
     """SIGINT with 16 actor-learners running: all stop, a final checkpoint is written, everything
     is joined and unlinked within 15 s."""
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "16"], tmp_path) as (proc, token):
+    with running(["CartPole-v1", "--env", "GYM", "-n", "16"], tmp_path) as (proc, token):
         lines = []
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:   # wait until all 16 have started their loops

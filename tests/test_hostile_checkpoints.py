@@ -10,24 +10,10 @@ import pytest
 
 from algorithms import checkpoint, cli, config
 from algorithms.networks import make_layout
+from runs import valid_checkpoint
 
 
-def _valid(tmp_path) -> str:
-    """A checkpoint as training writes it: CartPole-v1, A3C, shared RMSProp, 2 actor-learners
-    at global step 3,000 (the network untrained, as at the start of a run)."""
-    args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "1",
-                              "--summary_dir", str(tmp_path / "s"),
-                              "--checkpoint_dir", str(tmp_path / "ck")])
-    config.resolve_defaults(args, continuous=False, atari=False)
-    settings = config.Config.from_namespace(args)
-    layout = make_layout("a3c", "NIPS", (4,), 2)
-    params = layout.initial_values(np.random.default_rng(0))
-    arrays = {"params": params, "opt_g": np.zeros_like(params),
-              "steps": np.array([1600, 1400], np.int64), "updates": np.array([320, 280]),
-              "final_epsilons": np.ones(2), "target_version": np.array(0, np.int64)}
-    meta = {"config": settings.to_dict(), "layout": checkpoint.layout_record(layout),
-            "observation_shape": [4], "num_actions": 2, "run_dir": None, "resumes": 0}
-    return checkpoint.save(str(tmp_path / "ck"), 3000, arrays, meta, keep=3)
+
 
 
 def _rewrite(path: str, arrays: dict | None = None, meta: dict | None = None,
@@ -52,7 +38,7 @@ def _eval(path: str, capsys) -> tuple[int, str]:
 
 
 def test_a_valid_checkpoint_evaluates(tmp_path, capsys):
-    code, err = _eval(_valid(tmp_path), capsys)
+    code, err = _eval(valid_checkpoint(tmp_path), capsys)
     assert code == 0, err
 
 
@@ -79,7 +65,7 @@ SIZE = make_layout("a3c", "NIPS", (4,), 2).size
 ])
 def test_bad_arrays_counters_and_metadata_are_one_line(tmp_path, capsys, arrays, meta,
                                                       message):
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     _rewrite(path, arrays, meta)
     code, err = _eval(path, capsys)
     assert code == 2 and err.count("\n") == 1, err
@@ -92,7 +78,7 @@ def test_bad_arrays_counters_and_metadata_are_one_line(tmp_path, capsys, arrays,
 ])
 def test_saved_settings_the_command_line_would_refuse_are_one_line(tmp_path, capsys, key,
                                                                    value):
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     with np.load(path, allow_pickle=False) as data:
         saved_config = json.loads(str(data["meta"]))["config"]
     _rewrite(path, meta={"config": dict(saved_config, **{key: value})})
@@ -108,7 +94,7 @@ def test_saved_settings_the_command_line_would_refuse_are_one_line(tmp_path, cap
 def _source_run(tmp_path) -> tuple[str, str, dict]:
     """Run A: a checkpoint at step 3,000 in A/ck whose recorded run folder A/s/... holds
     config.json (with the run's id) and episodes.csv (with episodes after step 3,000 too)."""
-    path = _valid(tmp_path / "A")
+    path = valid_checkpoint(tmp_path / "A")
     run_dir = tmp_path / "A" / "s" / "CartPole-v1" / "a3c" / "2026-01-01_00-00-00"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps({"run_id": "run-a", "config": {}}))
@@ -178,7 +164,7 @@ def _replace_meta(path: str, text: str) -> None:
     ('"a string"', "its metadata is a str, not a mapping"),
 ])
 def test_metadata_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, what):
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     _replace_meta(path, text)
     code, err = _eval(path, capsys)
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
@@ -187,7 +173,7 @@ def test_metadata_that_is_not_a_mapping_is_one_line(tmp_path, capsys, text, what
 
 def test_a_newer_format_is_named_and_the_file_kept(tmp_path, capsys):
     """Never "delete it" for a good checkpoint that a newer version wrote."""
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     _rewrite(path, meta={"format": checkpoint.FORMAT + 1})
     before = open(path, "rb").read()
     code, err = _eval(path, capsys)
@@ -201,7 +187,7 @@ def test_a_newer_format_is_named_and_the_file_kept(tmp_path, capsys):
 def test_a_resume_into_a_folder_with_later_checkpoints_is_refused(tmp_path, capsys):
     """Two lines of training in one folder would prune each other's checkpoints: a resume from
     an older checkpoint there is refused, and nothing in the folder changes."""
-    path = _valid(tmp_path)
+    path = valid_checkpoint(tmp_path)
     later = tmp_path / "ck" / checkpoint.file_name(5000)
     later.write_bytes(open(path, "rb").read())
     before = sorted(os.listdir(tmp_path / "ck"))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import flag_value, readme_commands
-from test_end_to_end import (TRAINED_CARTPOLE_MEAN, assert_nothing_left, read_episodes,
-                             read_scalars, trailing_means, train_until)
+from runs import (TRAINED_CARTPOLE_MEAN, assert_nothing_left, read_episodes, read_scalars,
+                  trailing_means, train_until)
 
 
 # Each test here trains or runs real processes for many seconds.

@@ -7,7 +7,7 @@ import pytest
 
 from algorithms.optimizers import SharedCounter
 from algorithms.shared import StepCounters
-from test_end_to_end import assert_nothing_left, read_scalars
+from runs import assert_nothing_left, read_scalars
 
 
 def _count(counters, actor, times):

@@ -8,18 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from conftest import ROOT, processes_with_token
-from test_end_to_end import _running, read_episodes, trailing_means
+from runs import RAY, read_episodes, read_until, running, start_run, trailing_means
 
 pytestmark = pytest.mark.slow
-RAY = os.path.join(os.path.dirname(sys.executable), "ray")
-
-
 def ray_actor_pids() -> list[int]:
     """Live processes of this project's Ray actors (any run's)."""
     found = []
@@ -61,18 +57,7 @@ def cluster():
         subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
 
 
-def _read_until(proc, pattern: str, timeout: float, seen: list[str]) -> re.Match:
-    """Read the run's output lines (kept in ``seen``) until one matches ``pattern``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        match = re.search(pattern, line)
-        if match:
-            return match
-    raise AssertionError(f"no line matching {pattern!r}:\n" + "".join(seen))
+
 
 
 def test_a_run_across_two_nodes_learns_and_replaces_a_killed_learner(cluster, tmp_path):
@@ -84,14 +69,14 @@ def test_a_run_across_two_nodes_learns_and_replaces_a_killed_learner(cluster, tm
             cluster, "--max_global_steps", "300000", "--stop_return", "400", "--seed", "7",
             "--checkpoint_dir", str(tmp_path / "ck"), "--checkpoint_interval", "10000"]
     seen: list[str] = []
-    with _running(args, tmp_path) as (proc, _):
+    with running(args, tmp_path) as (proc, _):
         nodes = {}
         for _ in range(2):
-            match = _read_until(proc, r"actor-learner (\d) runs on node (\w+) .*pid (\d+)", 240,
+            match = read_until(proc, r"actor-learner (\d) runs on node (\w+) .*pid (\d+)", 240,
                                 seen)
             nodes[int(match[1])] = (match[2], int(match[3]))
         assert len({node for node, _ in nodes.values()}) == 2, nodes   # one per node
-        _read_until(proc, r"^\[.*step [1-9]", 240, seen)
+        read_until(proc, r"^\[.*step [1-9]", 240, seen)
         # the learners are seen where the end of the test looks for leftovers
         assert {pid for _, pid in nodes.values()} <= set(ray_actor_pids())
         os.kill(nodes[1][1], signal.SIGKILL)
@@ -121,8 +106,8 @@ def test_sigterm_stops_a_ray_run_and_a_local_run_resumes_it(cluster, tmp_path):
     args = ["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3", "--checkpoint_dir",
             str(checkpoints)]
     seen: list[str] = []
-    with _running(args + ["--cluster", "ray", "--ray_address", cluster], tmp_path) as (proc, _):
-        _read_until(proc, r"^\[.*step [1-9]", 240, seen)
+    with running(args + ["--cluster", "ray", "--ray_address", cluster], tmp_path) as (proc, _):
+        read_until(proc, r"^\[.*step [1-9]", 240, seen)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, "".join(seen) + out + err
@@ -144,8 +129,7 @@ def test_sigterm_stops_a_ray_run_and_a_local_run_resumes_it(cluster, tmp_path):
 def test_a_ray_instance_started_by_the_run_is_stopped_at_its_end(tmp_path):
     """Without --ray_address the run starts a Ray instance of its own, and nothing of it (head
     processes, workers, actors) outlives the run."""
-    from test_end_to_end import _start
-    proc, token = _start(["CartPole-v1", "--env", "GYM", "-n", "1", "--cluster", "ray",
+    proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "1", "--cluster", "ray",
                           "--max_global_steps", "1500", "--seed", "1", "--checkpoint_dir",
                           str(tmp_path / "ck")], tmp_path)
     out, err = proc.communicate(timeout=300)

@@ -11,8 +11,7 @@ import pytest
 
 from algorithms.checkpoint import step_of as checkpoint_step
 from conftest import ROOT
-from test_end_to_end import _running
-from test_ray import RAY, _read_until
+from runs import RAY, read_until, running
 
 pytestmark = pytest.mark.slow
 
@@ -29,10 +28,10 @@ def test_a_lost_ray_head_stops_the_run_in_one_line(tmp_path):
     assert head.returncode == 0, head.stderr
     try:
         seen: list[str] = []
-        with _running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "2", "--cluster",
+        with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "2", "--cluster",
                        "ray", "--ray_address", f"127.0.0.1:{port}", "--checkpoint_interval",
                        "2000", "--checkpoint_dir", str(tmp_path / "ck")], tmp_path) as (proc, _):
-            saved = _read_until(proc, r"^checkpoint: (\S+)", 300, seen).group(1)
+            saved = read_until(proc, r"^checkpoint: (\S+)", 300, seen).group(1)
             subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
             out, err = proc.communicate(timeout=180)
     finally:

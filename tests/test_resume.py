@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from algorithms import checkpoint
-from test_end_to_end import assert_nothing_left, read_episodes, read_scalars
+from runs import assert_nothing_left, read_episodes, read_scalars
 
 LR, LR_STEPS, EPS_STEPS = 3e-3, 20_000, 10_000
 

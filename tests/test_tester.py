@@ -11,7 +11,7 @@ import pytest
 
 from algorithms import checkpoint
 from conftest import actor_learner_pids, processes_with_token, shm_segments
-from test_end_to_end import _running, _wait_for_steps
+from runs import running, wait_for_steps
 
 pytestmark = pytest.mark.slow
 
@@ -92,10 +92,10 @@ def _nice(pid: int) -> int:
 
 
 def test_a_killed_test_process_is_restarted_and_training_goes_on(tmp_path):
-    with _running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "4",
+    with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "4",
                    "--max_global_steps", "60000", "--eval_interval", "2000", "--max_restarts",
                    "0"], tmp_path) as (proc, token):
-        _wait_for_steps(proc)
+        wait_for_steps(proc)
         deadline = time.monotonic() + 60
         testers = []
         while not testers and time.monotonic() < deadline:
