@@ -56,6 +56,16 @@ VIDEO_MIN_FREE = 1 << 20
 VIDEO_CHECK_FRAMES = 16
 
 
+def is_rgb(screen) -> bool:
+    """Whether ``screen`` is an RGB image: an array of height x width x 3."""
+    return isinstance(screen, np.ndarray) and screen.ndim == 3 and screen.shape[2] == 3
+
+
+def describe(value) -> str:
+    return f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else \
+        type(value).__name__ if value is not None else "None"
+
+
 class VideoWriter:
     """An MP4 file of RGB frames, written with OpenCV (``mp4v``)."""
 
@@ -65,9 +75,13 @@ class VideoWriter:
         self.frames = 0
         self.failed: OSError | None = None   # once set, frames are dropped
 
-    def add(self, rgb: np.ndarray) -> None:
+    def add(self, rgb: np.ndarray | None) -> None:
         import cv2
         if self.failed is not None:
+            return
+        if not is_rgb(rgb):
+            self.failed = OSError(f"the environment's render() gave {describe(rgb)}, not an RGB "
+                                  "image: a video needs one (render_mode 'rgb_array')")
             return
         if self.frames % VIDEO_CHECK_FRAMES == 0 and not self._room():
             return
@@ -111,7 +125,7 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
             screen = env.screen()
             if video is not None:
                 video.add(screen)
-            if window is not None:
+            if window is not None and is_rgb(screen):
                 window.show(screen)
         if done:
             return score, steps

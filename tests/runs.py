@@ -129,10 +129,11 @@ def read_until(proc, pattern: str, timeout: float, seen: list[str]) -> re.Match:
     raise AssertionError(f"no line matching {pattern!r}:\n" + "".join(seen))
 
 
-def valid_checkpoint(tmp_path) -> str:
+def valid_checkpoint(tmp_path, game: str = "CartPole-v1") -> str:
     """A checkpoint as training writes it: CartPole-v1, A3C, shared RMSProp, 2 actor-learners
-    at global step 3,000 (the network untrained, as at the start of a run)."""
-    args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "1",
+    at global step 3,000 (the network untrained, as at the start of a run); or another ``game``
+    of CartPole's spaces."""
+    args = config.parse_args([game, "--env", "GYM", "-n", "2", "--seed", "1",
                               "--summary_dir", str(tmp_path / "s"),
                               "--checkpoint_dir", str(tmp_path / "ck")])
     config.resolve_defaults(args, continuous=False, atari=False)

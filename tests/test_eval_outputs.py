@@ -117,3 +117,30 @@ def test_an_exported_agent_keeps_what_playing_needs(tmp_path, capsys):
     assert export_agent.main([path, path]) == 2
     assert "is the checkpoint being exported" in capsys.readouterr().err
     assert checkpoint.load(path).step == 3000
+
+
+def test_an_environment_without_a_screen_stops_the_recording_not_the_evaluation(tmp_path,
+                                                                             capsys):
+    """--record_video with an environment whose render() gives None: one warning, no video
+    file, every episode scored."""
+    import gymnasium as gym
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    class Blind(CartPoleEnv):
+        def render(self):
+            return None
+
+    if "BlindCartPole-v1" not in gym.envs.registry:
+        gym.register("BlindCartPole-v1", entry_point=Blind, max_episode_steps=500)
+    path = valid_checkpoint(tmp_path, "BlindCartPole-v1")
+    videos, result = tmp_path / "videos", tmp_path / "eval.json"
+    code = cli.main(["BlindCartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint", path,
+                     "--eval_episodes", "3", "--record_video", str(videos), "--eval_file",
+                     str(result)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("warning: recording stopped (the environment's render() gave None, not "
+                     "an RGB image") == 1
+    written = json.loads(result.read_text())
+    assert written["episodes"] == 3 and written["videos"] == []
+    assert not list(videos.glob("*.mp4"))
