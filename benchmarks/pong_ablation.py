@@ -123,6 +123,14 @@ SETTINGS = {
     "nq-k8-lr5e-4": (NQ_K8 + ["-lr", "5e-4"], "as nq-k8, lr 5e-4"),
     # At 2 M steps nq-k8-lr5e-4's learner with final epsilon 0.01 averaged +11, the one with 0.1
     # -5: on Pong a tenth of random actions costs more than the policy has learned.
+    # The paper's other value-based methods with today's defaults, as the plain commands run
+    # them (issue 28): `python main.py pong --alg_type q --max_local_steps 1`, and so on.
+    "one-step-q": (["--alg_type", "q", "--max_local_steps", "1"],
+                   "one-step Q-learning with today's defaults"),
+    "one-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "1"],
+                       "one-step Sarsa with today's defaults"),
+    "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5"],
+                     "n-step Sarsa (t_max 5) with today's defaults"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01"],
                    "n-step Q (t_max 5) with today's defaults (nq-k8-lr5e-4's settings), every "
                    "actor-learner's final epsilon 0.01"),
