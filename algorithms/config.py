@@ -23,7 +23,7 @@ from .checks import check_display, check_writable
 from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD")
+ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -131,14 +131,16 @@ class Config:
              "n-step Sarsa")
     arch: str = ALGORITHM(
         "--arch", type=choice(ARCHITECTURES, str.upper),
-        help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015) or "
-             "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm); vector "
-             "observations always use an MLP. Default: from --preset")
+        help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015), "
+             "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
+             "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256) or NATURE_STD "
+             "(NATURE on standardised observations); vector observations always use an MLP. "
+             "Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE (which reads the playing field only), 84 with NIPS and NATURE (the whole "
-             "screen)")
+             "UNIVERSE and UNIVERSE_DENSE (which read the playing field only), 84 with the others "
+             "(the whole screen)")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "

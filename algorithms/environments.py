@@ -51,7 +51,7 @@ SMALL_CROP = (34, 194)
 def atari_frames(arch: str, lstm: bool, size: int | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
     (``--screen_size``; default 42 for UNIVERSE, 84 for the others)."""
-    if arch == "UNIVERSE":
+    if arch.startswith("UNIVERSE"):
         return Frames(size or 42, 1 if lstm else ATARI_HISTORY, SMALL_CROP)
     return Frames(size or ATARI_SCREEN, ATARI_HISTORY)
 

@@ -33,11 +33,12 @@ CONV_TORSOS = {
     "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
     "UNIVERSE": ([(32, 3, 2)] * 4, None),
     "NATURE_STD": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+    "UNIVERSE_DENSE": ([(32, 3, 2)] * 4, 256),
 }
 # The first layer's name says how the input is scaled and which activation follows: conv<i>
 # (uint8 / 255, ReLU, "valid"), elu_conv<i> (standardised, ELU, "same"), std_conv<i>
 # (standardised, ReLU, "valid").
-PREFIXES = {"UNIVERSE": "elu_conv", "NATURE_STD": "std_conv"}
+PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv"}
 # The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
 SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
@@ -106,7 +107,7 @@ def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[Par
         return mlp_specs("mlp", observation_shape[0]), MLP_HIDDEN[-1]
     height, width_px, channels = observation_shape
     convs, dense = CONV_TORSOS[arch]
-    same = arch == "UNIVERSE"
+    same = arch.startswith("UNIVERSE")
     prefix = PREFIXES.get(arch, "conv")
     for i, (filters, kernel, stride) in enumerate(convs):
         fan_in = kernel * kernel * channels
@@ -245,7 +246,7 @@ def conv_torso(p: dict, observations):
     h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
     if "dense/w" not in p:
         return h
-    return tf.nn.relu(tf.matmul(h, p["dense/w"]) + p["dense/b"])
+    return activation(tf.matmul(h, p["dense/w"]) + p["dense/b"])
 
 
 def mlp(p: dict, prefix: str, observations):

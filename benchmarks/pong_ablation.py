@@ -115,6 +115,12 @@ SETTINGS = {
     # a few hundredths, where UNIVERSE standardises each observation (Breakout's field is black).
     "nature-std": (["--arch", "NATURE_STD"],
                    "today's defaults with the NATURE torso on standardised observations"),
+    # NIPS and NATURE have a dense layer after their convs, UNIVERSE none: its policy is linear
+    # in 288 conv features, and Breakout wants the ball's place set against the paddle's.
+    "universe-dense": (["--arch", "UNIVERSE_DENSE"],
+                       "today's defaults with a dense layer of 256 ELUs after UNIVERSE's convs"),
+    "universe-dense-single-life": (["--arch", "UNIVERSE_DENSE", "--single_life_episodes", "true"],
+                                   "UNIVERSE_DENSE, a lost life terminal for learning"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
     # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
     "nq-k8": (NQ_K8 + ["-lr", "2e-4"],

@@ -12,6 +12,12 @@ from algorithms.networks import actor_critic_layout
      + 512 * 4 + 4 + 513),
     # four conv 3x3x32/2 "same": 42 -> 21 -> 11 -> 6 -> 3, so 3*3*32 = 288 features, no dense
     ("UNIVERSE", (42, 42, 1), 6, 288 + 32 + 3 * (9216 + 32) + 288 * 6 + 6 + 289),
+    # UNIVERSE's convs, then a dense layer of 256: 288x256+256, heads on 256
+    ("UNIVERSE_DENSE", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
+    # NATURE's parameters, named std_conv<i> (standardised input)
+    ("NATURE_STD", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
+     + 512 * 4 + 4 + 513),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -44,16 +50,17 @@ def test_split_rejects_a_vector_of_another_size():
 
 
 def test_universe_torso_standardises_each_observation():
-    """The UNIVERSE torso sees each observation as zero mean, unit variance: scaling and
-    shifting the pixels of a frame (a brighter or dimmer game) changes no output; the NIPS
-    torso, which only divides by 255, does change."""
+    """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
+    scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
+    the NIPS and NATURE torsos, which only divide by 255, do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 120, (3, 42, 42, 4)).astype(np.float32)
     brighter = 2.0 * frames + 10.0
-    for arch, expect_same in (("UNIVERSE", True), ("NIPS", False)):
-        shape = (42, 42, 4) if arch == "UNIVERSE" else (84, 84, 4)
+    for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
+                              ("NATURE", False), ("NATURE_STD", True)):
+        shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
         size = shape[0]
