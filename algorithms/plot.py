@@ -59,6 +59,15 @@ def read_run(run_dir: str) -> dict:
     return run
 
 
+def up_to(run: dict, max_step: int) -> dict:
+    """The episodes of ``run`` that ended by global step ``max_step``."""
+    keep = run["step"] <= max_step
+    if not keep.any():
+        raise PlotError(f"{run['label']} has no episode by step {max_step:,}")
+    return {key: (value[keep] if isinstance(value, np.ndarray) else value)
+            for key, value in run.items()}
+
+
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing mean over up to ``window`` values (shorter at the start)."""
     cumulative = np.cumsum(np.insert(values.astype(float), 0, 0.0))
@@ -156,12 +165,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ylim", default=None, metavar="LOW,HIGH", type=axis_range,
                         help="the return axis's range, e.g. 0,40 (default: every episode "
                              "shown; rare outliers then flatten the curve)")
+    parser.add_argument("--max_step", type=int, default=None, metavar="STEPS",
+                        help="only the episodes up to this global step (runs of different "
+                             "lengths compared over a common budget)")
     args = parser.parse_args(argv)
     if args.window < 1:
         parser.error("argument --window: must be at least 1")
+    if args.max_step is not None and args.max_step < 1:
+        parser.error("argument --max_step: must be at least 1")
     output = args.output or os.path.join(args.run_dirs[0], "learning_curves.png")
     try:
         runs = [read_run(d) for d in args.run_dirs]
+        if args.max_step is not None:
+            runs = [up_to(run, args.max_step) for run in runs]
         if args.labels is not None:
             labels = args.labels.split(",")
             if len(labels) != len(runs):

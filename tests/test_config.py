@@ -47,15 +47,16 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
     tuned = parse("pong", "-n", "16")
     config.resolve_defaults(tuned, continuous=False, atari=True)
     assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
-            tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor) == \
-        ("tuned", "UNIVERSE", "adam", 1e-8, 1e-4, 20, 50.0, 1)
+            tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor,
+            tuned.single_life_episodes) == \
+        ("tuned", "UNIVERSE_DENSE", "adam", 1e-8, 1e-4, 20, 50.0, 1, True)
     for alg in ("q", "sarsa"):   # batched as A3C, at their own rate (TUNED_ATARI_VALUE)
         other = parse("pong", "--alg_type", alg, "-n", "2")
         config.resolve_defaults(other, continuous=False, atari=True)
         assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps,
                 other.clip_norm, other.envs_per_actor, other.epsilon_annealing_steps) == \
             ("UNIVERSE", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
-        assert other.final_epsilon == 0.01
+        assert other.final_epsilon == 0.01 and other.single_life_episodes is False
         paper = parse("pong", "--alg_type", alg, "-n", "2", "--preset", "paper")
         config.resolve_defaults(paper, continuous=False, atari=True)
         assert (paper.arch, paper.opt_type, paper.e, paper.initial_lr, paper.max_local_steps,

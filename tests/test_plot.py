@@ -46,3 +46,15 @@ def test_a_bad_ylim_is_one_line(run_dir, tmp_path, capsys, value):
     assert err == f"plot.py: error: argument --ylim: {value!r} is not LOW,HIGH with LOW < HIGH " \
                   "(e.g. 0,40)"
     assert not os.path.exists(tmp_path / "x.png")
+
+
+def test_max_step_keeps_the_episodes_up_to_it(run_dir, tmp_path, capsys):
+    """--max_step 2000: the 20 episodes that ended by step 2,000 of the 40 (one every 100);
+    a budget before the first episode is one line."""
+    png = tmp_path / "curve.png"
+    assert plot.main([run_dir, "-o", str(png), "--max_step", "2000"]) == 0
+    assert "(1 run, 20 episodes)" in capsys.readouterr().out
+    run = plot.up_to(plot.read_run(run_dir), 2000)
+    assert run["step"].max() == 2000 and len(run["elapsed"]) == 20
+    assert plot.main([run_dir, "-o", str(png), "--max_step", "50"]) == 2
+    assert "has no episode by step 50" in capsys.readouterr().err
