@@ -154,6 +154,8 @@ def load(path: str) -> Checkpoint:
         meta = json.loads(str(arrays.pop("meta")))
         if not isinstance(meta, dict):
             raise ValueError(f"its metadata is a {type(meta).__name__}, not a mapping")
+        if "compact" in meta:
+            expand(arrays, meta)
         written = meta.get("format")
         if isinstance(written, int) and not isinstance(written, bool) and written > FORMAT:
             raise NewerFormat(written)
@@ -174,6 +176,63 @@ def load(path: str) -> Checkpoint:
         raise UserError(f"checkpoint {path!r} is corrupt or truncated ({reason}); delete it, or "
                         "pass an earlier one with --checkpoint") from None
     return Checkpoint(path, arrays, meta)
+
+
+# A compact agent (``export_agent.py --half --rank R``) stores each vector (the parameters, and
+# the target network's) as float16, with some matrices as two low-rank factors; loading expands
+# it back into the float32 vector every other part of the trainer reads.
+COMPACT_VECTORS = ("params", "target")
+
+
+def compact(vector: np.ndarray, layout: list, rank: int | None, half: bool,
+            prefix: str) -> tuple[dict[str, np.ndarray], list[list]]:
+    """``vector`` (in ``layout``'s order, [[name, shape], ...]) as compact arrays: every dense
+    layer's weight matrix (``*dense/w``) of more than ``rank`` rows and columns as factors U
+    (rows x rank) and V (rank x columns) of its truncated SVD, the rest as one vector; float16
+    if ``half``. Returns the arrays (named ``<prefix>...``) and the factored [name, rank]s."""
+    dtype = np.float16 if half else np.float32
+    arrays, factored, rest, offset = {}, [], [], 0
+    for name, shape in layout:
+        size = int(np.prod(shape))
+        tensor = vector[offset:offset + size].reshape(shape)
+        offset += size
+        if rank is not None and name.endswith("dense/w") and min(shape) > rank:
+            u, singular, vt = np.linalg.svd(tensor.astype(np.float64), full_matrices=False)
+            arrays[f"{prefix}_u{len(factored)}"] = (u[:, :rank] * singular[:rank]).astype(dtype)
+            arrays[f"{prefix}_v{len(factored)}"] = vt[:rank].astype(dtype)
+            factored.append([name, rank])
+        else:
+            rest.append(tensor.ravel())
+    arrays[f"{prefix}_rest"] = np.concatenate(rest).astype(dtype)
+    return arrays, factored
+
+
+def expand(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """A compact agent's arrays back into float32 vectors, in place (ValueError, KeyError or
+    TypeError if they do not fit its layout)."""
+    factored = {name for name, _ in meta["compact"]["factored"]}
+    for prefix in COMPACT_VECTORS:
+        if f"{prefix}_rest" not in arrays:
+            continue
+        rest = arrays.pop(f"{prefix}_rest").astype(np.float32)
+        parts, offset, index = [], 0, 0
+        for name, shape in meta["layout"]:
+            size = int(np.prod(shape))
+            if name in factored:
+                u = arrays.pop(f"{prefix}_u{index}").astype(np.float32)
+                v = arrays.pop(f"{prefix}_v{index}").astype(np.float32)
+                index += 1
+                if (u.shape[0], v.shape[1]) != tuple(shape):
+                    raise ValueError(f"factors of {name} give {u.shape[0]}x{v.shape[1]}, "
+                                     f"not {shape}")
+                parts.append((u @ v).ravel())
+            else:
+                parts.append(rest[offset:offset + size])
+                offset += size
+        if offset != rest.size:
+            raise ValueError(f"{prefix} holds {rest.size} values outside its factors, its "
+                             f"layout {offset}")
+        arrays[prefix] = np.concatenate(parts).astype(np.float32)
 
 
 _VECTOR = re.compile(r"^(params|target|opt_[a-z]+(_\d+)?)$")

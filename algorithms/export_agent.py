@@ -23,8 +23,12 @@ from .errors import UserError  # noqa: E402
 KEPT = ("params", "target", "steps", "final_epsilons")
 
 
-def export(source: str, output: str, note: str | None = None) -> str:
-    """Write the weights-only agent of checkpoint ``source`` to ``output``; returns its path."""
+def export(source: str, output: str, note: str | None = None, half: bool = False,
+           rank: int | None = None) -> str:
+    """Write the weights-only agent of checkpoint ``source`` to ``output``; returns its path.
+    ``half``: its vectors in float16; ``rank``: each dense layer's weight matrix as factors of
+    this rank (its truncated SVD), for networks such as NATURE whose dense layer is most of its
+    size. Either way the agent loads as float32 parameters of the same network."""
     ckpt = checkpoint.load(source)
     checkpoint.validate(ckpt)
     if os.path.lexists(output) and os.path.samefile(output, source):
@@ -32,7 +36,15 @@ def export(source: str, output: str, note: str | None = None) -> str:
     arrays = {name: ckpt.arrays[name] for name in KEPT if name in ckpt.arrays}
     arrays["updates"] = ckpt.arrays["updates"]
     meta = {key: value for key, value in ckpt.meta.items()
-            if key not in ("format", "global_step", "saved")}
+            if key not in ("format", "global_step", "saved", "compact")}
+    if half or rank is not None:
+        factored = []
+        for name in checkpoint.COMPACT_VECTORS:
+            if name in arrays:
+                parts, factored = checkpoint.compact(arrays.pop(name), meta["layout"], rank,
+                                                     half, name)
+                arrays.update(parts)
+        meta["compact"] = {"dtype": "float16" if half else "float32", "factored": factored}
     meta.update(weights_only=True, exported_from=os.path.basename(source))
     if note:
         meta["note"] = note
@@ -47,9 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="the agent's file (.npz)")
     parser.add_argument("--note", default=None,
                         help="a line kept in the agent's metadata: the command, the score...")
+    parser.add_argument("--half", action="store_true",
+                        help="store the parameters as float16 (half the size)")
+    parser.add_argument("--rank", type=int, default=None,
+                        help="store each dense layer's weights as two factors of this rank "
+                             "(NATURE's 3136x512 at rank 64: 7 times smaller); evaluate the "
+                             "agent afterwards, a low rank may cost score")
     args = parser.parse_args(argv)
+    if args.rank is not None and args.rank < 1:
+        parser.error("argument --rank: must be at least 1")
     try:
-        path = export(args.checkpoint, args.output, args.note)
+        path = export(args.checkpoint, args.output, args.note, args.half, args.rank)
     except UserError as err:
         print(f"export_agent.py: error: {err}", file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from algorithms import checkpoint, cli, evaluate
 from runs import valid_checkpoint
@@ -144,3 +145,47 @@ def test_an_environment_without_a_screen_stops_the_recording_not_the_evaluation(
     written = json.loads(result.read_text())
     assert written["episodes"] == 3 and written["videos"] == []
     assert not list(videos.glob("*.mp4"))
+
+
+def test_a_compact_agent_loads_as_the_network_it_was(tmp_path, capsys):
+    """export_agent.py --half --rank R: float16 vectors, each dense layer's weights as rank-R
+    factors; loading gives back float32 parameters of the same layout, within float16's
+    precision where the matrix has rank R, and the best rank-R approximation (its SVD) where it
+    has more. The compact CartPole agent evaluates."""
+    from algorithms import export_agent
+    from algorithms.networks import make_layout
+    layout = make_layout("a3c", "NIPS", (84, 84, 4), 6)
+    rng = np.random.default_rng(0)
+    params = layout.initial_values(rng)
+    names = [spec.name for spec in layout.specs]
+    dense = layout.split(params)[names.index("dense/w")]
+    dense[...] = (rng.normal(size=(2592, 8)) @ rng.normal(size=(8, 256)) * 0.01)   # rank 8
+    meta = {"config": {"game": "pong"}, "layout": checkpoint.layout_record(layout),
+            "observation_shape": [84, 84, 4], "num_actions": 6, "run_dir": None, "resumes": 0}
+    arrays = {"params": params, "opt_g": np.zeros_like(params), "steps": np.array([50, 50]),
+              "updates": np.array([5, 5]), "final_epsilons": np.ones(2)}
+    source = checkpoint.save(str(tmp_path / "ck"), 100, arrays, meta, keep=3)
+    full = os.path.getsize(export_agent.export(source, str(tmp_path / "full.npz")))
+    small = tmp_path / "small.npz"
+    assert export_agent.main([source, str(small), "--half", "--rank", "8"]) == 0
+    assert os.path.getsize(small) < full / 8
+    loaded = checkpoint.load(str(small))
+    assert loaded.arrays["params"].dtype == np.float32
+    assert loaded.arrays["params"].shape == params.shape
+    np.testing.assert_allclose(loaded.arrays["params"], params, rtol=2e-3, atol=2e-4)
+    # rank 4 of a rank-8 matrix: the truncated SVD, whose error is the dropped singular values
+    assert export_agent.main([source, str(tmp_path / "r4.npz"), "--rank", "4"]) == 0
+    r4 = layout.split(checkpoint.load(str(tmp_path / "r4.npz")).arrays["params"])
+    singular = np.linalg.svd(dense.astype(np.float64), compute_uv=False)
+    error = np.linalg.norm(r4[names.index("dense/w")] - dense)
+    assert error == pytest.approx(np.sqrt((singular[4:] ** 2).sum()), rel=1e-3)
+    np.testing.assert_array_equal(r4[names.index("conv0/w")],
+                                  layout.split(params)[names.index("conv0/w")])
+    with pytest.raises(SystemExit) as refused:
+        export_agent.main([source, str(tmp_path / "bad.npz"), "--rank", "0"])
+    assert refused.value.code == 2 and "--rank: must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "bad.npz").exists()
+    cartpole = str(tmp_path / "cartpole.npz")
+    assert export_agent.main([valid_checkpoint(tmp_path), cartpole, "--half"]) == 0
+    code, out, _ = _eval(cartpole, capsys, "--eval_file", str(tmp_path / "e.json"))
+    assert code == 0 and "score over 2 episodes" in out
