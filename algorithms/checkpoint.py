@@ -154,13 +154,13 @@ def load(path: str) -> Checkpoint:
         meta = json.loads(str(arrays.pop("meta")))
         if not isinstance(meta, dict):
             raise ValueError(f"its metadata is a {type(meta).__name__}, not a mapping")
-        if "compact" in meta:
-            expand(arrays, meta)
         written = meta.get("format")
         if isinstance(written, int) and not isinstance(written, bool) and written > FORMAT:
             raise NewerFormat(written)
         if written != FORMAT:
             raise ValueError(f"format {written!r}, expected {FORMAT}")
+        if "compact" in meta:
+            expand(arrays, meta)
         missing = [key for key in ("global_step", "config", "layout") if key not in meta] + \
                   [name for name in REQUIRED_ARRAYS if name not in arrays]
         if missing:
@@ -171,7 +171,8 @@ def load(path: str) -> Checkpoint:
                         f"(checkpoint format {newer.args[0]}; this version reads format "
                         f"{FORMAT}): update the trainer (git pull) to use it; the file is "
                         "fine, keep it") from None
-    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, EOFError,
+            zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError(f"checkpoint {path!r} is corrupt or truncated ({reason}); delete it, or "
                         "pass an earlier one with --checkpoint") from None
@@ -182,6 +183,7 @@ def load(path: str) -> Checkpoint:
 # the target network's) as float16, with some matrices as two low-rank factors; loading expands
 # it back into the float32 vector every other part of the trainer reads.
 COMPACT_VECTORS = ("params", "target")
+MAX_PARAMETERS = 100_000_000   # a layout beyond this is not a network of this trainer
 
 
 def compact(vector: np.ndarray, layout: list, rank: int | None, half: bool,
@@ -211,20 +213,26 @@ def expand(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
     """A compact agent's arrays back into float32 vectors, in place (ValueError, KeyError or
     TypeError if they do not fit its layout)."""
     factored = {name for name, _ in meta["compact"]["factored"]}
+    sizes = [int(np.prod(shape)) for _, shape in meta["layout"]]
+    if sum(sizes) > MAX_PARAMETERS:
+        raise ValueError(f"its layout holds {sum(sizes):,} parameters, more than any network "
+                         f"here ({MAX_PARAMETERS:,})")
     for prefix in COMPACT_VECTORS:
         if f"{prefix}_rest" not in arrays:
             continue
         rest = arrays.pop(f"{prefix}_rest").astype(np.float32)
+        if rest.ndim != 1:
+            raise ValueError(f"{prefix}_rest is of shape {rest.shape}, not a vector")
         parts, offset, index = [], 0, 0
-        for name, shape in meta["layout"]:
-            size = int(np.prod(shape))
+        for (name, shape), size in zip(meta["layout"], sizes):
             if name in factored:
                 u = arrays.pop(f"{prefix}_u{index}").astype(np.float32)
                 v = arrays.pop(f"{prefix}_v{index}").astype(np.float32)
                 index += 1
-                if (u.shape[0], v.shape[1]) != tuple(shape):
-                    raise ValueError(f"factors of {name} give {u.shape[0]}x{v.shape[1]}, "
-                                     f"not {shape}")
+                if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[0] \
+                        or (u.shape[0], v.shape[1]) != tuple(shape):
+                    raise ValueError(f"the factors of {name} ({u.shape} and {v.shape}) do not "
+                                     f"make its shape {shape}")
                 parts.append((u @ v).ravel())
             else:
                 parts.append(rest[offset:offset + size])

@@ -122,8 +122,9 @@ class Config:
     preset: str = ALGORITHM(
         "--preset", default="tuned", type=choice(PRESETS),
         help="defaults of the flags left unset: tuned (A3C on Atari: the settings measured to "
-             "learn Pong fastest per step here, see help/HYPERPARAMETERS.md: --arch UNIVERSE "
-             "--opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50) or paper (the "
+             "learn Pong fastest per step here, see help/HYPERPARAMETERS.md: --arch "
+             "UNIVERSE_DENSE --opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50 "
+             "--single_life_episodes true) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
              "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "
              "--arch UNIVERSE --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, -ea "

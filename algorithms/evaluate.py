@@ -57,12 +57,14 @@ VIDEO_CHECK_FRAMES = 16
 
 
 def is_rgb(screen) -> bool:
-    """Whether ``screen`` is an RGB image: an array of height x width x 3."""
-    return isinstance(screen, np.ndarray) and screen.ndim == 3 and screen.shape[2] == 3
+    """Whether ``screen`` is an RGB image: uint8, height x width x 3."""
+    return isinstance(screen, np.ndarray) and screen.ndim == 3 and screen.shape[2] == 3 \
+        and screen.dtype == np.uint8
 
 
 def describe(value) -> str:
-    return f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else \
+    return f"an array of {value.dtype} of shape {value.shape}" \
+        if isinstance(value, np.ndarray) else \
         type(value).__name__ if value is not None else "None"
 
 
@@ -81,7 +83,8 @@ class VideoWriter:
             return
         if not is_rgb(rgb):
             self.failed = OSError(f"the environment's render() gave {describe(rgb)}, not an RGB "
-                                  "image: a video needs one (render_mode 'rgb_array')")
+                                  "image of uint8: a video needs one (render_mode "
+                                  "'rgb_array')")
             return
         if self.frames % VIDEO_CHECK_FRAMES == 0 and not self._room():
             return

@@ -13,6 +13,8 @@ import argparse
 import os
 import sys
 
+import numpy as np
+
 if __package__ in (None, ""):   # run as a script from any folder: the package is beside it
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     __package__ = "algorithms"
@@ -38,6 +40,8 @@ def export(source: str, output: str, note: str | None = None, half: bool = False
     meta = {key: value for key, value in ckpt.meta.items()
             if key not in ("format", "global_step", "saved", "compact")}
     if half or rank is not None:
+        size = sum(int(np.prod(shape)) for _, shape in meta.get("layout", []))
+        checkpoint.validate(ckpt, size)   # vectors of the layout's size, finite
         factored = []
         for name in checkpoint.COMPACT_VECTORS:
             if name in arrays:
@@ -45,6 +49,10 @@ def export(source: str, output: str, note: str | None = None, half: bool = False
                                                      half, name)
                 arrays.update(parts)
         meta["compact"] = {"dtype": "float16" if half else "float32", "factored": factored}
+        if not all(np.isfinite(array).all() for name, array in arrays.items()
+                   if name.startswith(checkpoint.COMPACT_VECTORS)):
+            raise UserError(f"checkpoint {source!r} holds parameters beyond float16's range "
+                            "(65504); export it without --half")
     meta.update(weights_only=True, exported_from=os.path.basename(source))
     if note:
         meta["note"] = note

@@ -86,6 +86,23 @@ def lock_holder(folder: str) -> int | None:
         return None
 
 
+def is_locked(folder: str) -> bool:
+    """Whether a live process holds ``folder``'s lock now (its lock file exists and cannot be
+    locked): a lock file outlives the process that wrote its pid."""
+    import fcntl
+    try:
+        fd = os.open(os.path.join(folder, LOCK_NAME), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 def moved_folder(folder: str, pid: int) -> str:
     """Where a run of process ``pid`` writes its checkpoints once ``folder`` was removed under
     it and another run claimed it (``checkpoint.Checkpointer``)."""

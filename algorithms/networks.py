@@ -223,9 +223,10 @@ def named(layout: Layout, params: Sequence) -> dict:
 
 
 def conv_torso(p: dict, observations):
-    """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]) then a
-    ReLU ``dense`` layer; or conv layers ``elu_conv<i>`` (ELU, "same" padding, each observation
-    standardised to zero mean and unit variance) and no dense layer."""
+    """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]), or
+    ``std_conv<i>`` (the same on each observation standardised to zero mean and unit
+    variance), or ``elu_conv<i>`` (ELU, "same" padding, standardised); then, if the layout has
+    one, a ``dense`` layer with the convs' activation."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
     if f"{SMALL_PREFIX}0/w" in p or "std_conv0/w" in p:

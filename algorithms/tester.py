@@ -27,7 +27,7 @@ import time
 import numpy as np
 
 from . import checkpoint
-from .files import lock_holder, moved_folder
+from .files import is_locked, lock_holder, moved_folder
 from .messages import Evaluation
 
 PACE = 9.0          # seconds of waiting per second of playing, at least
@@ -41,9 +41,9 @@ def best_path(checkpoint_dir: str, trainer_pid: int = 0) -> str:
     """Where the best parameters go: beside the run's checkpoints, in the folder the trainer
     (process ``trainer_pid``) writes them to now, which is another one if --checkpoint_dir was
     removed under the run and claimed by another run (``files.moved_folder``)."""
-    if trainer_pid:
+    if trainer_pid and lock_holder(checkpoint_dir) != trainer_pid:
         moved = moved_folder(checkpoint_dir, trainer_pid)
-        if lock_holder(moved) == trainer_pid:
+        if lock_holder(moved) == trainer_pid and is_locked(moved):
             return os.path.join(moved, BEST)
     return os.path.join(checkpoint_dir, BEST)
 

@@ -44,15 +44,21 @@ LEVELS = {"pong": (-15, -10, -5, 5), "breakout": (3, 5, 10, 20)}
 DEFAULT_LEVELS = (3, 5, 10, 20)
 WINDOW = 20
 
-# name: (flags, what it changes). Every setting but "default" starts from the paper's values
-# (--preset paper: shared RMSProp with eps 0.1, lr 7e-4, t_max 5, clip 40, the NIPS network,
-# feed-forward) and changes what its description says; "default" is the plain command, whose
-# defaults (--preset tuned) are the "universe-ff" row's settings.
+# name: (flags, what it changes). The first settings start from the paper's values (--preset
+# paper: shared RMSProp with eps 0.1, lr 7e-4, t_max 5, clip 40, the NIPS network,
+# feed-forward) and change what their description says; "default" is the plain command (today's
+# --preset tuned); the rows measured against the defaults before 2026-12-04 (the UNIVERSE torso,
+# no lost life terminal: "universe", the "universe-ff" row at K = 16 // -n) pin those
+# (BEFORE), so that each row still runs what it ran.
 PAPER = ["--preset", "paper"]
+BEFORE = ["--arch", "UNIVERSE", "--single_life_episodes", "false"]
+NO_LIVES = ["--single_life_episodes", "false"]
 NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
          "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
     "default": ([], "nothing: today's defaults (--preset tuned)"),
+    "universe": (BEFORE, "the defaults before 2026-12-04 (the former defaults): the UNIVERSE "
+                         "torso, no lost life terminal"),
     "paper": (PAPER, "the paper's settings"),
     "n-step-q": (["--alg_type", "q", "--max_local_steps", "5"],
                  "n-step Q-learning (t_max 5) with its defaults: the paper's"),
@@ -76,49 +82,50 @@ SETTINGS = {
                     "shared Adam lr 1e-4, t_max 20, clip 50"),
     # Entropy is still 1.64 nats (uniform: 1.79) at 2 M steps with the defaults: the policy
     # moves slowly. Two learners make little staleness, so a larger step may be safe.
-    "default-lr2e-4": (["-lr", "2e-4"], "today's defaults, lr 2e-4"),
+    "default-lr2e-4": (BEFORE + ["-lr", "2e-4"], "the former defaults, lr 2e-4"),
     # K = 8 makes one update per 160 steps where K = 1 makes eight, each as large (the loss is
     # averaged over the environments): at the same learning rate 8 times less learning per
     # step. PAAC scales the learning rate with the number of environments, and so does the
     # tuned default (1e-4 x K); these rows measure the rule.
-    "k8-lr1e-4": (["--envs_per_actor", "8", "-lr", "1e-4"],
+    "k8-lr1e-4": (BEFORE + ["--envs_per_actor", "8", "-lr", "1e-4"],
                   "8 environments per actor-learner, lr 1e-4 (not scaled)"),
-    "k8-lr4e-4": (["--envs_per_actor", "8", "-lr", "4e-4"],
+    "k8-lr4e-4": (BEFORE + ["--envs_per_actor", "8", "-lr", "4e-4"],
                   "8 environments per actor-learner, lr 4e-4"),
-    "default-k8-lr8e-4": (["--envs_per_actor", "8", "-lr", "8e-4"],
+    "default-k8-lr8e-4": (BEFORE + ["--envs_per_actor", "8", "-lr", "8e-4"],
                           "8 environments per actor-learner, lr 8e-4 (= the default at K = 8)"),
-    # Breakout (issue 27): each row changes one thing against today's defaults.
-    "single-life": (["--single_life_episodes", "true"],
-                    "today's defaults, a lost life is a terminal state for learning"),
-    "nature": (["--arch", "NATURE"],
-               "today's defaults with the NATURE torso (84x84, whole screen, four frames)"),
-    "default-lr4e-4": (["-lr", "4e-4"], "today's defaults, lr 4e-4 (half the default at K = 8)"),
-    "fire-reset": (["--fire_reset", "true"],
-                   "today's defaults, FIRE after a reset and after a lost life"),
-    "nips": (["--arch", "NIPS"],
-             "today's defaults with the NIPS torso (84x84, whole screen, four frames)"),
+    # Breakout (issue 27): each row changes one thing against the former defaults.
+    "single-life": (["--arch", "UNIVERSE", "--single_life_episodes", "true"],
+                    "the former defaults, a lost life is a terminal state for learning"),
+    "nature": (NO_LIVES + ["--arch", "NATURE"],
+               "the former defaults with the NATURE torso (84x84, whole screen, four frames)"),
+    "default-lr4e-4": (BEFORE + ["-lr", "4e-4"],
+                       "the former defaults, lr 4e-4 (half the default at K = 8)"),
+    "fire-reset": (BEFORE + ["--fire_reset", "true"],
+                   "the former defaults, FIRE after a reset and after a lost life"),
+    "nips": (NO_LIVES + ["--arch", "NIPS"],
+             "the former defaults with the NIPS torso (84x84, whole screen, four frames)"),
     # The NATURE torso learned Breakout about ten times faster per step than UNIVERSE's 42x42
     # frames (the first Breakout rows, 2026-12-04); these rows change one thing on top of it.
-    "universe-84": (["--screen_size", "84"],
-                    "today's defaults (UNIVERSE) on 84x84 frames of the playing field"),
+    "universe-84": (BEFORE + ["--screen_size", "84"],
+                    "the former defaults (UNIVERSE) on 84x84 frames of the playing field"),
     "nature-single-life": (["--arch", "NATURE", "--single_life_episodes", "true"],
                            "NATURE torso, a lost life terminal for learning"),
-    "nature-fire-reset": (["--arch", "NATURE", "--fire_reset", "true"],
+    "nature-fire-reset": (NO_LIVES + ["--arch", "NATURE", "--fire_reset", "true"],
                           "NATURE torso, FIRE after a reset and a lost life"),
     # NATURE on Pong at the default lr (8e-4 at K = 8) was still at -20.3 at 0.59 M steps in
     # seeds 1 and 2: a torso of 1.7 M parameters may want a smaller Adam step (PPO's 2.5e-4).
-    "nature-lr2.5e-4": (["--arch", "NATURE", "-lr", "2.5e-4"],
-                        "today's defaults with the NATURE torso, lr 2.5e-4"),
-    "nature-lr4e-4": (["--arch", "NATURE", "-lr", "4e-4"],
-                      "today's defaults with the NATURE torso, lr 4e-4"),
+    "nature-lr2.5e-4": (NO_LIVES + ["--arch", "NATURE", "-lr", "2.5e-4"],
+                        "the former defaults with the NATURE torso, lr 2.5e-4"),
+    "nature-lr4e-4": (NO_LIVES + ["--arch", "NATURE", "-lr", "4e-4"],
+                      "the former defaults with the NATURE torso, lr 4e-4"),
     # NATURE's input is the screen / 255: Pong's ball and paddles differ from its grey field by
     # a few hundredths, where UNIVERSE standardises each observation (Breakout's field is black).
-    "nature-std": (["--arch", "NATURE_STD"],
-                   "today's defaults with the NATURE torso on standardised observations"),
+    "nature-std": (NO_LIVES + ["--arch", "NATURE_STD"],
+                   "the former defaults with the NATURE torso on standardised observations"),
     # NIPS and NATURE have a dense layer after their convs, UNIVERSE none: its policy is linear
     # in 288 conv features, and Breakout wants the ball's place set against the paddle's.
-    "universe-dense": (["--arch", "UNIVERSE_DENSE"],
-                       "today's defaults with a dense layer of 256 ELUs after UNIVERSE's convs"),
+    "universe-dense": (NO_LIVES + ["--arch", "UNIVERSE_DENSE"],
+                       "the former defaults with a dense layer of 256 ELUs after UNIVERSE's convs"),
     "universe-dense-single-life": (["--arch", "UNIVERSE_DENSE", "--single_life_episodes", "true"],
                                    "UNIVERSE_DENSE, a lost life terminal for learning"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

@@ -43,6 +43,7 @@ import time
 
 import numpy as np
 
+from algorithms.config import ARCHITECTURES
 from algorithms.tfsetup import ONEDNN   # imports no TensorFlow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -265,7 +266,7 @@ def kernels(rounds: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--arch", default="NIPS", choices=("NIPS", "NATURE", "UNIVERSE"))
+    parser.add_argument("--arch", default="NIPS", choices=ARCHITECTURES)
     parser.add_argument("--envs", type=int, default=8, help="environments per actor-learner")
     parser.add_argument("--steps", type=int, default=5, help="t_max")
     parser.add_argument("--rounds", type=int, default=3, help="the best of this many")

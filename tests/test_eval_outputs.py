@@ -181,6 +181,14 @@ def test_a_compact_agent_loads_as_the_network_it_was(tmp_path, capsys):
     assert error == pytest.approx(np.sqrt((singular[4:] ** 2).sum()), rel=1e-3)
     np.testing.assert_array_equal(r4[names.index("conv0/w")],
                                   layout.split(params)[names.index("conv0/w")])
+    # a compact file whose factors do not make the layout's shapes is named, not a traceback
+    from algorithms.errors import UserError
+    with np.load(small) as data:
+        broken = {name: data[name] for name in data.files}
+    broken["params_v0"] = broken["params_v0"].ravel()
+    np.savez(tmp_path / "broken.npz", **broken)
+    with pytest.raises(UserError, match="is corrupt or truncated .the factors of dense/w"):
+        checkpoint.load(str(tmp_path / "broken.npz"))
     with pytest.raises(SystemExit) as refused:
         export_agent.main([source, str(tmp_path / "bad.npz"), "--rank", "0"])
     assert refused.value.code == 2 and "--rank: must be at least 1" in capsys.readouterr().err

@@ -173,3 +173,14 @@ def test_the_best_goes_where_the_trainers_checkpoints_go(tmp_path):
     other.mkdir()
     (other / files.LOCK_NAME).write_text(f"{me + 3}\n")
     assert best_path(str(folder), me + 2) == str(folder / BEST)
+    # nor one whose lock file names it but that nobody holds (an earlier run of the same pid)
+    assert not files.is_locked(moved)
+    assert files.lock_holder(moved) == me
+    assert best_path(str(folder), me) == str(folder / BEST)
+    # and while the trainer holds --checkpoint_dir itself, the best goes there
+    assert files.lock_folder(moved) is None and files.lock_folder(str(folder)) is None
+    try:
+        assert best_path(str(folder), me) == str(folder / BEST)
+    finally:
+        files.release_folder(moved)
+        files.release_folder(str(folder))

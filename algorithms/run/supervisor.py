@@ -42,6 +42,7 @@ from .procs import reason
 
 
 TESTER_RESTARTS = 3
+WRITE_GRACE = 120.0   # seconds the checkpoint in flight gets when the loop ends by an error
 
 
 class Supervisor:
@@ -118,6 +119,7 @@ class Supervisor:
             return self._supervise()
         finally:
             self.workers.stop_all()   # no worker survives this
+            self._end_write()
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
@@ -496,6 +498,22 @@ class Supervisor:
         log(f"warning: the checkpoint at step {write.step:,} could not be written to {where} "
             f"({reason(write.error)}); training goes on, and the next interval tries again",
             file=sys.stderr)
+
+    def _end_write(self) -> None:
+        """The loop ended by an error: the checkpoint in flight still lands whole (or is
+        reported), so that the last good checkpoint named afterwards is the newest."""
+        write = self.writing
+        if write is None:
+            return
+        if not write.wait(WRITE_GRACE):
+            log(f"warning: the checkpoint at step {write.step:,} was still being written after "
+                f"{WRITE_GRACE:.0f} s; it is left unfinished", file=sys.stderr)
+            return
+        try:
+            self._report_write(write)
+        except Exception as err:   # noqa: BLE001 - the loop's own error is the one to show
+            log(f"warning: the checkpoint at step {write.step:,} failed ({err!r})",
+                file=sys.stderr)
 
     def _show_notice(self) -> None:
         if self.checkpointer.notice:
