@@ -128,8 +128,14 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
             screen = env.screen()
             if video is not None:
                 video.add(screen)
-            if window is not None and is_rgb(screen):
-                window.show(screen)
+            if window is not None and not window.closed:
+                if is_rgb(screen):
+                    window.show(screen)
+                else:   # nothing to show: said once, and the window goes
+                    say(f"warning: the environment's render() gave {describe(screen)}, not an "
+                        "RGB image of uint8: nothing to show (-v); the evaluation goes on",
+                        file=sys.stderr, flush=True)
+                    window.close()
         if done:
             return score, steps
         state, reward, done, _ = env.step(agent.act(state[None])[0])

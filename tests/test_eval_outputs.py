@@ -120,8 +120,8 @@ def test_an_exported_agent_keeps_what_playing_needs(tmp_path, capsys):
     assert checkpoint.load(path).step == 3000
 
 
-def test_an_environment_without_a_screen_stops_the_recording_not_the_evaluation(tmp_path,
-                                                                             capsys):
+def test_an_environment_without_a_screen_stops_the_recording_not_the_evaluation(
+        tmp_path, capsys, display, monkeypatch):
     """--record_video with an environment whose render() gives None: one warning, no video
     file, every episode scored."""
     import gymnasium as gym
@@ -145,6 +145,14 @@ def test_an_environment_without_a_screen_stops_the_recording_not_the_evaluation(
     written = json.loads(result.read_text())
     assert written["episodes"] == 3 and written["videos"] == []
     assert not list(videos.glob("*.mp4"))
+    # shown (-v 1, on a virtual screen): nothing to show, said once; every episode scored
+    monkeypatch.setenv("DISPLAY", display)
+    code = cli.main(["BlindCartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint", path,
+                     "--eval_episodes", "2", "-v", "1", "--eval_file", str(result)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert err.count("nothing to show (-v); the evaluation goes on") == 1
+    assert json.loads(result.read_text())["episodes"] == 2
 
 
 def test_a_compact_agent_loads_as_the_network_it_was(tmp_path, capsys):
