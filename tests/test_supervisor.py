@@ -393,8 +393,8 @@ def test_the_stop_grace_then_sigterm_then_sigkill(tmp_path, capsys, stubborn):
     requested = supervisor.stop_requested - workers.start_time   # the grace's start
     assert requested >= asked[0] - 0.05, (requested, asked, workers.calls)
     assert times["terminate"] - requested >= 0.5, (requested, asked, workers.calls)
-    if stubborn:
-        assert times["kill"] - times["terminate"] >= 0.3
+    if stubborn:   # the supervisor's clock starts a moment before the fake notes the call
+        assert times["kill"] - times["terminate"] >= 0.3 - 0.01
     else:
         assert "kill" not in times
     assert "actor-learner 1 did not stop within 0 s; terminating it" in capsys.readouterr().out
