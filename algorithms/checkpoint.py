@@ -187,11 +187,12 @@ MAX_PARAMETERS = 100_000_000   # a layout beyond this is not a network of this t
 
 
 def compact(vector: np.ndarray, layout: list, rank: int | None, half: bool,
-            prefix: str) -> tuple[dict[str, np.ndarray], list[list]]:
+            prefix: str, int8: bool = False) -> tuple[dict[str, np.ndarray], list[list]]:
     """``vector`` (in ``layout``'s order, [[name, shape], ...]) as compact arrays: every dense
     layer's weight matrix (``*dense/w``) of more than ``rank`` rows and columns as factors U
     (rows x rank) and V (rank x columns) of its truncated SVD, the rest as one vector; float16
-    if ``half``. Returns the arrays (named ``<prefix>...``) and the factored [name, rank]s."""
+    if ``half``; with ``int8``, each U as int8 with a scale per column (``<prefix>_s<i>``).
+    Returns the arrays (named ``<prefix>...``) and the factored [name, rank]s."""
     dtype = np.float16 if half else np.float32
     arrays, factored, rest, offset = {}, [], [], 0
     for name, shape in layout:
@@ -200,8 +201,15 @@ def compact(vector: np.ndarray, layout: list, rank: int | None, half: bool,
         offset += size
         if rank is not None and name.endswith("dense/w") and min(shape) > rank:
             u, singular, vt = np.linalg.svd(tensor.astype(np.float64), full_matrices=False)
-            arrays[f"{prefix}_u{len(factored)}"] = (u[:, :rank] * singular[:rank]).astype(dtype)
-            arrays[f"{prefix}_v{len(factored)}"] = vt[:rank].astype(dtype)
+            u = u[:, :rank] * singular[:rank]
+            index = len(factored)
+            if int8:
+                scale = np.maximum(np.abs(u).max(axis=0), 1e-30) / 127.0
+                arrays[f"{prefix}_u{index}"] = np.round(u / scale).astype(np.int8)
+                arrays[f"{prefix}_s{index}"] = scale.astype(np.float32)
+            else:
+                arrays[f"{prefix}_u{index}"] = u.astype(dtype)
+            arrays[f"{prefix}_v{index}"] = vt[:rank].astype(dtype)
             factored.append([name, rank])
         else:
             rest.append(tensor.ravel())
@@ -227,6 +235,9 @@ def expand(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         for (name, shape), size in zip(meta["layout"], sizes):
             if name in factored:
                 u = arrays.pop(f"{prefix}_u{index}").astype(np.float32)
+                scale = arrays.pop(f"{prefix}_s{index}", None)
+                if scale is not None:   # int8 with a scale per column
+                    u = u * scale.astype(np.float32).reshape(1, -1)
                 v = arrays.pop(f"{prefix}_v{index}").astype(np.float32)
                 index += 1
                 if u.ndim != 2 or v.ndim != 2 or u.shape[1] != v.shape[0] \

@@ -189,6 +189,12 @@ def test_a_compact_agent_loads_as_the_network_it_was(tmp_path, capsys):
     assert error == pytest.approx(np.sqrt((singular[4:] ** 2).sum()), rel=1e-3)
     np.testing.assert_array_equal(r4[names.index("conv0/w")],
                                   layout.split(params)[names.index("conv0/w")])
+    # --int8: U as int8 with a scale per column, within a 127th of each column's largest value
+    assert export_agent.main([source, str(tmp_path / "i8.npz"), "--half", "--rank", "8",
+                              "--int8"]) == 0
+    assert os.path.getsize(tmp_path / "i8.npz") < os.path.getsize(small)
+    i8 = layout.split(checkpoint.load(str(tmp_path / "i8.npz")).arrays["params"])
+    assert np.abs(i8[names.index("dense/w")] - dense).max() < 0.02 * np.abs(dense).max()
     # a compact file whose factors do not make the layout's shapes is named, not a traceback
     from algorithms.errors import UserError
     with np.load(small) as data:
