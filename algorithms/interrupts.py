@@ -16,9 +16,13 @@ import signal
 from collections.abc import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+# Asks a training for a checkpoint now, training going on (a batch scheduler's warning ahead of
+# its time limit). Kept while the program starts; an evaluation has nothing to save: ignored.
+CHECKPOINT_SIGNAL = signal.SIGUSR1
 
 _pending: int | None = None
 _taken = False   # the work has started: nothing is deferred any more
+_checkpoint_asked = False
 
 
 class Interrupted(KeyboardInterrupt):
@@ -36,13 +40,20 @@ def _record(signum, _frame) -> None:
     _pending = signum
 
 
+def _ask_checkpoint(_signum, _frame) -> None:
+    global _checkpoint_asked
+    _checkpoint_asked = True
+
+
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """Within: the first stop signal is recorded (:func:`pending`), a second one raises
-    :class:`Interrupted`. The handlers found are restored on the way out."""
-    global _pending, _taken
-    _pending, _taken = None, False
+    :class:`Interrupted`; CHECKPOINT_SIGNAL is recorded (:func:`take_checkpoint_request`). The
+    handlers found are restored on the way out."""
+    global _pending, _taken, _checkpoint_asked
+    _pending, _taken, _checkpoint_asked = None, False, False
     previous = {s: signal.signal(s, _record) for s in STOP_SIGNALS}
+    previous[CHECKPOINT_SIGNAL] = signal.signal(CHECKPOINT_SIGNAL, _ask_checkpoint)
     try:
         yield
     finally:
@@ -66,3 +77,10 @@ def take() -> int | None:
 def started() -> bool:
     """Whether the work took over (:func:`take`)."""
     return _taken
+
+
+def take_checkpoint_request() -> bool:
+    """Whether CHECKPOINT_SIGNAL came while the program started (and not yet acted upon)."""
+    global _checkpoint_asked
+    asked, _checkpoint_asked = _checkpoint_asked, False
+    return asked

@@ -128,6 +128,11 @@ SETTINGS = {
                        "the former defaults with a dense layer of 256 ELUs after UNIVERSE's convs"),
     "universe-dense-single-life": (["--arch", "UNIVERSE_DENSE", "--single_life_episodes", "true"],
                                    "UNIVERSE_DENSE, a lost life terminal for learning"),
+    # Today's defaults on Breakout serve the ball themselves only once the policy has learned
+    # to press FIRE after every lost life (a lost life is terminal for learning, so the first
+    # action of every learning episode is a serve or a wait).
+    "default-fire-reset": (["--fire_reset", "true"],
+                           "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
     # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
     "nq-k8": (NQ_K8 + ["-lr", "2e-4"],

@@ -9,10 +9,12 @@ import time
 import numpy as np
 import pytest
 
+from algorithms import checkpoint
 from conftest import (ALGORITHMS, ROOT, actor_learner_pids, flag_value, processes_with_token,
                       readme_commands, shm_segments)
 from runs import (TRAINED_CARTPOLE_MEAN, TRAIN_TAGS, assert_nothing_left, read_episodes,
-                  read_scalars, running, trailing_means, train_until, wait_for_steps)
+                  read_scalars, read_until, running, start_run, trailing_means, train_until,
+                  wait_for_steps)
 
 # Each test here trains or runs real processes for many seconds.
 pytestmark = pytest.mark.slow
@@ -241,6 +243,39 @@ def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cl
     assert result["partial"] is True and result["stopped_by"] == "interrupted"
     assert result["planned_episodes"] == 1_000_000
     assert result["episodes"] == len(result["scores"]) >= 1
+
+
+@pytest.mark.slow
+def test_sigusr1_to_the_group_writes_a_checkpoint_and_training_goes_on(tmp_path):
+    """SIGUSR1 to the whole process group, as a batch scheduler sends it ahead of a job's time
+    limit (Slurm's --signal=USR1@60): the supervisor writes a checkpoint at once; the workers,
+    the fork server and the resource tracker ignore it, and training goes on. A Ctrl-C later
+    stops the run as usual, its final checkpoint beside the asked one."""
+    proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "2",
+                             "--checkpoint_interval", "100000000"], tmp_path, new_session=True)
+    seen = []
+    try:
+        wait_for_steps(proc)
+        os.killpg(proc.pid, signal.SIGUSR1)
+        asked = read_until(proc, r"^SIGUSR1: writing a checkpoint at step ([\d,]+); training "
+                                 r"goes on", 60, seen)
+        read_until(proc, r"^checkpoint: .*checkpoint-\d+\.npz", 60, seen)
+        later = read_until(proc, r"^\[.*\] step ([\d,]+)/", 60, seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 130
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    asked_step = int(asked.group(1).replace(",", ""))
+    assert int(later.group(1).replace(",", "")) > asked_step
+    log = "".join(seen) + out + err
+    assert "restarting" not in log and "Traceback" not in log, log
+    found = sorted((tmp_path / "checkpoints" / "CartPole-v1" / "a3c").glob("checkpoint-*.npz"))
+    assert len(found) == 2, found
+    steps = [checkpoint.load(str(path)).step for path in found]
+    assert asked_step <= steps[0] < steps[1]
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGHUP, 129), (signal.SIGQUIT, 131)])

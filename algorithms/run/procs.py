@@ -5,10 +5,12 @@ import os
 import signal
 import sys
 
-# What a terminal sends to the whole foreground process group: Ctrl-C, a closed terminal, Ctrl-\\.
-# The workers, the fork server and the resource tracker ignore them; the supervisor alone
-# decides how a run stops.
-GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+# What a terminal sends to the whole foreground process group: Ctrl-C, a closed terminal, Ctrl-\\;
+# and SIGUSR1, which a batch scheduler sends to every process of a job ahead of its time limit
+# (Slurm's --signal=USR1@<seconds>) and which asks the run for a checkpoint. The workers, the
+# fork server and the resource tracker ignore them; the supervisor alone decides how a run stops
+# and when it writes a checkpoint.
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
 
 def process_start(pid: int | None) -> bytes | None:
     """When process ``pid`` started (field 22 of ``/proc/<pid>/stat``), which tells it from a

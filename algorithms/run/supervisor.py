@@ -15,9 +15,10 @@ backend itself is lost (the fork server of the local backend, ``Workers.lost``).
 
 Signals: the first SIGINT, SIGTERM, SIGHUP (a closed terminal, a dropped SSH session) or SIGQUIT
 (Ctrl-\\) asks the workers to stop at their next segment, then a final checkpoint is written
-(exit code 130, 143, 129, 131); a second one stops them at once. Workers ignore SIGINT, SIGHUP
-and SIGQUIT, which a terminal sends to the whole process group: the supervisor alone decides
-how they stop.
+(exit code 130, 143, 129, 131); a second one stops them at once. SIGUSR1 (a batch scheduler's
+warning ahead of its time limit) writes a checkpoint at once, and training goes on. Workers
+ignore SIGINT, SIGHUP, SIGQUIT and SIGUSR1, which a terminal or a scheduler sends to the whole
+process group: the supervisor alone decides how they stop.
 """
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ class Supervisor:
         self.last_clock = time.monotonic()
         self.signal_count = 0
         self.signal_number: int | None = None
+        self.checkpoint_asked = False   # SIGUSR1: a checkpoint now
         self.timings: dict[int, dict[str, float]] = {}
         self.failure: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
@@ -96,6 +98,9 @@ class Supervisor:
                     self.workers.terminate(actor)
                     self.terminated.setdefault(actor, time.monotonic())
 
+    def _on_checkpoint_signal(self, _signum, _frame) -> None:
+        self.checkpoint_asked = True
+
     def _on_continue(self, _signum, _frame) -> None:
         self.continued = True
 
@@ -113,8 +118,12 @@ class Supervisor:
     # ------------------------------------------------------------------ run
     def run(self) -> int:
         """Supervise until the budget, a stop or a failure; returns the exit code."""
-        previous = {s: signal.getsignal(s) for s in (*STOP_SIGNALS, signal.SIGCONT)}
+        previous = {s: signal.getsignal(s)
+                    for s in (*STOP_SIGNALS, signal.SIGCONT, interrupts.CHECKPOINT_SIGNAL)}
         signal.signal(signal.SIGCONT, self._on_continue)
+        signal.signal(interrupts.CHECKPOINT_SIGNAL, self._on_checkpoint_signal)
+        if interrupts.take_checkpoint_request():   # received while the run was starting
+            self.checkpoint_asked = True
         try:
             return self._supervise()
         finally:
@@ -290,8 +299,14 @@ class Supervisor:
             self.record.check_solved(self.steps.total())
         if self.writing is not None and self.writing.done:
             self._report_write(self.writing)
-        if (self.checkpointer.due(self.steps.total()) and not self.stopping
-                and self.writing is None):
+        if self.stopping or self.writing is not None:
+            return   # a stop writes the final checkpoint; an asked one waits for the write
+        if self.checkpoint_asked:
+            self.checkpoint_asked = False
+            log(f"{signal.Signals(interrupts.CHECKPOINT_SIGNAL).name}: writing a checkpoint at "
+                f"step {self.steps.total():,}; training goes on")
+            self._save_checkpoint()
+        elif self.checkpointer.due(self.steps.total()):
             self._save_checkpoint()
 
     def _check_parameters(self) -> None:
