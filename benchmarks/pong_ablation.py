@@ -122,6 +122,14 @@ SETTINGS = {
     # a few hundredths, where UNIVERSE standardises each observation (Breakout's field is black).
     "nature-std": (NO_LIVES + ["--arch", "NATURE_STD"],
                    "the former defaults with the NATURE torso on standardised observations"),
+    # t_max 20 with 8 games makes one update per 160 steps of a learner: 6,250 updates a
+    # million steps for two learners, where A2C (16 games, t_max 5) makes 12,500 and PPO about
+    # 15,600. A torso of 1.7 M parameters may want the updates more than their size.
+    "nature-tmax5": (NO_LIVES + ["--arch", "NATURE", "--max_local_steps", "5"],
+                     "the former defaults with the NATURE torso, t_max 5"),
+    "nature-single-life-tmax5": (["--arch", "NATURE", "--single_life_episodes", "true",
+                                  "--max_local_steps", "5"],
+                                 "NATURE torso, a lost life terminal for learning, t_max 5"),
     # NIPS and NATURE have a dense layer after their convs, UNIVERSE none: its policy is linear
     # in 288 conv features, and Breakout wants the ball's place set against the paddle's.
     "universe-dense": (NO_LIVES + ["--arch", "UNIVERSE_DENSE"],
