@@ -66,7 +66,8 @@ class Supervisor:
         self.last_clock = time.monotonic()
         self.signal_count = 0
         self.signal_number: int | None = None
-        self.checkpoint_asked = False   # SIGUSR1: a checkpoint now
+        self.checkpoint_asked = False   # SIGUSR1: a checkpoint now (once a step is made)
+        self.first_step = 0
         self.timings: dict[int, dict[str, float]] = {}
         self.failure: str | None = None
         self.corrupted = False   # the shared parameters became non-finite
@@ -139,7 +140,7 @@ class Supervisor:
             signal.signal(s, self._on_signal)
         if (signum := interrupts.take()) is not None:   # received while the run was starting
             self._on_signal(signum, None)
-        first_step = self.steps.total()
+        first_step = self.first_step = self.steps.total()
         self._start_all()
         next_check = time.monotonic() + PROGRESS_SECONDS
         while self.running:
@@ -301,7 +302,8 @@ class Supervisor:
             self._report_write(self.writing)
         if self.stopping or self.writing is not None:
             return   # a stop writes the final checkpoint; an asked one waits for the write
-        if self.checkpoint_asked:
+        if self.checkpoint_asked and self.steps.total() > self.first_step:
+            # asked before the first step (while the learners start): when there is one to save
             self.checkpoint_asked = False
             log(f"{signal.Signals(interrupts.CHECKPOINT_SIGNAL).name}: writing a checkpoint at "
                 f"step {self.steps.total():,}; training goes on")
