@@ -1,6 +1,7 @@
 """One run per folder: a second trainer on a checkpoint folder or run folder in use is refused
 before it changes anything; the lock goes with the process that held it, even after kill -9;
 an evaluation reads beside a training run that writes and prunes checkpoints."""
+import errno
 import os
 import shutil
 import signal
@@ -69,13 +70,17 @@ def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_
 
 def _remove_under_a_writer(folder) -> None:
     """``rm -rf`` of a folder a live run writes its checkpoints into: a temporary file renamed
-    while the removal runs vanishes under it, which ``rm -rf`` takes in its stride."""
+    while the removal runs vanishes under it, or a new one appears before the folder itself is
+    removed (ENOTEMPTY), which ``rm -rf`` run again takes in its stride."""
     for _ in range(20):
         try:
             shutil.rmtree(folder)
             return
         except FileNotFoundError:
             continue
+        except OSError as err:
+            if err.errno != errno.ENOTEMPTY:
+                raise
 
 
 def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tmp_path):
