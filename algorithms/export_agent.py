@@ -48,8 +48,7 @@ def export(source: str, output: str, note: str | None = None, half: bool = False
                 parts, factored = checkpoint.compact(arrays.pop(name), meta["layout"], rank,
                                                      half, name, int8)
                 arrays.update(parts)
-        meta["compact"] = {"dtype": "float16" if half else "float32", "factored": factored,
-                           "int8_factors": int8}
+        meta["compact"] = {"dtype": "float16" if half else "float32", "factored": factored}
         if not all(np.isfinite(array).all() for name, array in arrays.items()
                    if name.startswith(checkpoint.COMPACT_VECTORS)):
             raise UserError(f"checkpoint {source!r} holds parameters beyond float16's range "

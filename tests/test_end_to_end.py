@@ -245,7 +245,6 @@ def test_evaluation_stops_on_sigint_even_when_it_inherited_sigint_ignored(run_cl
     assert result["episodes"] == len(result["scores"]) >= 1
 
 
-@pytest.mark.slow
 def test_sigusr1_to_the_group_writes_a_checkpoint_and_training_goes_on(tmp_path):
     """SIGUSR1 to the whole process group, as a batch scheduler sends it ahead of a job's time
     limit (Slurm's --signal=USR1@60): the supervisor writes a checkpoint at once; the workers,

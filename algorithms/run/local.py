@@ -339,12 +339,11 @@ def stop_forkserver() -> None:
 
 def start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker (which unlinks the shared memory if this process
-    is killed) with SIGHUP, SIGQUIT and SIGUSR1 ignored: a closed terminal, a Ctrl-\\ or a
-    scheduler's warning signals the whole process group, and the tracker, which ignores only
-    SIGINT and SIGTERM by itself, must outlive the stop."""
+    is killed) with GROUP_SIGNALS ignored, as the workers are: a Ctrl-C, a closed terminal, a
+    Ctrl-\\ or a scheduler's warning signals the whole process group, and the tracker must
+    outlive the stop."""
     from multiprocessing import resource_tracker
-    previous = {s: signal.signal(s, signal.SIG_IGN)
-                for s in (signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)}
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
     try:
         resource_tracker.ensure_running()
     finally:

@@ -140,7 +140,7 @@ class Supervisor:
             signal.signal(s, self._on_signal)
         if (signum := interrupts.take()) is not None:   # received while the run was starting
             self._on_signal(signum, None)
-        first_step = self.first_step = self.steps.total()
+        self.first_step = self.steps.total()   # this invocation's first (a resume's)
         self._start_all()
         next_check = time.monotonic() + PROGRESS_SECONDS
         while self.running:
@@ -158,20 +158,19 @@ class Supervisor:
             if finishing:
                 self._finish()
             self.record.show(self.steps.total())
-        return self._close(first_step)
+        return self._close()
 
     def _start_all(self) -> None:
         count = self.config.num_actor_learners
-        first_step = self.steps.total()
         if self.stopping:   # a signal while the run was starting: no learner is started
-            self.record.start_progress(first_step)
+            self.record.start_progress(self.first_step)
             return
         for actor in range(count):
             if self.failure is None:
                 self._start_worker(actor, 0)
         if self.tester is not None and self.failure is None:
             self._start_worker(self.tester, 0)
-        self.record.start_progress(first_step)
+        self.record.start_progress(self.first_step)
         if self.failure is None:
             log(f"started {count} {self.workers.description}")
 
@@ -354,7 +353,7 @@ class Supervisor:
             elif now - self.terminated[actor] > deadlines.kill:
                 self.workers.kill(actor)
 
-    def _close(self, first_step: int) -> int:
+    def _close(self) -> int:
         """Every learner has ended: the last messages, the final checkpoint, the exit code."""
         record = self.record
         if self.writing is not None:   # the last interval's checkpoint ends first
@@ -366,7 +365,7 @@ class Supervisor:
         step = self.steps.total()
         record.show(step, force=True)
         before = self.checkpointer.last_path
-        if step == first_step:
+        if step == self.first_step:
             log("no step was taken: no checkpoint written")
         elif not self.corrupted:
             self._save_checkpoint(final=True)
