@@ -113,7 +113,7 @@ class ActorLearner:
                                       fire_reset=config.fire_reset,
                                       render=visualize and k == 0,
                                       frames=atari_frames(config.arch, config.lstm,
-                                                          config.screen_size))
+                                                          config.screen_size, config.crop))
                      for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
             if visualize else None

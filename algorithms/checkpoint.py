@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
+from .environments import resolved_crop
 from .errors import UserError
 from .files import TEMPORARY_SUFFIX, write_atomically
 
@@ -325,6 +326,12 @@ def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: lis
                 f"checkpoint {ckpt.path!r} was trained with {key} {saved.get(key)!r}, not "
                 f"{config.get(key)!r}; use the same {key}, or another --checkpoint_dir to start "
                 "a new run")
+    if len(observation_shape) == 3:   # Atari frames: the same shape may hold another crop
+        crops = [resolved_crop(c.get("arch"), c.get("crop")) for c in (saved, config)]
+        if crops[0] != crops[1]:
+            raise UserError(f"checkpoint {ckpt.path!r} was trained on frames with --crop "
+                            f"{crops[0]}, not {crops[1]}; use the same --crop, or another "
+                            "--checkpoint_dir to start a new run")
     if list(ckpt.meta.get("observation_shape", [])) != list(observation_shape):
         raise UserError(f"checkpoint {ckpt.path!r} has observations of shape "
                         f"{tuple(ckpt.meta.get('observation_shape', []))}, this environment "

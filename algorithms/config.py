@@ -29,6 +29,7 @@ OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
 CLIP_NORM_TYPES = ("ignore", "local", "global")
 MODES = ("train", "eval")
+CROPS = ("field", "none")
 CLUSTERS = ("local", "ray")
 
 # An Atari environment holds about 0.8 MB (measured, ale-py 0.12); the cap keeps a segment's
@@ -145,6 +146,11 @@ class Config:
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
              "UNIVERSE and UNIVERSE_DENSE (which read the playing field only), 84 with the others "
              "(the whole screen)")
+    crop: str | None = ALGORITHM(
+        "--crop", type=choice(CROPS, str.lower),
+        help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "
+             "above it) before they are resized; none: the whole screen. Default: field with "
+             "--arch UNIVERSE and UNIVERSE_DENSE, none with the others")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "

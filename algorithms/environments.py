@@ -48,12 +48,22 @@ PAPER_FRAMES = Frames()
 SMALL_CROP = (34, 194)
 
 
-def atari_frames(arch: str, lstm: bool, size: int | None = None) -> Frames:
+def atari_frames(arch: str, lstm: bool, size: int | None = None,
+                 crop: str | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
-    (``--screen_size``; default 42 for UNIVERSE, 84 for the others)."""
-    if arch.startswith("UNIVERSE"):
-        return Frames(size or 42, 1 if lstm else ATARI_HISTORY, SMALL_CROP)
-    return Frames(size or ATARI_SCREEN, ATARI_HISTORY)
+    (``--screen_size``; default 42 for UNIVERSE, 84 for the others), of the playing field or of
+    the whole screen (``--crop`` "field" or "none"; default the field for UNIVERSE, the whole
+    screen for the others)."""
+    universe = arch.startswith("UNIVERSE")
+    return Frames(size or (42 if universe else ATARI_SCREEN),
+                  1 if universe and lstm else ATARI_HISTORY,
+                  SMALL_CROP if resolved_crop(arch, crop) == "field" else None)
+
+
+def resolved_crop(arch: str | None, crop: str | None) -> str:
+    """``--crop`` as a run uses it: as given, else "field" for the UNIVERSE torsos and "none"
+    for the others."""
+    return crop or ("field" if (arch or "").startswith("UNIVERSE") else "none")
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
     probe = environments.make_environment(args.env, args.game, None, 0)
     config.resolve_defaults(args, probe.spec.continuous, atari=True)
     spec = environments.with_frames(probe.spec, environments.atari_frames(args.arch, args.lstm,
-                                                                                 args.screen_size))
+                                                                                 args.screen_size, args.crop))
     training = Training(config.Config.from_namespace(args), spec)
     code = training.run()
     timings = training.supervisor.timings

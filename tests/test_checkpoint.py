@@ -187,6 +187,26 @@ def test_mismatched_config_is_named(tmp_path, change, named):
         checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 18)
 
 
+def test_another_crop_of_the_same_shape_is_named(tmp_path):
+    """84x84 frames of the field and of the whole screen have one shape: the crop is compared
+    as resolved, so an old checkpoint (no crop saved) resumes with today's default or the same
+    crop given explicitly, and not with the other."""
+    layout = make_layout("q", "NIPS", (84, 84, 4), 6)
+    names = [[s.name, list(s.shape)] for s in layout.specs]
+    ckpt = checkpoint.load(checkpoint.save(str(tmp_path), 1000, _arrays(np.random.default_rng(6)),
+                                           dict(META, layout=names), keep=3))
+    for same in (None, "none"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], crop=same), names, (84, 84, 4), 6)
+    with pytest.raises(UserError, match="trained on frames with --crop none, not field"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], crop="field"), names,
+                                    (84, 84, 4), 6)
+    universe = dict(META["config"], arch="UNIVERSE")   # its default crop is the field
+    ckpt.config.update(universe)
+    checkpoint.check_compatible(ckpt, dict(universe, crop="field"), names, (84, 84, 4), 6)
+    with pytest.raises(UserError, match="--crop field, not none"):
+        checkpoint.check_compatible(ckpt, dict(universe, crop="none"), names, (84, 84, 4), 6)
+
+
 def test_things_named_like_checkpoints_that_are_not_files_are_ignored(tmp_path):
     """A folder, a broken link and a temporary file with checkpoint-like names disturb neither
     listing nor pruning."""

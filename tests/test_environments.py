@@ -71,6 +71,31 @@ def test_universe_frames_are_the_cropped_field_at_42x42(lstm, history):
     assert gym_env.reset().shape == (42, 42, history)
 
 
+@pytest.mark.parametrize("arch, crop, size, rows", [
+    ("NATURE", "field", 84, (34, 194)),       # the 2015 torso on the field
+    ("UNIVERSE_DENSE", "none", 42, (0, 210)),  # the 42x42 torso on the whole screen
+    ("NATURE", None, 84, (0, 210)),           # the defaults: the whole screen for NATURE
+])
+def test_crop_chooses_the_field_or_the_whole_screen(arch, crop, size, rows):
+    """``--crop`` overrides what the torso reads by default: the observation is the cropped (or
+    whole) max of the last two screens, area-resized to the torso's size."""
+    import cv2
+    from algorithms import config as settings
+    from algorithms.environments import atari_frames
+    config = settings.parse_args(["pong", "--arch", arch] + (["--crop", crop] if crop else []))
+    settings.resolve_defaults(config, continuous=False, atari=True)
+    frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop)
+    env = make_environment("ALE", "pong", None, seed=3, frames=frames)
+    assert env.spec.observation_shape == (size, size, 4)
+    env.reset()
+    for _ in range(40):
+        obs, _, _, _ = env.step(2)
+    screens = env._raw
+    expected = cv2.resize(np.maximum(screens[0], screens[1])[rows[0]:rows[1]], (size, size),
+                          interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(obs[..., -1], expected)
+
+
 def test_atari_rewards_are_unclipped_game_scores():
     env = make_environment("ALE", "pong", None, seed=0)
     env.reset()

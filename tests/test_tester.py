@@ -136,7 +136,7 @@ def test_a_test_game_without_rewards_ends_and_one_with_rewards_plays_on():
         args = flags.parse_args([game, "--arch", "UNIVERSE"])
         flags.resolve_defaults(args, continuous=False, atari=True)
         config = Config.from_namespace(args)
-        frames = atari_frames(config.arch, config.lstm, config.screen_size)
+        frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop)
         env_spec = with_frames(probe(config), frames)
         layout = layout_for(config, env_spec)
         agent = make_agent(config, layout, env_spec, FrozenStore(np.zeros(layout.size,
