@@ -324,6 +324,12 @@ class Config:
     eval_episodes: int = EVALUATION(
         "--eval_episodes", default=30, type=number(int, "eval_episodes", 1), invocation=True,
         help="episodes to play in --mode eval")
+    eval_max_steps: int = EVALUATION(
+        "--eval_max_steps", default=100_000, type=number(int, "eval_max_steps", 1),
+        invocation=True,
+        help="--mode eval: an episode still going after this many agent steps is cut there and "
+             "scored as it stands (an environment with no time limit would otherwise play for "
+             "ever; Atari games end by 27,000)")
     greedy: bool = EVALUATION(
         "--greedy", default=False, action="store_true", invocation=True,
         help="--mode eval: take the most probable action (A3C) instead of sampling from the "

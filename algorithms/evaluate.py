@@ -116,10 +116,10 @@ class VideoWriter:
             self._room()   # a video closed on a full disk is truncated
 
 
-def play(agent, env, video: VideoWriter | None, window: Window | None = None
-         ) -> tuple[float, int]:
-    """One episode, recorded to ``video`` and shown in ``window`` when given; returns
-    (unclipped score, agent steps)."""
+def play(agent, env, video: VideoWriter | None, window: Window | None = None,
+         max_steps: int | None = None) -> tuple[float, int, bool]:
+    """One episode, recorded to ``video`` and shown in ``window`` when given, cut after
+    ``max_steps`` agent steps; returns (unclipped score, agent steps, whether it was cut)."""
     agent.start_episode()
     state = env.reset()
     score, steps, done = 0.0, 0, False
@@ -136,8 +136,8 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None
                         "RGB image of uint8: nothing to show (-v); the evaluation goes on",
                         file=sys.stderr, flush=True)
                     window.close()
-        if done:
-            return score, steps
+        if done or steps == max_steps:
+            return score, steps, not done
         state, reward, done, _ = env.step(agent.act(state[None])[0])
         score += reward
         steps += 1
@@ -198,7 +198,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                 video = _open_video(args, ckpt, episode, fps)
                 record = video is not None
             try:
-                score, steps = play(agent, env, video, window)
+                score, steps, cut = play(agent, env, video, window, args.eval_max_steps)
             finally:
                 if video is not None and not _close_video(video):
                     record = False
@@ -206,9 +206,11 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                 videos.append({"path": os.path.abspath(video.path), "frames": video.frames})
             scores.append(score)
             lengths.append(steps)
-            say(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps "
-                  f"(mean so far {np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)",
-                  flush=True)
+            if cut:
+                result["cut_episodes"] = result.get("cut_episodes", 0) + 1
+            say(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps"
+                f"{' (cut: --eval_max_steps)' if cut else ''} (mean so far "
+                f"{np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)", flush=True)
     except (Exception, KeyboardInterrupt) as err:
         # Interrupted (Ctrl-C) or failed: the episodes played so far are kept, marked partial.
         interrupted = isinstance(err, KeyboardInterrupt)

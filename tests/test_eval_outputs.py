@@ -211,3 +211,37 @@ def test_a_compact_agent_loads_as_the_network_it_was(tmp_path, capsys):
     assert export_agent.main([valid_checkpoint(tmp_path), cartpole, "--half"]) == 0
     code, out, _ = _eval(cartpole, capsys, "--eval_file", str(tmp_path / "e.json"))
     assert code == 0 and "score over 2 episodes" in out
+
+
+def test_an_episode_that_never_ends_is_cut_at_eval_max_steps(tmp_path, capsys):
+    """An environment with no time limit whose episodes never end: each evaluation episode is
+    cut after --eval_max_steps agent steps, scored as it stands and said to be cut."""
+    import gymnasium as gym
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    class Endless(CartPoleEnv):
+        def step(self, action):
+            observation, reward, _, truncated, info = super().step(action)
+            self.state = np.clip(self.state, -0.05, 0.05)   # the pole never falls
+            return observation, reward, False, truncated, info
+
+    if "EndlessCartPole-v1" not in gym.envs.registry:
+        gym.register("EndlessCartPole-v1", entry_point=Endless)   # and no time limit
+    assert gym.spec("EndlessCartPole-v1").max_episode_steps is None
+    path = valid_checkpoint(tmp_path, "EndlessCartPole-v1")
+    result = tmp_path / "eval.json"
+    code = cli.main(["EndlessCartPole-v1", "--env", "GYM", "--mode", "eval", "--checkpoint",
+                     path, "--eval_episodes", "2", "--eval_max_steps", "700", "--eval_file",
+                     str(result)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "episode 1/2: score 700, 700 steps (cut: --eval_max_steps)" in out
+    assert "episode 2/2: score 700, 700 steps (cut: --eval_max_steps)" in out
+    written = json.loads(result.read_text())
+    assert written["cut_episodes"] == 2 and written["scores"] == [700.0, 700.0]
+    # CartPole's own episodes end before the cap: none is said to be cut
+    plain = valid_checkpoint(tmp_path / "plain")
+    code, out, _ = _eval(plain, capsys, "--eval_max_steps", "700", "--eval_file",
+                         str(tmp_path / "plain.json"))
+    assert code == 0 and "cut" not in out
+    assert "cut_episodes" not in json.loads((tmp_path / "plain.json").read_text())
