@@ -137,8 +137,8 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
                               os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     config.resolve_defaults(args, probe.spec.continuous, atari=True)
-    spec = environments.with_frames(probe.spec, environments.atari_frames(args.arch, args.lstm,
-                                                                                 args.screen_size, args.crop))
+    frames = environments.atari_frames(args.arch, args.lstm, args.screen_size, args.crop)
+    spec = environments.with_frames(probe.spec, frames)
     training = Training(config.Config.from_namespace(args), spec)
     code = training.run()
     timings = training.supervisor.timings
