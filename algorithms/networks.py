@@ -222,11 +222,12 @@ def named(layout: Layout, params: Sequence) -> dict:
     return {spec.name: tensor for spec, tensor in zip(layout.specs, params)}
 
 
-def conv_torso(p: dict, observations):
+def conv_torso(p: dict, observations, layers: list | None = None):
     """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]), or
     ``std_conv<i>`` (the same on each observation standardised to zero mean and unit
     variance), or ``elu_conv<i>`` (ELU, "same" padding, standardised); then, if the layout has
-    one, a ``dense`` layer with the convs' activation."""
+    one, a ``dense`` layer with the convs' activation. Each layer's activations are appended
+    to ``layers`` as (name, tensor) when it is given."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
     if f"{SMALL_PREFIX}0/w" in p or "std_conv0/w" in p:
@@ -243,11 +244,16 @@ def conv_torso(p: dict, observations):
         w = p[f"{prefix}{i}/w"]
         stride = CONV_STRIDES[(int(w.shape[0]), int(w.shape[-1]))]
         h = activation(tf.nn.conv2d(h, w, stride, padding) + p[f"{prefix}{i}/b"])
+        if layers is not None:
+            layers.append((f"{prefix}{i}", h))
         i += 1
     h = tf.reshape(h, [-1, int(np.prod(h.shape[1:]))])
     if "dense/w" not in p:
         return h
-    return activation(tf.matmul(h, p["dense/w"]) + p["dense/b"])
+    h = activation(tf.matmul(h, p["dense/w"]) + p["dense/b"])
+    if layers is not None:
+        layers.append(("dense", h))
+    return h
 
 
 def mlp(p: dict, prefix: str, observations):
