@@ -23,7 +23,7 @@ from .checks import check_display, check_writable
 from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE")
+ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -138,8 +138,9 @@ class Config:
         "--arch", type=choice(ARCHITECTURES, str.upper),
         help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015), "
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
-             "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256) or NATURE_STD "
-             "(NATURE on standardised observations); vector observations always use an MLP. "
+             "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
+             "(NATURE on standardised observations) or NATURE_ELU (NATURE_STD with ELU, whose "
+             "units cannot die); vector observations always use an MLP. "
              "Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),

@@ -15,7 +15,8 @@ A network here is two things:
 Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dense 256),
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
 32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
-and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), and for vector
+and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), NATURE_ELU
+(NATURE's layers on standardised frames with ELU, which cannot die as ReLU units do), and for vector
 observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
@@ -28,17 +29,22 @@ from typing import Sequence
 import numpy as np
 
 # (filters, kernel, stride) per conv layer, then the dense width (None: no dense layer).
+NATURE_CONVS = [(32, 8, 4), (64, 4, 2), (64, 3, 1)]
 CONV_TORSOS = {
     "NIPS": ([(16, 8, 4), (32, 4, 2)], 256),
-    "NATURE": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+    "NATURE": (NATURE_CONVS, 512),
     "UNIVERSE": ([(32, 3, 2)] * 4, None),
-    "NATURE_STD": ([(32, 8, 4), (64, 4, 2), (64, 3, 1)], 512),
+    "NATURE_STD": (NATURE_CONVS, 512),
     "UNIVERSE_DENSE": ([(32, 3, 2)] * 4, 256),
+    "NATURE_ELU": (NATURE_CONVS, 512),
 }
-# The first layer's name says how the input is scaled and which activation follows: conv<i>
-# (uint8 / 255, ReLU, "valid"), elu_conv<i> (standardised, ELU, "same"), std_conv<i>
-# (standardised, ReLU, "valid").
-PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv"}
+# The conv layers' names say how the input is scaled, which activation follows (the dense
+# layer's too) and the padding: prefix: (standardised, activation, padding). Plain conv<i>
+# divide uint8 screens by 255.
+CONV_KINDS = {"conv": (False, "relu", "VALID"), "std_conv": (True, "relu", "VALID"),
+              "elu_conv": (True, "elu", "SAME"), "std_elu_conv": (True, "elu", "VALID")}
+PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
+            "NATURE_ELU": "std_elu_conv"}
 # The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
 SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
@@ -107,8 +113,8 @@ def torso_specs(arch: str, observation_shape: tuple[int, ...]) -> tuple[list[Par
         return mlp_specs("mlp", observation_shape[0]), MLP_HIDDEN[-1]
     height, width_px, channels = observation_shape
     convs, dense = CONV_TORSOS[arch]
-    same = arch.startswith("UNIVERSE")
     prefix = PREFIXES.get(arch, "conv")
+    same = CONV_KINDS[prefix][2] == "SAME"
     for i, (filters, kernel, stride) in enumerate(convs):
         fan_in = kernel * kernel * channels
         specs += [ParamSpec(f"{prefix}{i}/w", (kernel, kernel, channels, filters), fan_in),
@@ -225,20 +231,20 @@ def named(layout: Layout, params: Sequence) -> dict:
 def conv_torso(p: dict, observations, layers: list | None = None):
     """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]), or
     ``std_conv<i>`` (the same on each observation standardised to zero mean and unit
-    variance), or ``elu_conv<i>`` (ELU, "same" padding, standardised); then, if the layout has
-    one, a ``dense`` layer with the convs' activation. Each layer's activations are appended
-    to ``layers`` as (name, tensor) when it is given."""
+    variance), ``elu_conv<i>`` (ELU, "same" padding, standardised) or ``std_elu_conv<i>`` (ELU,
+    "valid" padding, standardised); then, if the layout has one, a ``dense`` layer with the
+    convs' activation. Each layer's activations are appended to ``layers`` as (name, tensor)
+    when it is given."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
-    if f"{SMALL_PREFIX}0/w" in p or "std_conv0/w" in p:
+    prefix = next(name for name in CONV_KINDS if f"{name}0/w" in p)
+    standardised, activation, padding = CONV_KINDS[prefix]
+    activation = tf.nn.elu if activation == "elu" else tf.nn.relu
+    if standardised:
         mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
         h = (h - mean) * tf.math.rsqrt(variance + 1e-2)
-        prefix, activation, padding = ((SMALL_PREFIX, tf.nn.elu, "SAME")
-                                       if f"{SMALL_PREFIX}0/w" in p
-                                       else ("std_conv", tf.nn.relu, "VALID"))
     else:
         h = h * (1.0 / 255.0)
-        prefix, activation, padding = "conv", tf.nn.relu, "VALID"
     i = 0
     while f"{prefix}{i}/w" in p:
         w = p[f"{prefix}{i}/w"]

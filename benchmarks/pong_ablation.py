@@ -147,6 +147,11 @@ SETTINGS = {
     "udense-screen": (["--crop", "none"],
                       "today's defaults on 42x42 frames of the whole screen (with the score)"),
     "udense-84": (["--screen_size", "84"], "today's defaults on 84x84 frames of the field"),
+    # The NATURE torso dies on Pong (benchmarks/dead_units.py: every layer constant by 3 M
+    # steps, 81% of conv0 by 50,000): ELU units cannot.
+    "nature-elu": (["--arch", "NATURE_ELU"],
+                   "NATURE's layers on standardised frames with ELU (84x84, the whole screen), "
+                   "a lost life terminal"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
