@@ -139,8 +139,8 @@ class Config:
         help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015), "
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
              "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
-             "(NATURE on standardised observations) or NATURE_ELU (NATURE_STD with ELU, whose "
-             "units cannot die); vector observations always use an MLP. "
+             "(NATURE on standardised observations) or NATURE_ELU (NATURE with ELU units, which "
+             "cannot die); vector observations always use an MLP. "
              "Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),

@@ -16,7 +16,7 @@ Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dens
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
 32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
 and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), NATURE_ELU
-(NATURE's layers on standardised frames with ELU, which cannot die as ReLU units do), and for vector
+(NATURE with ELU units, which cannot die as ReLU units do), and for vector
 observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
@@ -42,9 +42,9 @@ CONV_TORSOS = {
 # layer's too) and the padding: prefix: (standardised, activation, padding). Plain conv<i>
 # divide uint8 screens by 255.
 CONV_KINDS = {"conv": (False, "relu", "VALID"), "std_conv": (True, "relu", "VALID"),
-              "elu_conv": (True, "elu", "SAME"), "std_elu_conv": (True, "elu", "VALID")}
+              "elu_conv": (True, "elu", "SAME"), "raw_elu_conv": (False, "elu", "VALID")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
-            "NATURE_ELU": "std_elu_conv"}
+            "NATURE_ELU": "raw_elu_conv"}
 # The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
 SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
@@ -231,10 +231,10 @@ def named(layout: Layout, params: Sequence) -> dict:
 def conv_torso(p: dict, observations, layers: list | None = None):
     """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]), or
     ``std_conv<i>`` (the same on each observation standardised to zero mean and unit
-    variance), ``elu_conv<i>`` (ELU, "same" padding, standardised) or ``std_elu_conv<i>`` (ELU,
-    "valid" padding, standardised); then, if the layout has one, a ``dense`` layer with the
-    convs' activation. Each layer's activations are appended to ``layers`` as (name, tensor)
-    when it is given."""
+    variance), ``elu_conv<i>`` (ELU, "same" padding, standardised) or ``raw_elu_conv<i>``
+    (ELU, "valid" padding, screens scaled to [0, 1]); then, if the layout has one, a ``dense``
+    layer with the convs' activation. Each layer's activations are appended to ``layers`` as
+    (name, tensor) when it is given."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
     prefix = next(name for name in CONV_KINDS if f"{name}0/w" in p)

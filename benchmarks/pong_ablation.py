@@ -150,8 +150,8 @@ SETTINGS = {
     # The NATURE torso dies on Pong (benchmarks/dead_units.py: every layer constant by 3 M
     # steps, 81% of conv0 by 50,000): ELU units cannot.
     "nature-elu": (["--arch", "NATURE_ELU"],
-                   "NATURE's layers on standardised frames with ELU (84x84, the whole screen), "
-                   "a lost life terminal"),
+                   "NATURE with ELU units (84x84, the whole screen, /255), a lost life "
+                   "terminal"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

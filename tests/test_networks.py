@@ -18,7 +18,7 @@ from algorithms.networks import actor_critic_layout
     # NATURE's parameters, named std_conv<i> (standardised input)
     ("NATURE_STD", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
      + 512 * 4 + 4 + 513),
-    # NATURE's parameters again, named std_elu_conv<i> (standardised input, ELU)
+    # NATURE's parameters again, named raw_elu_conv<i> (ELU)
     ("NATURE_ELU", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
      + 512 * 4 + 4 + 513),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
@@ -53,17 +53,16 @@ def test_split_rejects_a_vector_of_another_size():
 
 
 def test_universe_torso_standardises_each_observation():
-    """The UNIVERSE torsos, NATURE_STD and NATURE_ELU see each observation as zero mean, unit
-    variance:
+    """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
     scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
-    the NIPS and NATURE torsos, which only divide by 255, do change."""
+    the NIPS, NATURE and NATURE_ELU torsos, which only divide by 255, do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 120, (3, 42, 42, 4)).astype(np.float32)
     brighter = 2.0 * frames + 10.0
     for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
-                              ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", True)):
+                              ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
@@ -82,13 +81,13 @@ def test_elu_torsos_have_no_dead_units_where_relu_ones_do():
     """NATURE_ELU is NATURE's layers with ELU: a unit pushed below zero for every input still
     passes a gradient, where a ReLU unit passes none and never comes back. With every conv0 bias
     at -10, NATURE's conv0 gradient is exactly zero and NATURE_ELU's is not; and on the same
-    frames NATURE_ELU's first layer computes elu(conv(standardised frames))."""
+    frames NATURE_ELU's first layer computes elu(conv(frames / 255))."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward, conv_torso, named
     rng = np.random.default_rng(1)
     frames = tf.constant(rng.integers(0, 256, (2, 84, 84, 4)).astype(np.float32))
     norms = {}
-    for arch, prefix in (("NATURE", "conv"), ("NATURE_ELU", "std_elu_conv")):
+    for arch, prefix in (("NATURE", "conv"), ("NATURE_ELU", "raw_elu_conv")):
         layout = actor_critic_layout(arch, (84, 84, 4), 6)
         params = [tf.Variable(p) for p in layout.split(layout.initial_values(rng))]
         named(layout, params)[f"{prefix}0/b"].assign(np.full(32, -10.0, np.float32))
@@ -100,13 +99,11 @@ def test_elu_torsos_have_no_dead_units_where_relu_ones_do():
         if arch == "NATURE_ELU":
             layers = []
             conv_torso(named(layout, params), frames, layers)
-            mean, variance = tf.nn.moments(frames, axes=[1, 2, 3], keepdims=True)
             p = named(layout, params)
-            expected = tf.nn.elu(tf.nn.conv2d((frames - mean) * tf.math.rsqrt(variance + 1e-2),
-                                              p["std_elu_conv0/w"], 4, "VALID")
-                                 + p["std_elu_conv0/b"])
-            assert [name for name, _ in layers] == ["std_elu_conv0", "std_elu_conv1",
-                                                     "std_elu_conv2", "dense"]
+            expected = tf.nn.elu(tf.nn.conv2d(frames / 255.0, p["raw_elu_conv0/w"], 4, "VALID")
+                                 + p["raw_elu_conv0/b"])
+            assert [name for name, _ in layers] == ["raw_elu_conv0", "raw_elu_conv1",
+                                                     "raw_elu_conv2", "dense"]
             np.testing.assert_allclose(layers[0][1].numpy(), expected.numpy(), atol=1e-5)
             assert layers[-1][1].shape == (2, 512)
     assert norms["NATURE"] == 0.0 and norms["NATURE_ELU"] > 0.0
