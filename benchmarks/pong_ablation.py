@@ -159,6 +159,8 @@ SETTINGS = {
     "nature-elu-lr2.5e-4": (["--arch", "NATURE_ELU", "-lr", "2.5e-4"],
                             "NATURE_ELU, lr 2.5e-4 (PPO's with this network)"),
     "nature-elu-lr1e-4": (["--arch", "NATURE_ELU", "-lr", "1e-4"], "NATURE_ELU, lr 1e-4"),
+    "nature-single-life-lr2.5e-4": (["--arch", "NATURE", "--single_life_episodes", "true", "-lr",
+                                     "2.5e-4"], "NATURE, a lost life terminal, lr 2.5e-4"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
