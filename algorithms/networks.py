@@ -45,8 +45,6 @@ CONV_KINDS = {"conv": (False, "relu", "VALID"), "std_conv": (True, "relu", "VALI
               "elu_conv": (True, "elu", "SAME"), "raw_elu_conv": (False, "elu", "VALID")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
             "NATURE_ELU": "raw_elu_conv"}
-# The UNIVERSE torso's layers are named elu_conv<i>: ELU, "same" padding, standardised input.
-SMALL_PREFIX = "elu_conv"
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
 CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
                 for filters, kernel, stride in convs}
