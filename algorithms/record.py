@@ -20,7 +20,7 @@ import numpy as np
 from .checks import claim_folder
 from .config import Config
 from .errors import UserError
-from .files import release_folder
+from .files import release_folder, write_atomically
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
@@ -168,7 +168,7 @@ class RunRecord:
         self.episodes: EpisodeLog | None = None
         self.progress: Progress | None = None
         self.solved: str | None = None   # why --stop_return ended training
-        self._config_values: tuple = ({}, None)
+        self._config_text = ""   # config.json as written at the start, to write it again
         self._failing = False   # the last write of episodes.csv failed (reported once)
         self._events_warned = False
         self.evals: EvalLog | None = None
@@ -179,8 +179,9 @@ class RunRecord:
         """Write ``config.json`` (``values``: the configuration and what the run adds to it)
         and open ``episodes.csv``."""
         try:
-            write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
-            self._config_values = (values, resumed)
+            path = write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
+            with open(path) as f:
+                self._config_text = f.read()
             resume_step = self.resume_step if self.continued else None
             self.episodes = EpisodeLog(self.run_dir, resume_step=resume_step)
             self.evals = EvalLog(self.run_dir, resume_step=resume_step)
@@ -234,8 +235,9 @@ class RunRecord:
         if self.episodes is None:
             return
         try:
-            if self.episodes.missing():
-                self._recreate()
+            gone = self._gone()
+            if gone:
+                self._recreate(gone)
             self.episodes.flush()
             self.evals.flush()
         except OSError as err:
@@ -255,17 +257,35 @@ class RunRecord:
                 f"({self.events.failure}); they are dropped until they can be, training goes on",
                 file=sys.stderr)
 
-    def _recreate(self) -> None:
-        os.makedirs(self.run_dir, exist_ok=True)
-        release_folder(self.run_dir)
-        claim_folder(self.run_dir, "--summary_dir")
-        values, resumed = self._config_values
-        write_config(self.run_dir, values, resumed=resumed, run_id=self.run_id)
-        self.episodes.restore()
-        self.evals.restore()
-        log(f"warning: the run folder {self.run_dir} was removed during the run; made it again "
-            "with config.json and every episode so far (TensorBoard's events from before are "
-            "lost)", file=sys.stderr)
+    def _gone(self) -> list[str]:
+        """What of the run folder was removed (or replaced) under the run: ["the run folder"],
+        or the names of its files that are gone; [] when all is in place."""
+        if not os.path.isdir(self.run_dir):
+            return ["the run folder"]
+        files = (self.episodes, self.evals)
+        return [log.name for log in files if log.missing()] + \
+            ["config.json"] * (not os.path.isfile(os.path.join(self.run_dir, "config.json")))
+
+    def _recreate(self, gone: list[str]) -> None:
+        """Make again what ``gone`` names: the folder with everything in it, or the files."""
+        folder = gone == ["the run folder"]
+        if folder:
+            os.makedirs(self.run_dir, exist_ok=True)
+            release_folder(self.run_dir)
+            claim_folder(self.run_dir, "--summary_dir")
+        if folder or "config.json" in gone:   # as it was: its start time and resumes
+            write_atomically(os.path.join(self.run_dir, "config.json"), self._config_text)
+        if folder or self.episodes.name in gone:
+            self.episodes.restore()
+        if folder or self.evals.name in gone:
+            self.evals.restore()
+        if folder:
+            log(f"warning: the run folder {self.run_dir} was removed during the run; made it "
+                "again with config.json and every episode so far (TensorBoard's events from "
+                "before are lost)", file=sys.stderr)
+        else:
+            log(f"warning: {', '.join(gone)} removed from {self.run_dir} during the run; "
+                "written again, with every row so far", file=sys.stderr)
 
     def check_solved(self, step: int) -> bool:
         """--stop_return: True once the last RECENT_EPISODES episodes average R."""

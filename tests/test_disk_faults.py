@@ -82,6 +82,39 @@ def test_failing_checkpoint_writes_and_a_removed_run_folder_do_not_end_training(
     assert glob.glob(os.path.join(run_dir, "actor_0", "events.out.tfevents.*"))
 
 
+def test_files_removed_from_the_run_folder_are_written_again_and_named(tmp_path):
+    """config.json removed alone, then episodes.csv and evals.csv: each is written again at
+    the next flush, with every row so far, and the warning names what was removed (not "the
+    run folder")."""
+    with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "4",
+                  "--max_global_steps", "30000"], tmp_path) as (proc, _):
+        run_dir = _wait_for(lambda: glob.glob(str(tmp_path / "CartPole-v1" / "a3c" / "*")), 150,
+                            "the run folder")[0]
+        config, episodes = (os.path.join(run_dir, name) for name in ("config.json",
+                                                                        "episodes.csv"))
+        _wait_for(lambda: len(open(episodes).readlines()) > 3, 150, "episodes")
+        saved = open(config).read()
+        os.remove(config)
+        _wait_for(lambda: os.path.isfile(config), 60, "config.json written again")
+        assert open(config).read() == saved
+        with open(episodes, newline="") as f:
+            before = list(csv.reader(f))[1:]
+        os.remove(episodes)
+        os.remove(os.path.join(run_dir, "evals.csv"))
+        _wait_for(lambda: os.path.isfile(episodes), 60, "episodes.csv written again")
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"warning: config.json removed from {run_dir} during the run; written again" in err
+    assert re.search(rf"warning: (episodes.csv, evals.csv|evals.csv, episodes.csv) removed "
+                     rf"from {re.escape(run_dir)} during the run; written again", err)
+    assert "the run folder" not in err
+    with open(episodes, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert rows[:len(before)] == before
+    assert len(rows) == int(re.findall(r"\(last \d+ of (\d+)\)", out)[-1])
+    assert os.path.isfile(os.path.join(run_dir, "evals.csv"))
+
+
 def test_an_unexpected_error_in_the_parent_ends_with_one_line(tmp_path, capsys, monkeypatch):
     """A bug in the parent (here: the --stop_return check raising) stops the workers, removes
     the shared memory, writes the traceback to error.log in the run folder and prints one
