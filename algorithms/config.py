@@ -139,14 +139,13 @@ class Config:
         help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015), "
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
              "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
-             "(NATURE on standardised observations) or NATURE_ELU (NATURE with ELU units, which "
-             "cannot die); vector observations always use an MLP. "
-             "Default: from --preset")
+             "(NATURE on standardised observations) or NATURE_ELU (NATURE with ELU units, whose "
+             "gradient is never exactly zero as a dead ReLU unit's is); vector observations "
+             "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE and UNIVERSE_DENSE (which read the playing field only), 84 with the others "
-             "(the whole screen)")
+             "UNIVERSE and UNIVERSE_DENSE, 84 with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "

@@ -43,8 +43,8 @@ class Frames:
 
 
 PAPER_FRAMES = Frames()
-# The UNIVERSE torso's frames: 42x42, the playing field only (rows 34-193 of 210, without the
-# score), one frame when an LSTM remembers the motion, four for a feed-forward network.
+# --crop field: the playing field only (rows 34-193 of 210, without the score); the UNIVERSE
+# torsos' default, on 42x42 frames, one frame when an LSTM remembers the motion.
 SMALL_CROP = (34, 194)
 
 

@@ -275,8 +275,10 @@ def _write(path: str, result: dict[str, Any], scores: list[float], lengths: list
                   mean=float(np.mean(scores)), std=float(np.std(scores)),
                   min=float(np.min(scores)), max=float(np.max(scores)),
                   scores=scores, lengths=lengths, videos=videos)
+    result.setdefault("cut_episodes", 0)
     what = f"score over {len(scores)} episodes" + \
-        (f" (partial: {result['stopped_by']}, of {planned})" if result.get("partial") else "")
+        (f" (partial: {result['stopped_by']}, of {planned})" if result.get("partial") else "") + \
+        (f" ({result['cut_episodes']} cut at --eval_max_steps)" if result["cut_episodes"] else "")
     summary = (f"{what}: mean {result['mean']:.2f} ± {result['std']:.2f} "
                f"(min {result['min']:g}, max {result['max']:g})")
     try:

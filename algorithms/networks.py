@@ -16,8 +16,8 @@ Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dens
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
 32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
 and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), NATURE_ELU
-(NATURE with ELU units, which cannot die as ReLU units do), and for vector
-observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
+(NATURE with ELU units, whose gradient is never exactly zero as a dead ReLU unit's is), and for
+vector observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
 """
@@ -235,7 +235,9 @@ def conv_torso(p: dict, observations, layers: list | None = None):
     (name, tensor) when it is given."""
     import tensorflow as tf
     h = tf.cast(observations, tf.float32)
-    prefix = next(name for name in CONV_KINDS if f"{name}0/w" in p)
+    prefix = next((name for name in CONV_KINDS if f"{name}0/w" in p), None)
+    if prefix is None:
+        raise ValueError(f"no convolution layer of a known kind in {sorted(p)}")
     standardised, activation, padding = CONV_KINDS[prefix]
     activation = tf.nn.elu if activation == "elu" else tf.nn.relu
     if standardised:

@@ -20,7 +20,7 @@ import numpy as np
 from .checks import claim_folder
 from .config import Config
 from .errors import UserError
-from .files import release_folder, write_atomically
+from .files import holds, release_folder, write_atomically
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
@@ -230,7 +230,8 @@ class RunRecord:
 
     def flush(self) -> None:
         """Write the new episodes. A run folder removed under the run is made again (with its
-        config.json and every episode so far); a write that fails (a full disk) is reported
+        config.json and every episode so far), and so is a file removed from it; a write that
+        fails (a full disk) is reported
         once and retried at the next flush: training goes on either way."""
         if self.episodes is None:
             return
@@ -259,8 +260,10 @@ class RunRecord:
 
     def _gone(self) -> list[str]:
         """What of the run folder was removed (or replaced) under the run: ["the run folder"],
-        or the names of its files that are gone; [] when all is in place."""
-        if not os.path.isdir(self.run_dir):
+        or the names of its files that are gone; [] when all is in place. A folder whose lock
+        is no longer this run's was removed, even if an actor-learner's TensorBoard writer has
+        made it again already."""
+        if not os.path.isdir(self.run_dir) or not holds(self.run_dir):
             return ["the run folder"]
         files = (self.episodes, self.evals)
         return [log.name for log in files if log.missing()] + \
@@ -274,7 +277,11 @@ class RunRecord:
             release_folder(self.run_dir)
             claim_folder(self.run_dir, "--summary_dir")
         if folder or "config.json" in gone:   # as it was: its start time and resumes
-            write_atomically(os.path.join(self.run_dir, "config.json"), self._config_text)
+            try:
+                write_atomically(os.path.join(self.run_dir, "config.json"), self._config_text)
+            except OSError as err:   # the episodes are still written below
+                log(f"warning: could not write config.json again in {self.run_dir} "
+                    f"({err.strerror or err}); training goes on", file=sys.stderr)
         if folder or self.episodes.name in gone:
             self.episodes.restore()
         if folder or self.evals.name in gone:

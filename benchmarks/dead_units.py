@@ -22,7 +22,7 @@ import numpy as np
 
 def observations(config, steps: int, seed: int) -> tuple[np.ndarray, object]:
     from algorithms.environments import atari_frames, make_environment
-    env = make_environment("ALE", config.game, config.rom_path, seed,
+    env = make_environment(config.env, config.game, config.rom_path, seed,
                            frames=atari_frames(config.arch, config.lstm, config.screen_size,
                                                config.crop))
     rng = np.random.default_rng(seed)

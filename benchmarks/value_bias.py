@@ -11,6 +11,9 @@ Reproduce with:
 
 A mean Q above the mean return is the optimism of Q-learning's max over nearly equal action
 values; below it, the pessimism of Sarsa's target-network value of the online network's choice.
+The returns run to the end of the game: for a checkpoint trained with a lost life as a terminal
+state (``--single_life_episodes true``), whose values stop at the next lost life, compare games
+without lives (Pong).
 """
 from __future__ import annotations
 
@@ -18,7 +21,6 @@ import argparse
 
 import numpy as np
 
-MAX_STEPS = 27_000   # agent steps: the 108,000-frame limit of an Atari game
 
 
 def discounted(rewards: list[float], gamma: float) -> np.ndarray:
@@ -41,6 +43,9 @@ def measure(path: str, games: int, epsilon: float, seed: int) -> dict:
     configure_tensorflow()
     ckpt = checkpoint.load(path)
     config = Config.from_dict(ckpt.config)
+    if config.alg_type == "a3c":
+        raise SystemExit(f"{path}: an A3C checkpoint has no Q-values; give a value-based one "
+                         "(--alg_type q or sarsa)")
     env = make_environment(config.env, config.game, config.rom_path, seed,
                            frames=atari_frames(config.arch, config.lstm, config.screen_size,
                                                config.crop))
@@ -54,7 +59,7 @@ def measure(path: str, games: int, epsilon: float, seed: int) -> dict:
     online, behind, returns, scores = [], [], [], []
     for _ in range(games):
         state, done, rewards = env.reset(), False, []
-        while not done and len(rewards) < MAX_STEPS:
+        while not done:   # Atari games end by 108,000 frames
             action = agent.choose(state[None])[0]
             online.append(agent.q(agent.params, state[None])[0][action])
             behind.append(agent.q(agent.target, state[None])[0][action])

@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -105,8 +107,11 @@ def test_files_removed_from_the_run_folder_are_written_again_and_named(tmp_path)
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert f"warning: config.json removed from {run_dir} during the run; written again" in err
-    assert re.search(rf"warning: (episodes.csv, evals.csv|evals.csv, episodes.csv) removed "
-                     rf"from {re.escape(run_dir)} during the run; written again", err)
+    # one warning naming both, or two if a flush came between the two removals
+    named = re.findall(rf"warning: ([\w., ]+) removed from {re.escape(run_dir)} during the run; "
+                       "written again", err)
+    assert {"episodes.csv", "evals.csv"} <= {name for line in named[1:]
+                                             for name in line.split(", ")}
     assert "the run folder" not in err
     with open(episodes, newline="") as f:
         rows = list(csv.reader(f))[1:]
@@ -183,3 +188,40 @@ def test_a_full_summary_disk_mid_run_drops_tensorboard_scalars_and_training_goes
     saved = checkpoint.list_checkpoints(str(folder))
     assert saved and checkpoint.load(saved[-1]).step >= 40000
     assert "Traceback" not in err and "restarting" not in out + err
+
+
+def test_a_removed_run_folder_that_an_actor_made_again_is_held_again(tmp_path, capsys):
+    """The run folder removed, then made again by an actor-learner's TensorBoard writer before
+    the parent's next flush: the parent still sees the folder as removed (its lock is gone), and
+    holds it again, with config.json and every episode; no other run can take it."""
+    from algorithms import config
+    from algorithms.files import LOCK_NAME, holds
+    args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "3",
+                              "--summary_dir", str(tmp_path / "s"),
+                              "--checkpoint_dir", str(tmp_path / "ck")])
+    config.resolve_defaults(args, continuous=False, atari=False)
+    settings = config.Config.from_namespace(args)
+    record = RunRecord(settings, 1, None, 0)
+    record.open(settings.to_dict(), None)
+    record.start_progress(0)
+    try:
+        record.episode(0, 0, 100, time.time(), 12.0, 12)
+        record.flush()
+        shutil.rmtree(record.run_dir)
+        os.makedirs(os.path.join(record.run_dir, "actor_0"))   # the actor's writer, first
+        assert not holds(record.run_dir)
+        record.flush()
+        err = capsys.readouterr().err
+        assert f"the run folder {record.run_dir} was removed during the run" in err
+        assert holds(record.run_dir)
+        taken = subprocess.run(   # another process cannot lock it
+            [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+             "try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "except BlockingIOError: sys.exit(3)",
+             os.path.join(record.run_dir, LOCK_NAME)])
+        assert taken.returncode == 3
+        with open(os.path.join(record.run_dir, "episodes.csv"), newline="") as f:
+            assert [row[3] for row in csv.reader(f)][1:] == ["12"]
+        assert os.path.isfile(os.path.join(record.run_dir, "config.json"))
+    finally:
+        record.close()

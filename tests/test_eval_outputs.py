@@ -239,9 +239,38 @@ def test_an_episode_that_never_ends_is_cut_at_eval_max_steps(tmp_path, capsys):
     assert "episode 2/2: score 700, 700 steps (cut: --eval_max_steps)" in out
     written = json.loads(result.read_text())
     assert written["cut_episodes"] == 2 and written["scores"] == [700.0, 700.0]
+    assert "score over 2 episodes (2 cut at --eval_max_steps): mean 700.00" in out
     # CartPole's own episodes end before the cap: none is said to be cut
     plain = valid_checkpoint(tmp_path / "plain")
     code, out, _ = _eval(plain, capsys, "--eval_max_steps", "700", "--eval_file",
                          str(tmp_path / "plain.json"))
     assert code == 0 and "cut" not in out
-    assert "cut_episodes" not in json.loads((tmp_path / "plain.json").read_text())
+    assert json.loads((tmp_path / "plain.json").read_text())["cut_episodes"] == 0
+
+
+@pytest.mark.parametrize("ends_at, cap, expected", [
+    (5, 5, (5.0, 5, False)),   # ends on the last step it may take: not cut
+    (5, 4, (4.0, 4, True)),    # still going at the cap: cut
+    (5, 6, (5.0, 5, False)),
+    (5, None, (5.0, 5, False)),
+])
+def test_play_cuts_only_an_episode_still_going_at_the_cap(ends_at, cap, expected):
+    """evaluate.play with an environment whose episode ends after ``ends_at`` steps, a reward of
+    1 each."""
+    class Steps:
+        def reset(self):
+            self.t = 0
+            return np.zeros(1, np.float32)
+
+        def step(self, action):
+            self.t += 1
+            return np.zeros(1, np.float32), 1.0, self.t == ends_at, {}
+
+    class Agent:
+        def start_episode(self):
+            pass
+
+        def act(self, states):
+            return [0]
+
+    assert evaluate.play(Agent(), Steps(), None, None, cap) == expected
