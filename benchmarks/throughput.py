@@ -9,7 +9,8 @@
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
     do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE_DENSE network
     on 42x42 frames, Adam, t_max 20, 16 // N environments per actor-learner; ``a3c-tuned-k1``
-    with one; ``a3c-tuned-universe`` with the UNIVERSE network, no dense layer);
+    with one; ``a3c-tuned-universe`` with the UNIVERSE network, no dense layer;
+    ``a3c-tuned-84`` on 84x84 frames of the field; ``a3c-tuned-nature`` with NATURE);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
     learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
@@ -105,6 +106,10 @@ VARIANTS = {
     "a3c-tuned": TUNED,
     "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
     "a3c-tuned-universe": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
+    # the torsos measured against today's on Pong and Breakout (help/RESULTS.md): the same
+    # network on 84x84 frames of the field, and NATURE
+    "a3c-tuned-84": TUNED + ["--screen_size", "84"],
+    "a3c-tuned-nature": TUNED + ["--arch", "NATURE"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
