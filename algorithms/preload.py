@@ -7,14 +7,10 @@ local backend sets for the run before it starts the server. No runtime is starte
 actor-learner configures its own after the fork.
 """
 import os
-import signal
 
-from .run.procs import GROUP_SIGNALS, die_with_parent
+from .run.procs import die_with_parent
 
 die_with_parent()   # first: a trainer that dies while this loads must not leave the server
-# Started with GROUP_SIGNALS blocked and ignored (procs.children_ignore_group_signals): lift the
-# block, and the ignoring stays (any of them that came meanwhile is dropped here).
-signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
 
 from .tfsetup import ONEDNN, configure_tensorflow  # noqa: E402
 

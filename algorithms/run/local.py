@@ -34,8 +34,7 @@ from ..record import log
 from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, BackendLost, Message
-from .procs import (child_end, children_ignore_group_signals, continue_if_stopped,
-                    process_start, reason)
+from .procs import GROUP_SIGNALS, child_end, continue_if_stopped, process_start, reason
 
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
@@ -308,12 +307,14 @@ def start_forkserver(ctx, onednn: bool) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (root, saved["PYTHONPATH"])))
     if saved[ONEDNN] is None:
         os.environ[ONEDNN] = "1" if onednn else "0"
+    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
     try:
-        with children_ignore_group_signals():
-            ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
-            forkserver.ensure_running()
-            return forkserver._forkserver._forkserver_pid
+        ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
+        forkserver.ensure_running()
+        return forkserver._forkserver._forkserver_pid
     finally:
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -342,5 +343,9 @@ def start_resource_tracker() -> None:
     Ctrl-\\ or a scheduler's warning signals the whole process group, and the tracker must
     outlive the stop."""
     from multiprocessing import resource_tracker
-    with children_ignore_group_signals():
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
+    try:
         resource_tracker.ensure_running()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,11 +1,9 @@
 """Probes of processes by pid, through ``/proc`` and ``waitid``, that never reap or block."""
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
 
 # What a terminal sends to the whole foreground process group: Ctrl-C, a closed terminal, Ctrl-\\;
 # and SIGUSR1, which a batch scheduler sends to every process of a job ahead of its time limit
@@ -13,26 +11,6 @@ from collections.abc import Iterator
 # fork server and the resource tracker ignore them; the supervisor alone decides how a run stops
 # and when it writes a checkpoint.
 GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
-
-@contextlib.contextmanager
-def children_ignore_group_signals() -> Iterator[None]:
-    """Processes started within inherit GROUP_SIGNALS ignored. In this process the signals are
-    blocked meanwhile, not ignored: one that arrives is held by the kernel (a blocked signal is
-    never discarded, whatever its disposition) and reaches this process's own handlers once they
-    are back, instead of being lost (a Ctrl-C while the fork server started was). The children
-    inherit the block too; the fork server lifts it (``preload``), multiprocessing's resource
-    tracker lifts it for SIGINT, and the rest stay held and ignored there."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
-    try:
-        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
-        try:
-            yield
-        finally:
-            for s, handler in handlers.items():
-                signal.signal(s, handler)
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
-
 
 def process_start(pid: int | None) -> bytes | None:
     """When process ``pid`` started (field 22 of ``/proc/<pid>/stat``), which tells it from a
