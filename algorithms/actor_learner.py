@@ -18,7 +18,6 @@ process is gone.
 """
 from __future__ import annotations
 
-import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from .display import Window
 from .environments import EnvironmentFault, EnvSpec
 from .messages import Alert, Episode, Error, Fault, Ready, Timing
 from .networks import Layout
-from .run.procs import GROUP_SIGNALS
+from .run.procs import ignore_group_signals
 from .store import StoreHandle
 from .tfsetup import configure_tensorflow, onednn_kernels
 
@@ -295,7 +294,6 @@ def worker_main(spec: WorkerSpec, runtime: Runtime, messages) -> None:
     ``messages`` is the sending end of this worker's own pipe to the parent: one pipe per worker,
     so a worker killed in the middle of a message damages no one else's channel.
     """
-    for signum in GROUP_SIGNALS:
-        signal.signal(signum, signal.SIG_IGN)
+    ignore_group_signals()   # as the fork server does: the trainer decides how a run stops
     if not run_learner(spec, runtime, messages):
         raise SystemExit(1)

@@ -8,9 +8,12 @@ actor-learner configures its own after the fork.
 """
 import os
 
-from .run.procs import die_with_parent
+from .run.procs import die_with_parent, ignore_group_signals
 
 die_with_parent()   # first: a trainer that dies while this loads must not leave the server
+# The server starts with the group signals held (run.local.start_forkserver): it and the workers
+# it forks ignore them, the trainer alone decides how a run stops.
+ignore_group_signals()
 
 from .tfsetup import ONEDNN, configure_tensorflow  # noqa: E402
 

@@ -161,6 +161,14 @@ SETTINGS = {
     "nature-elu-lr1e-4": (["--arch", "NATURE_ELU", "-lr", "1e-4"], "NATURE_ELU, lr 1e-4"),
     "nature-single-life-lr2.5e-4": (["--arch", "NATURE", "--single_life_episodes", "true", "-lr",
                                      "2.5e-4"], "NATURE, a lost life terminal, lr 2.5e-4"),
+    # NATURE dies on Pong with Adam at 8e-4 (and 2.5e-4, eps 1e-8): the optimizers that learn
+    # Pong with this torso elsewhere, A2C's (RMSProp, eps 1e-5, gradients clipped to 0.5) and
+    # PPO's (Adam 2.5e-4, eps 1e-5, clipped to 0.5).
+    "nature-rmsprop-a2c": (["--arch", "NATURE", "--opt_type", "rmsprop", "-lr", "7e-4", "--e",
+                            "1e-5", "--clip_norm", "0.5"],
+                           "NATURE with A2C's optimizer: RMSProp lr 7e-4, eps 1e-5, clip 0.5"),
+    "nature-adam-ppo": (["--arch", "NATURE", "-lr", "2.5e-4", "--e", "1e-5", "--clip_norm",
+                         "0.5"], "NATURE with PPO's optimizer: Adam lr 2.5e-4, eps 1e-5, clip 0.5"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
@@ -187,6 +195,10 @@ SETTINGS = {
                                   "(10,000)"),
     "one-step-sarsa-lr2.5e-4": (["--alg_type", "sarsa", "--max_local_steps", "1", "-lr",
                                  "2.5e-4"], "one-step Sarsa, lr 2.5e-4 (5e-4)"),
+    "one-step-sarsa-target40000": (["--alg_type", "sarsa", "--max_local_steps", "1",
+                                    "--q_target_update_steps", "40000"],
+                                   "one-step Sarsa, the target refreshed every 40,000 steps "
+                                   "(10,000): 2,500 drove the values down faster"),
     "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5"],
                      "n-step Sarsa (t_max 5) with today's defaults"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01"],

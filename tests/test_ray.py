@@ -126,15 +126,28 @@ def test_sigterm_stops_a_ray_run_and_a_local_run_resumes_it(cluster, tmp_path):
     assert f"resumed from {saved} at step {step:,}" in resumed.stdout
 
 
-def test_a_ray_instance_started_by_the_run_is_stopped_at_its_end(tmp_path):
-    """Without --ray_address the run starts a Ray instance of its own, and nothing of it (head
-    processes, workers, actors) outlives the run."""
+def test_a_ray_instance_started_by_the_run_survives_a_ctrl_c_and_is_stopped_at_its_end(
+        tmp_path):
+    """Without --ray_address the run starts a Ray instance of its own. A Ctrl-C to the whole
+    process group, as a terminal sends it, reaches the driver alone: the instance's processes
+    start with the group signals held, so the driver stops the learners and writes the final
+    checkpoint from the parameter server, and nothing of the instance (head processes, workers,
+    actors) outlives the run."""
     proc, token = start_run(["CartPole-v1", "--env", "GYM", "-n", "1", "--cluster", "ray",
-                          "--max_global_steps", "1500", "--seed", "1", "--checkpoint_dir",
-                          str(tmp_path / "ck")], tmp_path)
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out + err
-    assert "done: " in out and "final checkpoint: " in out
+                             "--seed", "1", "--checkpoint_dir", str(tmp_path / "ck")],
+                            tmp_path, new_session=True)
+    seen: list[str] = []
+    try:
+        read_until(proc, r"^\[.*step [1-9]", 240, seen)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, "".join(seen) + out + err
+    assert "stopped by SIGINT" in out and "final checkpoint: " in out, "".join(seen) + out
+    assert list((tmp_path / "ck").glob("checkpoint-*.npz"))
     assert processes_with_token(token) == []
     with open(next(tmp_path.rglob("config.json"))) as f:
         assert json.load(f)["config"]["cluster"] == "ray"

@@ -34,7 +34,8 @@ from ..record import log
 from ..shared import StepCounters, StopFlag
 from ..store import SharedParameterStore
 from .backend import JOIN_SECONDS, KILL_SECONDS, BackendLost, Message
-from .procs import GROUP_SIGNALS, child_end, continue_if_stopped, process_start, reason
+from .procs import (child_end, children_hold_group_signals, continue_if_stopped, process_start,
+                    reason)
 
 LOST_CONNECTION = 255   # a forkserver Popen's exit code once its connection to the server ended
 
@@ -294,7 +295,8 @@ class ProcessWorkers:
 def start_forkserver(ctx, onednn: bool) -> int:
     """Start the fork server that forks the actor-learners, with TensorFlow loaded in it
     (``preload.py``) and the run's kernels (:func:`tfsetup.onednn_kernels`, unless the user
-    set ``TF_ENABLE_ONEDNN_OPTS``), and with GROUP_SIGNALS ignored, as its children are.
+    set ``TF_ENABLE_ONEDNN_OPTS``), deaf to GROUP_SIGNALS, as its children are: it starts with
+    them held, and ``preload`` ignores them before it loads TensorFlow.
 
     The server is a fresh interpreter (never a fork of this one), which has loaded TensorFlow
     but started no runtime and no thread pool when it forks: each actor-learner configures its
@@ -307,14 +309,12 @@ def start_forkserver(ctx, onednn: bool) -> int:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (root, saved["PYTHONPATH"])))
     if saved[ONEDNN] is None:
         os.environ[ONEDNN] = "1" if onednn else "0"
-    handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
     try:
-        ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
-        forkserver.ensure_running()
-        return forkserver._forkserver._forkserver_pid
+        with children_hold_group_signals():   # until preload ignores them
+            ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
+            forkserver.ensure_running()
+            return forkserver._forkserver._forkserver_pid
     finally:
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -339,13 +339,10 @@ def stop_forkserver() -> None:
 
 def start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker (which unlinks the shared memory if this process
-    is killed) with GROUP_SIGNALS ignored, as the workers are: a Ctrl-C, a closed terminal, a
-    Ctrl-\\ or a scheduler's warning signals the whole process group, and the tracker must
-    outlive the stop."""
+    is killed) deaf to GROUP_SIGNALS, as the workers are: a Ctrl-C, a closed terminal, a Ctrl-\\
+    or a scheduler's warning signals the whole process group, and the tracker must outlive the
+    stop. It starts with them held (:func:`procs.children_hold_group_signals`); it ignores SIGINT
+    itself and lifts that block, and the others stay held there, never acted on."""
     from multiprocessing import resource_tracker
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
-    try:
+    with children_hold_group_signals():
         resource_tracker.ensure_running()
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)

@@ -1,9 +1,11 @@
 """Probes of processes by pid, through ``/proc`` and ``waitid``, that never reap or block."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 # What a terminal sends to the whole foreground process group: Ctrl-C, a closed terminal, Ctrl-\\;
 # and SIGUSR1, which a batch scheduler sends to every process of a job ahead of its time limit
@@ -11,6 +13,33 @@ import sys
 # fork server and the resource tracker ignore them; the supervisor alone decides how a run stops
 # and when it writes a checkpoint.
 GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1)
+
+
+@contextlib.contextmanager
+def children_hold_group_signals() -> Iterator[None]:
+    """Processes started within start with GROUP_SIGNALS blocked: the kernel holds one that comes
+    for them and never acts on it, until the child calls :func:`ignore_group_signals` (which
+    drops what was held) or lifts the block itself. A mask is kept across fork and exec, where a
+    Python handler is not.
+
+    In this process only the calling thread blocks them, and their handlers stay as they are:
+    one that arrives meanwhile is taken by another thread or held until the block ends, and
+    reaches this process's handlers either way. (Setting them to SIG_IGN here, so that the
+    children inherit them ignored, dropped a Ctrl-C sent while the fork server started.)"""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, GROUP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_group_signals() -> None:
+    """Ignore GROUP_SIGNALS from now on, dropping any that a block (see
+    :func:`children_hold_group_signals`) held for this process; then lift the block."""
+    for signum in GROUP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, GROUP_SIGNALS)
+
 
 def process_start(pid: int | None) -> bytes | None:
     """When process ``pid`` started (field 22 of ``/proc/<pid>/stat``), which tells it from a

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 from typing import Any
 
 from ..config import Config
 from ..errors import UserError
-from .procs import GROUP_SIGNALS
+from .procs import children_hold_group_signals
 from .ray import PACKAGE, import_ray
 
 class RayCluster:
@@ -35,21 +34,19 @@ class RayCluster:
                            include_dashboard=False)
             # the workers of the instance started here run at the normal priority
             os.environ.setdefault("RAY_worker_niceness", "0")
-        # The instance that ray.init starts inherits GROUP_SIGNALS ignored: a Ctrl-C or a
-        # closed terminal, sent to the whole process group, reaches the driver alone, which
-        # then stops the learners itself and writes the final checkpoint.
-        handlers = {s: signal.signal(s, signal.SIG_IGN) for s in GROUP_SIGNALS}
+        # The instance that ray.init starts inherits GROUP_SIGNALS held (blocked; none of its
+        # processes lifts the block): a Ctrl-C or a closed terminal, sent to the whole process
+        # group, reaches the driver alone, which then stops the learners itself and writes the
+        # final checkpoint. One sent while ray.init runs reaches the driver afterwards.
         try:
-            # "local": a new instance, even when a cluster already runs on this machine
-            ray.init(address=address or "local", **options)
+            with children_hold_group_signals():
+                # "local": a new instance, even when a cluster already runs on this machine
+                ray.init(address=address or "local", **options)
         except (ConnectionError, RuntimeError, ValueError) as err:
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise UserError(f"argument --ray_address: cannot join the Ray cluster at "
                             f"{address!r} ({reason}); start it with `ray start --head`, or "
                             "leave --ray_address out to start one here") from None
-        finally:
-            for s, handler in handlers.items():
-                signal.signal(s, handler)
         cpus = int(ray.cluster_resources().get("CPU", 0))
         if cpus < self.config.num_actor_learners:
             self.__exit__(None, None, None)
