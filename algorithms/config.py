@@ -269,9 +269,10 @@ class Config:
         help="actor-learners that die or stall are restarted, up to this many times in all; "
              "past that training stops")
     stall_timeout: float = RUN(
-        "--stall_timeout", default=300.0, type=number(float, "stall_timeout", 0, low_open=True),
+        "--stall_timeout", default=300.0, type=number(float, "stall_timeout", 1),
         help="seconds without a step after which an actor-learner is treated as dead (one "
-             "that has not started its loop: this plus 60 s from its start)")
+             "that has not started its loop: this plus 60 s from its start); at least 1, since "
+             "a working learner can pause that long on a busy machine")
     visualize: int = RUN(
         "-v", "--visualize", default=0, type=number(int, "visualize", 0, 2), invocation=True,
         help="0: no window; 1: one window per actor-learner; 2: one window, actor 0 only")

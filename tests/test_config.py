@@ -196,6 +196,7 @@ def test_case_insensitive_choices():
     (["-v", "3"], "-v/--visualize", "<= 2"),
     (["--entropy", "nan"], "--entropy", ">= 0"),
     (["--seed", "-4"], "--seed", ">= 0"),
+    (["--stall_timeout", "1e-9"], "--stall_timeout", ">= 1"),
 ])
 def test_invalid_values(capsys, argv, flag, allowed):
     err = error_of(capsys, "pong", *argv)

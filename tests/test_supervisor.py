@@ -184,12 +184,16 @@ QUICK = Deadlines(join=0.3, finish=0.5, kill=0.2, poll=0.01, startup=0.3)
 
 
 def supervise(tmp_path, scripts, *flags, lost_at=None, on_pass=None, deadlines=QUICK,
-              meta_extra=None):
+              meta_extra=None, stall_timeout=None):
+    """The supervisor over scripted learners. ``stall_timeout`` sets a --stall_timeout below
+    the command line's floor of 1 s, which the scripted learners' quick world needs."""
     args = config.parse_args(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", "3",
                               "--max_global_steps", str(BUDGET), "--checkpoint_interval", "500",
                               "--summary_dir", str(tmp_path / "summaries"), "--checkpoint_dir",
                               str(tmp_path / "checkpoints"), *flags])
     config.resolve_defaults(args, continuous=False, atari=False)
+    if stall_timeout is not None:
+        args.stall_timeout = stall_timeout
     settings = config.Config.from_namespace(args)
     layout = layout_for(settings, SPEC)
     store = MemoryStore(settings, layout.size)
@@ -310,8 +314,8 @@ def test_a_failure_while_starting_that_recurs_is_not_retried(tmp_path, capsys):
 
 
 def test_a_stalled_learner_is_killed_and_restarted(tmp_path, capsys):
-    code, workers, _ = supervise(tmp_path, {0: Script(stall_at=300)}, "--stall_timeout", "0.2",
-                                 "--max_restarts", "1")
+    code, workers, _ = supervise(tmp_path, {0: Script(stall_at=300)}, "--max_restarts", "1",
+                                 stall_timeout=0.2)
     assert code == 0 and final_step(tmp_path) >= BUDGET
     assert workers.count("kill", 0) == 1 and workers.count("kill", 1) == 0
     assert workers.count("start", 0) == 2
@@ -322,8 +326,8 @@ def test_a_stalled_learner_is_killed_and_restarted(tmp_path, capsys):
 def test_a_learner_that_never_becomes_ready_is_treated_as_stalled(tmp_path, capsys):
     """Its clock runs from its start: --stall_timeout plus the start-up allowance."""
     start = time.monotonic()
-    code, workers, _ = supervise(tmp_path, {1: Script(hang_start=True)}, "--stall_timeout",
-                                 "0.2", "--max_restarts", "1")
+    code, workers, _ = supervise(tmp_path, {1: Script(hang_start=True)}, "--max_restarts",
+                                 "1", stall_timeout=0.2)
     assert code == 0 and final_step(tmp_path) >= BUDGET
     kills = [when for call, actor, _, when in workers.calls if call == "kill" and actor == 1]
     assert len(kills) == 1 and kills[0] >= 0.5   # 0.2 s + 0.3 s to start
