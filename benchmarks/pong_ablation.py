@@ -169,6 +169,13 @@ SETTINGS = {
                            "NATURE with A2C's optimizer: RMSProp lr 7e-4, eps 1e-5, clip 0.5"),
     "nature-adam-ppo": (["--arch", "NATURE", "-lr", "2.5e-4", "--e", "1e-5", "--clip_norm",
                          "0.5"], "NATURE with PPO's optimizer: Adam lr 2.5e-4, eps 1e-5, clip 0.5"),
+    # NATURE_STD kept its convolutions alive on Pong (standardised frames have no grey
+    # background to switch a unit off everywhere) but its dense layer died at 8e-4:
+    "nature-std-lr2.5e-4": (["--arch", "NATURE_STD", "-lr", "2.5e-4"],
+                            "NATURE on standardised frames, lr 2.5e-4"),
+    "nature-std-rmsprop-a2c": (["--arch", "NATURE_STD", "--opt_type", "rmsprop", "-lr", "7e-4",
+                                "--e", "1e-5", "--clip_norm", "0.5"],
+                               "NATURE on standardised frames with A2C's optimizer"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
