@@ -129,3 +129,28 @@ def release_folder(folder: str) -> None:
     fd = _held.pop(os.path.abspath(folder), None)
     if fd is not None:
         os.close(fd)
+
+
+_claims: dict[str, object] = {}   # real path -> the socket that claims it, for this process's life
+
+
+def claim_path(path: str) -> bool:
+    """Claim the name ``path`` for the rest of this process's life, without writing a file: an
+    abstract Unix socket named after its real path, which the system releases whenever the
+    process ends. False when another live process claims it now. Where there are no abstract
+    sockets (not Linux), every claim succeeds."""
+    import errno
+    import hashlib
+    import socket
+    key = os.path.realpath(path)
+    if key in _claims:
+        return True
+    digest = hashlib.sha256(os.fsencode(key)).hexdigest()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(f"\0a3c-claim-{digest}")
+    except OSError as err:
+        sock.close()
+        return err.errno != errno.EADDRINUSE
+    _claims[key] = sock
+    return True

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from . import checkpoint, checks, config, environments
+from . import checkpoint, checks, config, environments, files
 from .argtypes import boolean
 from .config import Config
 from .environments import EnvSpec
@@ -118,6 +118,10 @@ def check_eval_output(settings: Config, ckpt: checkpoint.Checkpoint) -> None:
     if path.endswith(".npz"):
         raise UserError(f"argument --eval_file: {path!r} would pass for a checkpoint (the "
                         "scores are JSON); give a .json name, e.g. eval.json")
+    if not files.claim_path(path):
+        raise UserError(f"argument --eval_file: {path!r} is being written by another "
+                        "evaluation that is still running; one of the two results would be "
+                        "lost (give another file name, or wait for it to end)")
     if not os.path.lexists(path):
         return
     previous = None

@@ -274,3 +274,31 @@ def test_play_cuts_only_an_episode_still_going_at_the_cap(ends_at, cap, expected
             return [0]
 
     assert evaluate.play(Agent(), Steps(), None, None, cap) == expected
+
+
+def test_an_eval_file_that_another_running_evaluation_writes_is_refused(tmp_path, capsys):
+    """Two evaluations into one --eval_file at once would lose one result: the second is
+    refused before any episode while the first runs (its claim, held by a real process, ends
+    with it), and then goes ahead."""
+    import subprocess
+    import sys
+    path = valid_checkpoint(tmp_path)
+    target = tmp_path / "scores.json"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys\nfrom algorithms.files import claim_path\n"
+         f"print(claim_path({str(target)!r}), flush=True)\nsys.stdin.readline()\n"],
+        cwd=os.path.dirname(os.path.dirname(__file__)), stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "True\n"
+        code, out, err = _eval(path, capsys, "--eval_file", str(tmp_path / "." / "scores.json"))
+        assert code == 2 and "episode 1/" not in out and not target.exists()
+        assert err.strip() == f"main.py: error: argument --eval_file: " \
+            f"{str(tmp_path / '.' / 'scores.json')!r} is being written by another evaluation " \
+            "that is still running; one of the two results would be lost (give another file " \
+            "name, or wait for it to end)"
+    finally:
+        holder.communicate("\n", timeout=30)
+    code, _, err = _eval(path, capsys, "--eval_file", str(target))
+    assert code == 0, err
+    assert json.loads(target.read_text())["scores"]
