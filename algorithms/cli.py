@@ -16,6 +16,7 @@ import signal
 import sys
 
 from . import interrupts
+from .console import tolerant_streams
 from .errors import UserError
 
 
@@ -25,6 +26,7 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tolerant_streams()
     # A stop signal during the start is acted upon once the supervisor or the evaluation can
     # (interrupts.py); a second one, or one that comes when nothing is left to stop, ends here.
     with interrupts.deferred():
@@ -49,7 +51,8 @@ def _main(argv: list[str] | None) -> int:
         raise interrupts.Interrupted(signum)
     settings = plan.config
     if settings.mode == "eval":
-        from .evaluate import evaluate, say
+        from .console import say
+        from .evaluate import evaluate
         try:
             return evaluate(settings, plan.env_spec, plan.checkpoint)
         except KeyboardInterrupt as stop:   # before the first episode started

@@ -26,28 +26,11 @@ import numpy as np
 
 from . import interrupts
 from .checkpoint import Checkpoint
+from .console import say
 from .config import Config
 from .display import Window
 from .environments import EnvSpec
 from .files import write_atomically
-
-def say(*parts, file=None, flush=True) -> None:
-    """print() for a console that may be gone (a closed pipe: ``| head -1``) or unable to show a
-    character (an ASCII console): the line is dropped or shown with escapes, never a traceback."""
-    text = " ".join(str(part) for part in parts)
-    stream = file or sys.stdout
-    try:
-        print(text, file=stream, flush=flush)
-    except UnicodeEncodeError:
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        try:
-            print(text.encode(encoding, "backslashreplace").decode(encoding), file=stream,
-                  flush=flush)
-        except (OSError, ValueError):
-            pass
-    except (OSError, ValueError):
-        pass
-
 
 VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pixels kept sharp
 # OpenCV's writer drops frames silently on a full disk (a warning line each): recording stops
@@ -134,7 +117,7 @@ def play(agent, env, video: VideoWriter | None, window: Window | None = None,
                 else:   # nothing to show: said once, and the window goes
                     say(f"warning: the environment's render() gave {describe(screen)}, not an "
                         "RGB image of uint8: nothing to show (-v); the evaluation goes on",
-                        file=sys.stderr, flush=True)
+                        file=sys.stderr)
                     window.close()
         if done or steps == max_steps:
             return score, steps, not done
@@ -184,7 +167,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     path = result_path(args, ckpt)
 
     say(f"evaluating {ckpt.path} (step {ckpt.step:,}) on {args.game}: {args.eval_episodes} "
-          f"episodes, actions {policy}", flush=True)
+          f"episodes, actions {policy}")
     scores, lengths, videos = [], [], []
     result: dict[str, Any] = {
         "checkpoint": os.path.abspath(ckpt.path), "global_step": ckpt.step, "game": args.game,
@@ -210,7 +193,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                 result["cut_episodes"] = result.get("cut_episodes", 0) + 1
             say(f"episode {episode + 1}/{args.eval_episodes}: score {score:g}, {steps} steps"
                 f"{' (cut: --eval_max_steps)' if cut else ''} (mean so far "
-                f"{np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)", flush=True)
+                f"{np.mean(scores):.2f}, elapsed {time.monotonic() - start:.0f} s)")
     except (Exception, KeyboardInterrupt) as err:
         # Interrupted (Ctrl-C) or failed: the episodes played so far are kept, marked partial.
         interrupted = isinstance(err, KeyboardInterrupt)
@@ -237,7 +220,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     if not _write(path, result, scores, lengths, videos, args.eval_episodes):
         return 1
     if videos:
-        say(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}", flush=True)
+        say(f"{len(videos)} video(s) in {os.path.abspath(args.record_video)}")
     return 0
 
 
@@ -285,11 +268,11 @@ def _write(path: str, result: dict[str, Any], scores: list[float], lengths: list
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         write_atomically(path, json.dumps(result, indent=2) + "\n")
     except OSError as err:
-        say(f"{summary}; scores: {' '.join(f'{s:g}' for s in scores)}", flush=True)
+        say(f"{summary}; scores: {' '.join(f'{s:g}' for s in scores)}")
         say(f"error: the scores could not be written to {path} ({err.strerror or err}); "
-              "they are printed above", file=sys.stderr, flush=True)
+              "they are printed above", file=sys.stderr)
         return False
-    say(f"{summary}; written to {path}", flush=True)
+    say(f"{summary}; written to {path}")
     return True
 
 
@@ -329,4 +312,4 @@ def _close_video(video: VideoWriter) -> bool:
 
 def _video_warning(err: OSError) -> None:
     say(f"warning: recording stopped ({err.strerror or err}); the evaluation goes on, its "
-          "scores are kept", file=sys.stderr, flush=True)
+          "scores are kept", file=sys.stderr)

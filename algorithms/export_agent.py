@@ -20,6 +20,7 @@ if __package__ in (None, ""):   # run as a script from any folder: the package i
     __package__ = "algorithms"
 
 from . import checkpoint  # noqa: E402
+from .console import tolerant_streams  # noqa: E402
 from .errors import UserError  # noqa: E402
 
 KEPT = ("params", "target", "steps", "final_epsilons")
@@ -61,6 +62,7 @@ def export(source: str, output: str, note: str | None = None, half: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
+    tolerant_streams()
     parser = argparse.ArgumentParser(prog="export_agent.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="a checkpoint-*.npz (or best.npz) of a run")

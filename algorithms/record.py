@@ -19,6 +19,7 @@ import numpy as np
 
 from .checks import claim_folder
 from .config import Config
+from .console import say
 from .errors import UserError
 from .files import holds, release_folder, write_atomically
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
@@ -29,11 +30,9 @@ RECENT_EPISODES = 20
 
 
 def log(message: str, file=None) -> None:
-    """Print a line; a terminal that is gone (closed, SIGHUP) must not stop a run."""
-    try:
-        print(message, file=file or sys.stdout, flush=True)
-    except (OSError, ValueError):
-        pass
+    """Print a line; a terminal that is gone (closed, SIGHUP) or cannot show a character must
+    not stop a run or lose the line (``console.say``)."""
+    say(message, file=file)
 
 
 def _duration(seconds: float) -> str:
