@@ -23,7 +23,8 @@ from .checks import check_display, check_writable
 from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
-ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU")
+ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
+                 "UNIVERSE_RELU")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -139,13 +140,14 @@ class Config:
         help="convolutional torso for Atari: NIPS (2013, the paper's), NATURE (2015), "
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
              "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
-             "(NATURE on standardised observations) or NATURE_ELU (NATURE with ELU units, whose "
-             "gradient is never exactly zero as a dead ReLU unit's is); vector observations "
+             "(NATURE on standardised observations), NATURE_ELU (NATURE with ELU units, whose "
+             "gradient is never exactly zero as a dead ReLU unit's is) or UNIVERSE_RELU "
+             "(UNIVERSE_DENSE with ReLU units); vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE and UNIVERSE_DENSE, 84 with the others")
+             "UNIVERSE, UNIVERSE_DENSE and UNIVERSE_RELU, 84 with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "

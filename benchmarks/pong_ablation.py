@@ -176,6 +176,11 @@ SETTINGS = {
     "nature-std-rmsprop-a2c": (["--arch", "NATURE_STD", "--opt_type", "rmsprop", "-lr", "7e-4",
                                 "--e", "1e-5", "--clip_norm", "0.5"],
                                "NATURE on standardised frames with A2C's optimizer"),
+    # Which of the UNIVERSE torso's differences from NATURE holds Breakout back, one at a time
+    # (2026-12-05): its ELU units, the crop of the field, the standardised frames.
+    "udense-relu": (["--arch", "UNIVERSE_RELU"], "today's defaults with ReLU units"),
+    "nature-std-single-life": (["--arch", "NATURE_STD", "--single_life_episodes", "true"],
+                               "NATURE on standardised frames, a lost life terminal"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

@@ -21,6 +21,9 @@ from algorithms.networks import actor_critic_layout
     # NATURE's parameters again, named raw_elu_conv<i> (ELU)
     ("NATURE_ELU", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
      + 512 * 4 + 4 + 513),
+    # UNIVERSE_DENSE's parameters, named relu_conv<i> (ReLU)
+    ("UNIVERSE_RELU", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -62,7 +65,8 @@ def test_universe_torso_standardises_each_observation():
     frames = rng.integers(0, 120, (3, 42, 42, 4)).astype(np.float32)
     brighter = 2.0 * frames + 10.0
     for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
-                              ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False)):
+                              ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False),
+                              ("UNIVERSE_RELU", True)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
@@ -107,3 +111,25 @@ def test_elu_torsos_have_no_dead_units_where_relu_ones_do():
             np.testing.assert_allclose(layers[0][1].numpy(), expected.numpy(), atol=1e-5)
             assert layers[-1][1].shape == (2, 512)
     assert norms["NATURE"] == 0.0 and norms["NATURE_ELU"] > 0.0
+
+
+def test_universe_relu_is_universe_dense_with_relu_units():
+    """Same parameters and frames as UNIVERSE_DENSE; every layer is relu where that one is elu."""
+    import tensorflow as tf
+    from algorithms.networks import conv_torso, named
+    rng = np.random.default_rng(2)
+    frames = tf.constant(rng.integers(0, 256, (2, 42, 42, 4)).astype(np.float32))
+    dense_layout = actor_critic_layout("UNIVERSE_DENSE", (42, 42, 4), 6)
+    relu_layout = actor_critic_layout("UNIVERSE_RELU", (42, 42, 4), 6)
+    flat = dense_layout.initial_values(rng)
+    assert relu_layout.size == dense_layout.size
+    p = named(relu_layout, [tf.constant(x) for x in relu_layout.split(flat)])
+    layers = []
+    conv_torso(p, frames, layers)
+    mean, variance = tf.nn.moments(frames, axes=[1, 2, 3], keepdims=True)
+    h = (frames - mean) * tf.math.rsqrt(variance + 1e-2)
+    for i in range(4):
+        h = tf.nn.relu(tf.nn.conv2d(h, p[f"relu_conv{i}/w"], 2, "SAME") + p[f"relu_conv{i}/b"])
+        np.testing.assert_allclose(layers[i][1].numpy(), h.numpy(), atol=1e-4)
+    dense = tf.nn.relu(tf.reshape(h, (2, -1)) @ p["dense/w"] + p["dense/b"])
+    np.testing.assert_allclose(layers[-1][1].numpy(), dense.numpy(), atol=1e-4)
