@@ -70,6 +70,15 @@ def existing_ancestor(path: str) -> str:
     return existing
 
 
+def check_printable(path: str, flag: str) -> None:
+    """``path`` has no line break, tab or other control character: the program's lines name it
+    as it is, and one would split them (non-ASCII letters are fine)."""
+    if not path.isprintable():
+        raise UserError(f"argument {flag}: {path!r} holds a line break or another control "
+                        "character, which would split the lines that name it; choose another "
+                        "name")
+
+
 def check_writable(path: str, flag: str) -> None:
     """``path`` is a writable folder, or could be created as one: a real write succeeds in the
     nearest existing folder (root ignores mode bits, a read-only file system does not), and the
@@ -77,6 +86,7 @@ def check_writable(path: str, flag: str) -> None:
     import tempfile
     if not path:
         raise UserError(f"argument {flag}: the folder name is empty (give a folder)")
+    check_printable(path, flag)
     try:
         os.fsencode(path)
     except UnicodeEncodeError:

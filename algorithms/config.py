@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Sequence
 
 from .argtypes import OneLineParser, boolean, choice, number, number_or
-from .checks import check_display, check_writable
+from .checks import check_display, check_printable, check_writable
 from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
@@ -465,6 +465,9 @@ def validate(args: argparse.Namespace) -> None:
                                            args.alg_type)
     if args.checkpoint is not None and not (args.resume or args.mode == "eval"):
         raise UserError("argument --checkpoint: only used with --resume or --mode eval")
+    for flag in ("checkpoint", "eval_file"):
+        if getattr(args, flag):
+            check_printable(getattr(args, flag), f"--{flag}")
     for flag in ("eval_file", "record_video"):
         if getattr(args, flag) == "":
             raise UserError(f"argument --{flag}: the name is empty (give a "

@@ -387,3 +387,23 @@ def test_a_run_saved_before_final_epsilon_existed_keeps_the_papers_draw():
     given = merge_config(parse(*argv), saved, config.explicit_flags(argv))
     config.resolve_defaults(given, continuous=False, atari=True)
     assert given.final_epsilon == 0.05
+
+
+@pytest.mark.parametrize("flag, name", [("--summary_dir", "runs\nnext"),
+                                        ("--checkpoint_dir", "ck\tpoints"),
+                                        ("--eval_file", "scores\n.json"),
+                                        ("--checkpoint", "ck/checkpoint-1\r.npz")])
+def test_a_path_with_a_line_break_is_refused_before_anything_is_made(capsys, tmp_path, flag,
+                                                                     name):
+    """The program's lines name paths as they are: a line break in one would split them."""
+    path = str(tmp_path / name)
+    mode = ["--mode", "eval"] if flag in ("--eval_file", "--checkpoint") else []
+    err = error_of(capsys, "CartPole-v1", "--env", "GYM", *mode, flag, path)
+    assert err.count("\n") == 1
+    assert f"argument {flag}: {path!r} holds a line break or another control character" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_non_ascii_path_is_accepted(capsys, tmp_path):
+    args = parse("CartPole-v1", "--env", "GYM", "--summary_dir", str(tmp_path / "été"))
+    assert args.summary_dir.endswith("été")
