@@ -71,9 +71,11 @@ def existing_ancestor(path: str) -> str:
 
 
 def check_printable(path: str, flag: str) -> None:
-    """``path`` has no line break, tab or other control character: the program's lines name it
-    as it is, and one would split them (non-ASCII letters are fine)."""
-    if not path.isprintable():
+    """``path`` as given has no line break, tab or other control character (Unicode's Cc, and
+    the line and paragraph separators): the program's lines name it as it is, and one would
+    split them. Any other character is fine, spaces and bytes that are not UTF-8 included."""
+    import unicodedata
+    if any(unicodedata.category(c) == "Cc" or c in "\u2028\u2029" for c in path):
         raise UserError(f"argument {flag}: {path!r} holds a line break or another control "
                         "character, which would split the lines that name it; choose another "
                         "name")
@@ -86,7 +88,6 @@ def check_writable(path: str, flag: str) -> None:
     import tempfile
     if not path:
         raise UserError(f"argument {flag}: the folder name is empty (give a folder)")
-    check_printable(path, flag)
     try:
         os.fsencode(path)
     except UnicodeEncodeError:
@@ -106,9 +107,9 @@ def check_writable(path: str, flag: str) -> None:
     name_max = os.pathconf(existing, "PC_NAME_MAX")
     path_max = os.pathconf(existing, "PC_PATH_MAX")
     to_create = os.path.relpath(absolute, existing).split(os.sep) if absolute != existing else []
-    too_long = [name for name in to_create if len(name.encode()) > name_max]
-    if too_long or len(absolute.encode()) + LONGEST_NAME + 1 > path_max:
-        what = (f"the name {too_long[0][:40]!r}... has {len(too_long[0].encode())} bytes, "
+    too_long = [name for name in to_create if len(os.fsencode(name)) > name_max]
+    if too_long or len(os.fsencode(absolute)) + LONGEST_NAME + 1 > path_max:
+        what = (f"the name {too_long[0][:40]!r}... has {len(os.fsencode(too_long[0]))} bytes, "
                 f"the file system allows {name_max}" if too_long else
                 f"the path is too long for the files written in it ({path_max} bytes at most)")
         raise UserError(f"argument {flag}: {path!r} cannot be used: {what} (choose a shorter "

@@ -24,7 +24,7 @@ from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
-                 "UNIVERSE_RELU")
+                 "UNIVERSE_RELU", "UNIVERSE_RAW")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -55,6 +55,7 @@ TUNED_ATARI_A3C = {"arch": "UNIVERSE_DENSE", "opt_type": "adam", "initial_lr": 1
 # on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner.
 TUNED_ATARI_VALUE = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 6.25e-5,
                      "clip_norm": 50.0, "epsilon_annealing_steps": 250_000, "final_epsilon": 0.01}
+MIN_STALL_TIMEOUT = 1.0   # seconds; --stall_timeout below it would kill learners at work
 PAPER_DRAW = "paper"   # --final_epsilon: each actor-learner draws its own (exploration.py)
 OPTIMIZER_EPS = {"rmsprop": 0.1, "momentum": 0.1, "adam": 1e-8}
 # The value-based methods' exploration and target refresh: the paper's on Atari (epsilon annealed
@@ -141,18 +142,19 @@ class Config:
              "UNIVERSE (4 ELU convs on 42x42 frames, one frame with --lstm, each observation "
              "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
              "(NATURE on standardised observations), NATURE_ELU (NATURE with ELU units, whose "
-             "gradient is never exactly zero as a dead ReLU unit's is) or UNIVERSE_RELU "
-             "(UNIVERSE_DENSE with ReLU units); vector observations "
+             "gradient is never exactly zero as a dead ReLU unit's is), UNIVERSE_RELU "
+             "(UNIVERSE_DENSE with ReLU units) or UNIVERSE_RAW (UNIVERSE_DENSE on frames / 255, "
+             "not standardised); vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE, UNIVERSE_DENSE and UNIVERSE_RELU, 84 with the others")
+             "UNIVERSE* (the UNIVERSE torsos), 84 with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "
              "above it) before they are resized; none: the whole screen. Default: field with "
-             "--arch UNIVERSE and UNIVERSE_DENSE, none with the others")
+             "the UNIVERSE torsos (--arch UNIVERSE*), none with the others")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "
@@ -271,7 +273,7 @@ class Config:
         help="actor-learners that die or stall are restarted, up to this many times in all; "
              "past that training stops")
     stall_timeout: float = RUN(
-        "--stall_timeout", default=300.0, type=number(float, "stall_timeout", 1),
+        "--stall_timeout", default=300.0, type=number(float, "stall_timeout", 0, low_open=True),
         help="seconds without a step after which an actor-learner is treated as dead (one "
              "that has not started its loop: this plus 60 s from its start); at least 1, since "
              "a working learner can pause that long on a busy machine")
@@ -451,6 +453,12 @@ def validate(args: argparse.Namespace) -> None:
         check_display(os.environ.get("DISPLAY", ""))
     if args.ray_address is not None and args.cluster != "ray":
         raise UserError("argument --ray_address: only used with --cluster ray")
+    # A floor for the command line only: a checkpoint saved with less (before the floor)
+    # still resumes and evaluates.
+    if args.stall_timeout < MIN_STALL_TIMEOUT:
+        raise UserError(f"argument --stall_timeout: invalid value {args.stall_timeout:g} "
+                        f"(expected a number >= {MIN_STALL_TIMEOUT:g}: a working learner can "
+                        "pause that long on a busy machine)")
     if args.cluster == "ray" and args.visualize:
         raise UserError("argument -v/--visualize: actor-learners on a Ray cluster draw no "
                         "windows; use -v 0, or --cluster local")
@@ -465,8 +473,8 @@ def validate(args: argparse.Namespace) -> None:
                                            args.alg_type)
     if args.checkpoint is not None and not (args.resume or args.mode == "eval"):
         raise UserError("argument --checkpoint: only used with --resume or --mode eval")
-    for flag in ("checkpoint", "eval_file"):
-        if getattr(args, flag):
+    for flag in ("checkpoint", "eval_file", "record_video", "summary_dir", "checkpoint_dir"):
+        if getattr(args, flag):   # as given (a checkpoint's saved folders are not checked)
             check_printable(getattr(args, flag), f"--{flag}")
     for flag in ("eval_file", "record_video"):
         if getattr(args, flag) == "":

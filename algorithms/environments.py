@@ -51,9 +51,9 @@ SMALL_CROP = (34, 194)
 def atari_frames(arch: str, lstm: bool, size: int | None = None,
                  crop: str | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
-    (``--screen_size``; default 42 for UNIVERSE, 84 for the others), of the playing field or of
-    the whole screen (``--crop`` "field" or "none"; default the field for UNIVERSE, the whole
-    screen for the others)."""
+    (``--screen_size``; default 42 for the UNIVERSE torsos, every ``UNIVERSE*``, 84 for the
+    others), of the playing field or of the whole screen (``--crop`` "field" or "none"; default
+    the field for the UNIVERSE torsos, the whole screen for the others)."""
     universe = arch.startswith("UNIVERSE")
     return Frames(size or (42 if universe else ATARI_SCREEN),
                   1 if universe and lstm else ATARI_HISTORY,

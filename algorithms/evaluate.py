@@ -210,8 +210,7 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
         if not interrupted and os.environ.get("A3C_DEBUG"):
             raise
         say(f"{why if interrupted else 'error: ' + why}: evaluation stopped after "
-              f"{len(scores)} of {args.eval_episodes} episodes; {kept}", file=sys.stderr,
-              flush=True)
+            f"{len(scores)} of {args.eval_episodes} episodes; {kept}", file=sys.stderr)
         return 128 + signum if interrupted else 1
     finally:
         env.close()

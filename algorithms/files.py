@@ -136,17 +136,23 @@ _claims: dict[str, object] = {}   # real path -> the socket that claims it, for 
 
 def claim_path(path: str) -> bool:
     """Claim the name ``path`` for the rest of this process's life, without writing a file: an
-    abstract Unix socket named after its real path, which the system releases whenever the
-    process ends. False when another live process claims it now. Where there are no abstract
-    sockets (not Linux), every claim succeeds."""
+    abstract Unix socket named after the path, with its folder's symbolic links resolved (the
+    name itself is what an atomic write replaces, a link included), which the system releases
+    whenever the process ends. False when another live process claims it now. Abstract sockets
+    belong to a network namespace: processes in two containers see each other's claims only
+    when they share the network. Where there are none (not Linux), every claim succeeds."""
     import errno
     import hashlib
     import socket
-    key = os.path.realpath(path)
+    absolute = os.path.abspath(path)
+    key = os.path.join(os.path.realpath(os.path.dirname(absolute)), os.path.basename(absolute))
     if key in _claims:
         return True
     digest = hashlib.sha256(os.fsencode(key)).hexdigest()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    except OSError:
+        return True
     try:
         sock.bind(f"\0a3c-claim-{digest}")
     except OSError as err:

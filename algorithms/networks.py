@@ -38,15 +38,17 @@ CONV_TORSOS = {
     "UNIVERSE_DENSE": ([(32, 3, 2)] * 4, 256),
     "NATURE_ELU": (NATURE_CONVS, 512),
     "UNIVERSE_RELU": ([(32, 3, 2)] * 4, 256),
+    "UNIVERSE_RAW": ([(32, 3, 2)] * 4, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (standardised, activation, padding). Plain conv<i>
 # divide uint8 screens by 255.
 CONV_KINDS = {"conv": (False, "relu", "VALID"), "std_conv": (True, "relu", "VALID"),
               "elu_conv": (True, "elu", "SAME"), "raw_elu_conv": (False, "elu", "VALID"),
-              "relu_conv": (True, "relu", "SAME")}
+              "relu_conv": (True, "relu", "SAME"), "raw_same_elu_conv": (False, "elu", "SAME")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
-            "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv"}
+            "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv",
+            "UNIVERSE_RAW": "raw_same_elu_conv"}
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
 CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
                 for filters, kernel, stride in convs}

@@ -181,6 +181,8 @@ SETTINGS = {
     "udense-relu": (["--arch", "UNIVERSE_RELU"], "today's defaults with ReLU units"),
     "nature-std-single-life": (["--arch", "NATURE_STD", "--single_life_episodes", "true"],
                                "NATURE on standardised frames, a lost life terminal"),
+    "udense-raw": (["--arch", "UNIVERSE_RAW"],
+                   "today's defaults on frames / 255 instead of standardised ones"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

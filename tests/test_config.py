@@ -392,18 +392,23 @@ def test_a_run_saved_before_final_epsilon_existed_keeps_the_papers_draw():
 @pytest.mark.parametrize("flag, name", [("--summary_dir", "runs\nnext"),
                                         ("--checkpoint_dir", "ck\tpoints"),
                                         ("--eval_file", "scores\n.json"),
-                                        ("--checkpoint", "ck/checkpoint-1\r.npz")])
+                                        ("--checkpoint", "ck/checkpoint-1\r.npz"),
+                                        ("--record_video", "videos\u2028b")])
 def test_a_path_with_a_line_break_is_refused_before_anything_is_made(capsys, tmp_path, flag,
                                                                      name):
     """The program's lines name paths as they are: a line break in one would split them."""
     path = str(tmp_path / name)
-    mode = ["--mode", "eval"] if flag in ("--eval_file", "--checkpoint") else []
+    mode = ["--mode", "eval"] if flag in ("--eval_file", "--checkpoint", "--record_video") \
+        else []
     err = error_of(capsys, "CartPole-v1", "--env", "GYM", *mode, flag, path)
     assert err.count("\n") == 1
     assert f"argument {flag}: {path!r} holds a line break or another control character" in err
     assert os.listdir(tmp_path) == []
 
 
-def test_a_non_ascii_path_is_accepted(capsys, tmp_path):
-    args = parse("CartPole-v1", "--env", "GYM", "--summary_dir", str(tmp_path / "été"))
-    assert args.summary_dir.endswith("été")
+def test_non_ascii_paths_are_accepted(tmp_path):
+    """Letters, a no-break space, a zero-width joiner and a name that is not UTF-8 (a lone
+    surrogate, as Python reads such bytes) are not line breaks."""
+    for name in ("été", "a\u00a0b", "\u0645\u200c\u06cc", "x\udcff"):
+        args = parse("CartPole-v1", "--env", "GYM", "--summary_dir", str(tmp_path / name))
+        assert args.summary_dir.endswith(name)

@@ -1,6 +1,7 @@
 """Signals while the program starts (``interrupts.deferred``), sent for real to this process."""
 import os
 import signal
+import time
 
 import pytest
 
@@ -66,6 +67,9 @@ def test_a_group_signal_while_a_helper_starts_reaches_this_process_and_never_the
                                      cwd=os.path.dirname(os.path.dirname(__file__)))
         # Held until the block ends, or taken by another thread where this process has one
         # (TensorFlow's): handled by this process's own handler either way, never dropped
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert seen == [signal.SIGINT]
         assert signal.pthread_sigmask(signal.SIG_BLOCK, []) & set(GROUP_SIGNALS) == set()
     finally:

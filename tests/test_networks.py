@@ -24,6 +24,9 @@ from algorithms.networks import actor_critic_layout
     # UNIVERSE_DENSE's parameters, named relu_conv<i> (ReLU)
     ("UNIVERSE_RELU", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # again, named raw_same_elu_conv<i> (frames / 255)
+    ("UNIVERSE_RAW", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -58,7 +61,7 @@ def test_split_rejects_a_vector_of_another_size():
 def test_universe_torso_standardises_each_observation():
     """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
     scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
-    the NIPS, NATURE and NATURE_ELU torsos, which only divide by 255, do change."""
+    the NIPS, NATURE, NATURE_ELU and UNIVERSE_RAW torsos, which only divide by 255, do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
     rng = np.random.default_rng(0)
@@ -66,7 +69,7 @@ def test_universe_torso_standardises_each_observation():
     brighter = 2.0 * frames + 10.0
     for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
                               ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False),
-                              ("UNIVERSE_RELU", True)):
+                              ("UNIVERSE_RELU", True), ("UNIVERSE_RAW", False)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]

@@ -128,8 +128,9 @@ def test_sigterm_stops_a_ray_run_and_a_local_run_resumes_it(cluster, tmp_path):
 
 def test_a_ray_instance_started_by_the_run_survives_a_ctrl_c_and_is_stopped_at_its_end(
         tmp_path):
-    """Without --ray_address the run starts a Ray instance of its own. A Ctrl-C to the whole
-    process group, as a terminal sends it, reaches the driver alone: the instance's processes
+    """Without --ray_address the run starts a Ray instance of its own. SIGUSR1 and then a
+    Ctrl-C to the whole process group, as a scheduler and a terminal send them, reach the
+    driver alone: the instance's processes
     start with the group signals held, so the driver stops the learners and writes the final
     checkpoint from the parameter server, and nothing of the instance (head processes, workers,
     actors) outlives the run."""
@@ -139,6 +140,11 @@ def test_a_ray_instance_started_by_the_run_survives_a_ctrl_c_and_is_stopped_at_i
     seen: list[str] = []
     try:
         read_until(proc, r"^\[.*step [1-9]", 240, seen)
+        # SIGUSR1 first, as a batch scheduler sends it: a checkpoint, and no process of the
+        # instance ends by it (its default action would end one that did not hold it)
+        os.killpg(proc.pid, signal.SIGUSR1)
+        read_until(proc, r"^SIGUSR1: writing a checkpoint at step", 120, seen)
+        read_until(proc, r"^\[.*step [1-9]", 120, seen)
         os.killpg(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=300)
     finally:
