@@ -24,7 +24,7 @@ from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
-                 "UNIVERSE_RELU", "UNIVERSE_RAW")
+                 "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -143,8 +143,9 @@ class Config:
              "standardised), UNIVERSE_DENSE (UNIVERSE and a dense layer of 256), NATURE_STD "
              "(NATURE on standardised observations), NATURE_ELU (NATURE with ELU units, whose "
              "gradient is never exactly zero as a dead ReLU unit's is), UNIVERSE_RELU "
-             "(UNIVERSE_DENSE with ReLU units) or UNIVERSE_RAW (UNIVERSE_DENSE on frames / 255, "
-             "not standardised); vector observations "
+             "(UNIVERSE_DENSE with ReLU units), UNIVERSE_RAW (UNIVERSE_DENSE on frames / 255, "
+             "not standardised) or NATURE_CENTRED (NATURE on frames / 255 less each "
+             "observation's mean); vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),

@@ -39,16 +39,21 @@ CONV_TORSOS = {
     "NATURE_ELU": (NATURE_CONVS, 512),
     "UNIVERSE_RELU": ([(32, 3, 2)] * 4, 256),
     "UNIVERSE_RAW": ([(32, 3, 2)] * 4, 256),
+    "NATURE_CENTRED": (NATURE_CONVS, 512),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
-# layer's too) and the padding: prefix: (standardised, activation, padding). Plain conv<i>
-# divide uint8 screens by 255.
-CONV_KINDS = {"conv": (False, "relu", "VALID"), "std_conv": (True, "relu", "VALID"),
-              "elu_conv": (True, "elu", "SAME"), "raw_elu_conv": (False, "elu", "VALID"),
-              "relu_conv": (True, "relu", "SAME"), "raw_same_elu_conv": (False, "elu", "SAME")}
+# layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
+# (uint8 screens / 255), "standardised" (each observation to zero mean and unit variance) or
+# "centred" (scaled, then each observation's mean subtracted).
+CONV_KINDS = {"conv": ("scaled", "relu", "VALID"), "std_conv": ("standardised", "relu", "VALID"),
+              "elu_conv": ("standardised", "elu", "SAME"),
+              "raw_elu_conv": ("scaled", "elu", "VALID"),
+              "relu_conv": ("standardised", "relu", "SAME"),
+              "raw_same_elu_conv": ("scaled", "elu", "SAME"),
+              "ctr_conv": ("centred", "relu", "VALID")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
             "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv",
-            "UNIVERSE_RAW": "raw_same_elu_conv"}
+            "UNIVERSE_RAW": "raw_same_elu_conv", "NATURE_CENTRED": "ctr_conv"}
 # A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
 CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
                 for filters, kernel, stride in convs}
@@ -231,10 +236,9 @@ def named(layout: Layout, params: Sequence) -> dict:
 
 
 def conv_torso(p: dict, observations, layers: list | None = None):
-    """Conv layers ``conv<i>`` (ReLU, "valid" padding; uint8 screens scaled to [0, 1]), or
-    ``std_conv<i>`` (the same on each observation standardised to zero mean and unit
-    variance), ``elu_conv<i>`` (ELU, "same" padding, standardised) or ``raw_elu_conv<i>``
-    (ELU, "valid" padding, screens scaled to [0, 1]); then, if the layout has one, a ``dense``
+    """Conv layers of one kind of CONV_KINDS (how the screens are scaled, the activation, the
+    padding), told by their names: ``conv<i>`` (ReLU, "valid" padding, uint8 screens scaled to
+    [0, 1]), ``std_conv<i>``, ``elu_conv<i>``...; then, if the layout has one, a ``dense``
     layer with the convs' activation. Each layer's activations are appended to ``layers`` as
     (name, tensor) when it is given."""
     import tensorflow as tf
@@ -242,13 +246,15 @@ def conv_torso(p: dict, observations, layers: list | None = None):
     prefix = next((name for name in CONV_KINDS if f"{name}0/w" in p), None)
     if prefix is None:
         raise ValueError(f"no convolution layer of a known kind in {sorted(p)}")
-    standardised, activation, padding = CONV_KINDS[prefix]
+    scaling, activation, padding = CONV_KINDS[prefix]
     activation = tf.nn.elu if activation == "elu" else tf.nn.relu
-    if standardised:
+    if scaling == "standardised":
         mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
         h = (h - mean) * tf.math.rsqrt(variance + 1e-2)
     else:
         h = h * (1.0 / 255.0)
+        if scaling == "centred":
+            h = h - tf.reduce_mean(h, axis=[1, 2, 3], keepdims=True)
     i = 0
     while f"{prefix}{i}/w" in p:
         w = p[f"{prefix}{i}/w"]

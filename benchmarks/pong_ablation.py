@@ -185,6 +185,10 @@ SETTINGS = {
                    "today's defaults on frames / 255 instead of standardised ones"),
     # Today's torso on Breakout keeps a nearly uniform policy (entropy 1.25 of 1.39 at 2 M
     # steps, NATURE's 1.0 by 0.6 M): larger steps, or a weaker pull towards uniform.
+    # NATURE dies on Pong's grey background and standardised frames slow it on Breakout: only
+    # the background level taken away (each observation's mean), the scale kept.
+    "nature-centred": (["--arch", "NATURE_CENTRED"],
+                       "NATURE on frames / 255 less each observation's mean, a lost life terminal"),
     "udense-lr2e-3": (["-lr", "2e-3"], "today's defaults, lr 2e-3 (8e-4)"),
     "udense-entropy3e-3": (["--entropy", "0.003"], "today's defaults, entropy weight 0.003 (0.01)"),
     "default-fire-reset": (["--fire_reset", "true"],

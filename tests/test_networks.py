@@ -27,6 +27,9 @@ from algorithms.networks import actor_critic_layout
     # again, named raw_same_elu_conv<i> (frames / 255)
     ("UNIVERSE_RAW", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # NATURE's parameters again, named ctr_conv<i> (frames / 255 less their mean)
+    ("NATURE_CENTRED", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
+     + 512 * 4 + 4 + 513),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -61,7 +64,8 @@ def test_split_rejects_a_vector_of_another_size():
 def test_universe_torso_standardises_each_observation():
     """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
     scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
-    the NIPS, NATURE, NATURE_ELU and UNIVERSE_RAW torsos, which only divide by 255, do change."""
+    the NIPS, NATURE, NATURE_ELU, UNIVERSE_RAW and NATURE_CENTRED torsos, which divide by 255,
+    do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
     rng = np.random.default_rng(0)
@@ -69,7 +73,8 @@ def test_universe_torso_standardises_each_observation():
     brighter = 2.0 * frames + 10.0
     for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
                               ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False),
-                              ("UNIVERSE_RELU", True), ("UNIVERSE_RAW", False)):
+                              ("UNIVERSE_RELU", True), ("UNIVERSE_RAW", False),
+                              ("NATURE_CENTRED", False)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
@@ -136,3 +141,29 @@ def test_universe_relu_is_universe_dense_with_relu_units():
         np.testing.assert_allclose(layers[i][1].numpy(), h.numpy(), atol=1e-4)
     dense = tf.nn.relu(tf.reshape(h, (2, -1)) @ p["dense/w"] + p["dense/b"])
     np.testing.assert_allclose(layers[-1][1].numpy(), dense.numpy(), atol=1e-4)
+
+
+def test_nature_centred_reads_frames_less_their_mean():
+    """NATURE_CENTRED: a grey level added to every pixel (Pong's background against Breakout's
+    black) changes no output, where it changes NATURE's; and its first layer computes
+    relu(conv(frames / 255 - mean)) with NATURE's filters."""
+    import tensorflow as tf
+    from algorithms.networks import actor_critic_forward, conv_torso, named
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 150, (2, 84, 84, 4)).astype(np.float32)
+    for arch, expect_same in (("NATURE_CENTRED", True), ("NATURE", False)):
+        layout = actor_critic_layout(arch, (84, 84, 4), 6)
+        params = [tf.constant(x) for x in layout.split(layout.initial_values(rng))]
+        a = actor_critic_forward(layout, params, tf.constant(frames))
+        b = actor_critic_forward(layout, params, tf.constant(frames + 87.0))
+        same = all(np.allclose(x, y, atol=1e-4) for x, y in zip(a, b))
+        assert same == expect_same, arch
+        if arch == "NATURE_CENTRED":
+            p = named(layout, params)
+            layers = []
+            conv_torso(p, tf.constant(frames), layers)
+            scaled = frames / 255.0
+            centred = scaled - scaled.mean(axis=(1, 2, 3), keepdims=True)
+            expected = tf.nn.relu(tf.nn.conv2d(centred, p["ctr_conv0/w"], 4, "VALID")
+                                  + p["ctr_conv0/b"])
+            np.testing.assert_allclose(layers[0][1].numpy(), expected.numpy(), atol=1e-5)
