@@ -189,6 +189,11 @@ SETTINGS = {
     # the background level taken away (each observation's mean), the scale kept.
     "nature-centred": (["--arch", "NATURE_CENTRED"],
                        "NATURE on frames / 255 less each observation's mean, a lost life terminal"),
+    # Adam moves every weight by about the learning rate, however small its gradient: a larger
+    # epsilon slows the weights whose gradients are tiny (the units about to die) and leaves
+    # the others as they were.
+    "nature-eps1e-3": (["--arch", "NATURE", "--e", "1e-3"],
+                       "NATURE, Adam epsilon 1e-3 (1e-8), a lost life terminal"),
     "udense-lr2e-3": (["-lr", "2e-3"], "today's defaults, lr 2e-3 (8e-4)"),
     "udense-entropy3e-3": (["--entropy", "0.003"], "today's defaults, entropy weight 0.003 (0.01)"),
     "default-fire-reset": (["--fire_reset", "true"],
