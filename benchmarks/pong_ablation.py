@@ -194,6 +194,8 @@ SETTINGS = {
     # the others as they were.
     "nature-eps1e-3": (["--arch", "NATURE", "--e", "1e-3"],
                        "NATURE, Adam epsilon 1e-3 (1e-8), a lost life terminal"),
+    "nature-eps1e-2": (["--arch", "NATURE", "--e", "1e-2"],
+                       "NATURE, Adam epsilon 1e-2 (1e-8), a lost life terminal"),
     "udense-lr2e-3": (["-lr", "2e-3"], "today's defaults, lr 2e-3 (8e-4)"),
     "udense-entropy3e-3": (["--entropy", "0.003"], "today's defaults, entropy weight 0.003 (0.01)"),
     "default-fire-reset": (["--fire_reset", "true"],
