@@ -131,7 +131,7 @@ def release_folder(folder: str) -> None:
         os.close(fd)
 
 
-_claims: dict[str, object] = {}   # real path -> the socket that claims it, for this process's life
+_claims: dict[str, object] = {}   # claimed name (folder resolved) -> its socket, for life
 
 
 def claim_path(path: str) -> bool:

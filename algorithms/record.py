@@ -19,7 +19,7 @@ import numpy as np
 
 from .checks import claim_folder
 from .config import Config
-from .console import say
+from .console import say as log  # the run's lines: one printer with the evaluation's
 from .errors import UserError
 from .files import holds, release_folder, write_atomically
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
@@ -27,12 +27,6 @@ from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir
 PROGRESS_SECONDS = 5.0
 FIRST_PROGRESS_SECONDS = 1.0   # the first figures, once every actor-learner is stepping
 RECENT_EPISODES = 20
-
-
-def log(message: str, file=None) -> None:
-    """Print a line; a terminal that is gone (closed, SIGHUP) or cannot show a character must
-    not stop a run or lose the line (``console.say``)."""
-    say(message, file=file)
 
 
 def _duration(seconds: float) -> str:
