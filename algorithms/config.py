@@ -24,7 +24,8 @@ from .errors import UserError
 
 ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
-                 "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED")
+                 "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
+                 "UNIVERSE_SHALLOW", "UNIVERSE_D512")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -144,8 +145,10 @@ class Config:
              "(NATURE on standardised observations), NATURE_ELU (NATURE with ELU units, whose "
              "gradient is never exactly zero as a dead ReLU unit's is), UNIVERSE_RELU "
              "(UNIVERSE_DENSE with ReLU units), UNIVERSE_RAW (UNIVERSE_DENSE on frames / 255, "
-             "not standardised) or NATURE_CENTRED (NATURE on frames / 255 less each "
-             "observation's mean); vector observations "
+             "not standardised), NATURE_CENTRED (NATURE on frames / 255 less each "
+             "observation's mean), UNIVERSE_WIDE (UNIVERSE_DENSE with 64 filters a layer), "
+             "UNIVERSE_SHALLOW (UNIVERSE_DENSE with three convs) or UNIVERSE_D512 "
+             "(UNIVERSE_DENSE with a dense layer of 512); vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),

@@ -16,7 +16,8 @@ Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dens
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
 32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
 and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), NATURE_ELU
-(NATURE with ELU units, whose gradient is never exactly zero as a dead ReLU unit's is), and for
+(NATURE with ELU units, whose gradient is never exactly zero as a dead ReLU unit's is), the
+ablation's variants of them (CONV_TORSOS), and for
 vector observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
@@ -40,6 +41,12 @@ CONV_TORSOS = {
     "UNIVERSE_RELU": ([(32, 3, 2)] * 4, 256),
     "UNIVERSE_RAW": ([(32, 3, 2)] * 4, 256),
     "NATURE_CENTRED": (NATURE_CONVS, 512),
+    # UNIVERSE_DENSE with one of its layers moved toward NATURE's: twice the filters, three
+    # convs (a 6x6 grid into the dense layer instead of 3x3; NATURE's is 7x7), a dense layer
+    # of 512.
+    "UNIVERSE_WIDE": ([(64, 3, 2)] * 4, 256),
+    "UNIVERSE_SHALLOW": ([(32, 3, 2)] * 3, 256),
+    "UNIVERSE_D512": ([(32, 3, 2)] * 4, 512),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
@@ -53,10 +60,17 @@ CONV_KINDS = {"conv": ("scaled", "relu", "VALID"), "std_conv": ("standardised", 
               "ctr_conv": ("centred", "relu", "VALID")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
             "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv",
-            "UNIVERSE_RAW": "raw_same_elu_conv", "NATURE_CENTRED": "ctr_conv"}
-# A conv layer's stride, from its (kernel, filters): the one thing a weight's shape does not say.
-CONV_STRIDES = {(kernel, filters): stride for convs, _ in CONV_TORSOS.values()
-                for filters, kernel, stride in convs}
+            "UNIVERSE_RAW": "raw_same_elu_conv", "NATURE_CENTRED": "ctr_conv",
+            "UNIVERSE_WIDE": "elu_conv", "UNIVERSE_SHALLOW": "elu_conv",
+            "UNIVERSE_D512": "elu_conv"}
+# A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
+# does not say.
+CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride
+                for arch, (convs, _) in CONV_TORSOS.items() for filters, kernel, stride in convs}
+assert len(CONV_STRIDES) == len({(PREFIXES.get(arch, "conv"), kernel, filters, stride)
+                                 for arch, (convs, _) in CONV_TORSOS.items()
+                                 for filters, kernel, stride in convs}), \
+    "two torsos of one kind have a layer of the same kernel and filters but other strides"
 MLP_HIDDEN = (64, 64)
 LSTM_UNITS = 256      # the paper's A3C LSTM: 256 cells after the conv torso's dense layer
 MLP_LSTM_UNITS = 64   # ours, after the 64-wide MLP towers of vector tasks (256 ran 4x slower)
@@ -258,7 +272,7 @@ def conv_torso(p: dict, observations, layers: list | None = None):
     i = 0
     while f"{prefix}{i}/w" in p:
         w = p[f"{prefix}{i}/w"]
-        stride = CONV_STRIDES[(int(w.shape[0]), int(w.shape[-1]))]
+        stride = CONV_STRIDES[(prefix, int(w.shape[0]), int(w.shape[-1]))]
         h = activation(tf.nn.conv2d(h, w, stride, padding) + p[f"{prefix}{i}/b"])
         if layers is not None:
             layers.append((f"{prefix}{i}", h))

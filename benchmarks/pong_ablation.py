@@ -198,6 +198,11 @@ SETTINGS = {
                        "NATURE, Adam epsilon 1e-2 (1e-8), a lost life terminal"),
     "udense-lr2e-3": (["-lr", "2e-3"], "today's defaults, lr 2e-3 (8e-4)"),
     "udense-entropy3e-3": (["--entropy", "0.003"], "today's defaults, entropy weight 0.003 (0.01)"),
+    # Session 39: the layers themselves, one difference from NATURE's at a time.
+    "udense-wide": (["--arch", "UNIVERSE_WIDE"], "today's torso with 64 filters a conv layer (32)"),
+    "udense-shallow": (["--arch", "UNIVERSE_SHALLOW"],
+                       "today's torso with three convs: a 6x6 grid into the dense layer (3x3)"),
+    "udense-d512": (["--arch", "UNIVERSE_D512"], "today's torso with a dense layer of 512 (256)"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

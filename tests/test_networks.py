@@ -30,6 +30,15 @@ from algorithms.networks import actor_critic_layout
     # NATURE's parameters again, named ctr_conv<i> (frames / 255 less their mean)
     ("NATURE_CENTRED", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
      + 512 * 4 + 4 + 513),
+    # UNIVERSE_DENSE with 64 filters a layer: 3x3x4x64, three 3x3x64x64, 3*3*64 = 576 into 256
+    ("UNIVERSE_WIDE", (42, 42, 4), 6, 2304 + 64 + 3 * (36864 + 64) + 576 * 256 + 256
+     + 256 * 6 + 6 + 257),
+    # three convs: 42 -> 21 -> 11 -> 6, so 6*6*32 = 1152 features into 256
+    ("UNIVERSE_SHALLOW", (42, 42, 4), 6, 1152 + 32 + 2 * (9216 + 32) + 1152 * 256 + 256
+     + 256 * 6 + 6 + 257),
+    # UNIVERSE_DENSE's convs, a dense layer of 512, heads on 512
+    ("UNIVERSE_D512", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 512 + 512
+     + 512 * 6 + 6 + 513),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -167,3 +176,23 @@ def test_nature_centred_reads_frames_less_their_mean():
             expected = tf.nn.relu(tf.nn.conv2d(centred, p["ctr_conv0/w"], 4, "VALID")
                                   + p["ctr_conv0/b"])
             np.testing.assert_allclose(layers[0][1].numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
+    """UNIVERSE_WIDE's 3x3 layers of 64 filters have NATURE's last layer's shape (3x3, 64) but
+    stride 2, not 1: each layer's grid halves, 42 -> 21 -> 11 -> 6 -> 3, as in UNIVERSE_DENSE."""
+    import tensorflow as tf
+    from algorithms.networks import conv_torso, named
+    rng = np.random.default_rng(0)
+    frames = tf.constant(rng.integers(0, 255, (2, 42, 42, 4)).astype(np.uint8))
+    grids = {}
+    for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE"):
+        layout = actor_critic_layout(arch, (42, 42, 4), 6)
+        params = named(layout, [tf.constant(p) for p in
+                                layout.split(layout.initial_values(rng))])
+        layers = []
+        conv_torso(params, frames, layers)
+        grids[arch] = [tuple(h.shape[1:]) for _, h in layers]
+    assert grids["UNIVERSE_WIDE"] == [(21, 21, 64), (11, 11, 64), (6, 6, 64), (3, 3, 64), (256,)]
+    assert grids["UNIVERSE_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
+    assert grids["UNIVERSE_DENSE"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (3, 3, 32), (256,)]
