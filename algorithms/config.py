@@ -25,7 +25,7 @@ from .errors import UserError
 ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
-                 "UNIVERSE_SHALLOW", "UNIVERSE_D512")
+                 "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -147,8 +147,10 @@ class Config:
              "(UNIVERSE_DENSE with ReLU units), UNIVERSE_RAW (UNIVERSE_DENSE on frames / 255, "
              "not standardised), NATURE_CENTRED (NATURE on frames / 255 less each "
              "observation's mean), UNIVERSE_WIDE (UNIVERSE_DENSE with 64 filters a layer), "
-             "UNIVERSE_SHALLOW (UNIVERSE_DENSE with three convs) or UNIVERSE_D512 "
-             "(UNIVERSE_DENSE with a dense layer of 512); vector observations "
+             "UNIVERSE_SHALLOW (UNIVERSE_DENSE with three convs), UNIVERSE_D512 "
+             "(UNIVERSE_DENSE with a dense layer of 512), NATURE_LEAKY (NATURE with leaky "
+             "ReLU units) or UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units); "
+             "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),

@@ -47,6 +47,11 @@ CONV_TORSOS = {
     "UNIVERSE_WIDE": ([(64, 3, 2)] * 4, 256),
     "UNIVERSE_SHALLOW": ([(32, 3, 2)] * 3, 256),
     "UNIVERSE_D512": ([(32, 3, 2)] * 4, 512),
+    # NATURE with leaky ReLU units (slope 0.01 below zero): a unit switched off for every
+    # observation still passes a gradient, which Adam scales up, so it can come back.
+    "NATURE_LEAKY": (NATURE_CONVS, 512),
+    # UNIVERSE_DENSE's layers on NATURE's input and units (frames / 255, ReLU).
+    "UNIVERSE_PLAIN": ([(32, 3, 2)] * 4, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
@@ -57,12 +62,15 @@ CONV_KINDS = {"conv": ("scaled", "relu", "VALID"), "std_conv": ("standardised", 
               "raw_elu_conv": ("scaled", "elu", "VALID"),
               "relu_conv": ("standardised", "relu", "SAME"),
               "raw_same_elu_conv": ("scaled", "elu", "SAME"),
-              "ctr_conv": ("centred", "relu", "VALID")}
+              "ctr_conv": ("centred", "relu", "VALID"),
+              "leaky_conv": ("scaled", "leaky_relu", "VALID"),
+              "plain_same_conv": ("scaled", "relu", "SAME")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
             "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv",
             "UNIVERSE_RAW": "raw_same_elu_conv", "NATURE_CENTRED": "ctr_conv",
             "UNIVERSE_WIDE": "elu_conv", "UNIVERSE_SHALLOW": "elu_conv",
-            "UNIVERSE_D512": "elu_conv"}
+            "UNIVERSE_D512": "elu_conv", "NATURE_LEAKY": "leaky_conv",
+            "UNIVERSE_PLAIN": "plain_same_conv"}
 # A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
 # does not say.
 CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride
@@ -71,6 +79,7 @@ assert len(CONV_STRIDES) == len({(PREFIXES.get(arch, "conv"), kernel, filters, s
                                  for arch, (convs, _) in CONV_TORSOS.items()
                                  for filters, kernel, stride in convs}), \
     "two torsos of one kind have a layer of the same kernel and filters but other strides"
+LEAKY_SLOPE = 0.01   # the slope of a leaky ReLU below zero
 MLP_HIDDEN = (64, 64)
 LSTM_UNITS = 256      # the paper's A3C LSTM: 256 cells after the conv torso's dense layer
 MLP_LSTM_UNITS = 64   # ours, after the 64-wide MLP towers of vector tasks (256 ran 4x slower)
@@ -261,7 +270,8 @@ def conv_torso(p: dict, observations, layers: list | None = None):
     if prefix is None:
         raise ValueError(f"no convolution layer of a known kind in {sorted(p)}")
     scaling, activation, padding = CONV_KINDS[prefix]
-    activation = tf.nn.elu if activation == "elu" else tf.nn.relu
+    activation = {"elu": tf.nn.elu, "relu": tf.nn.relu,
+                  "leaky_relu": lambda x: tf.nn.leaky_relu(x, LEAKY_SLOPE)}[activation]
     if scaling == "standardised":
         mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
         h = (h - mean) * tf.math.rsqrt(variance + 1e-2)

@@ -203,6 +203,10 @@ SETTINGS = {
     "udense-shallow": (["--arch", "UNIVERSE_SHALLOW"],
                        "today's torso with three convs: a 6x6 grid into the dense layer (3x3)"),
     "udense-d512": (["--arch", "UNIVERSE_D512"], "today's torso with a dense layer of 512 (256)"),
+    "nature-leaky": (["--arch", "NATURE_LEAKY"],
+                     "NATURE with leaky ReLU units (slope 0.01), a lost life terminal"),
+    "udense-plain": (["--arch", "UNIVERSE_PLAIN"],
+                     "today's torso's layers on NATURE's input and units (frames / 255, ReLU)"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

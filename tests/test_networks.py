@@ -39,6 +39,12 @@ from algorithms.networks import actor_critic_layout
     # UNIVERSE_DENSE's convs, a dense layer of 512, heads on 512
     ("UNIVERSE_D512", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 512 + 512
      + 512 * 6 + 6 + 513),
+    # NATURE's parameters again, named leaky_conv<i> (leaky ReLU)
+    ("NATURE_LEAKY", (84, 84, 4), 4, 8192 + 32 + 32768 + 64 + 36864 + 64 + 3136 * 512 + 512
+     + 512 * 4 + 4 + 513),
+    # UNIVERSE_DENSE's parameters, named plain_same_conv<i> (frames / 255, ReLU)
+    ("UNIVERSE_PLAIN", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -73,7 +79,8 @@ def test_split_rejects_a_vector_of_another_size():
 def test_universe_torso_standardises_each_observation():
     """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
     scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
-    the NIPS, NATURE, NATURE_ELU, UNIVERSE_RAW and NATURE_CENTRED torsos, which divide by 255,
+    the NIPS, NATURE, NATURE_ELU, UNIVERSE_RAW, NATURE_CENTRED, NATURE_LEAKY and UNIVERSE_PLAIN
+    torsos, which divide by 255,
     do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
@@ -83,7 +90,8 @@ def test_universe_torso_standardises_each_observation():
     for arch, expect_same in (("UNIVERSE", True), ("UNIVERSE_DENSE", True), ("NIPS", False),
                               ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False),
                               ("UNIVERSE_RELU", True), ("UNIVERSE_RAW", False),
-                              ("NATURE_CENTRED", False)):
+                              ("NATURE_CENTRED", False), ("NATURE_LEAKY", False),
+                              ("UNIVERSE_PLAIN", False)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
@@ -196,3 +204,30 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     assert grids["UNIVERSE_WIDE"] == [(21, 21, 64), (11, 11, 64), (6, 6, 64), (3, 3, 64), (256,)]
     assert grids["UNIVERSE_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
     assert grids["UNIVERSE_DENSE"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (3, 3, 32), (256,)]
+
+
+def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():
+    """NATURE_LEAKY's first layer on one frame, against the convolution computed here: above
+    zero as it is, below zero times 0.01. NATURE's own ReLU layer gives zero there."""
+    import tensorflow as tf
+    from algorithms.networks import conv_torso, named
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 255, (1, 84, 84, 4)).astype(np.uint8)
+    outputs = {}
+    for arch in ("NATURE_LEAKY", "NATURE"):
+        layout = actor_critic_layout(arch, (84, 84, 4), 4)
+        values = layout.split(layout.initial_values(np.random.default_rng(5)))
+        values[1][...] = np.linspace(-0.5, 0.5, 32)   # biases of both signs
+        params = named(layout, [tf.constant(v) for v in values])
+        layers = []
+        conv_torso(params, tf.constant(frames), layers)
+        outputs[arch] = layers[0][1].numpy()[0]
+        w, b = values[0], values[1]
+    x = frames[0].astype(np.float64) / 255.0
+    # the first conv by hand at output position (2, 3): an 8x8 window at stride 4
+    window = x[8:16, 12:20, :]
+    pre = np.einsum("ijc,ijcf->f", window, w.astype(np.float64)) + b
+    assert (pre < 0).sum() > 5 and (pre > 0).sum() > 5
+    np.testing.assert_allclose(outputs["NATURE_LEAKY"][2, 3], np.where(pre > 0, pre, 0.01 * pre),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(outputs["NATURE"][2, 3], np.maximum(pre, 0), rtol=1e-4, atol=1e-6)
