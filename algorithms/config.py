@@ -25,7 +25,8 @@ from .errors import UserError
 ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
-                 "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN")
+                 "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN",
+                 "UNIVERSE_BG", "UNIVERSE_BGSTD")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -149,7 +150,9 @@ class Config:
              "observation's mean), UNIVERSE_WIDE (UNIVERSE_DENSE with 64 filters a layer), "
              "UNIVERSE_SHALLOW (UNIVERSE_DENSE with three convs), UNIVERSE_D512 "
              "(UNIVERSE_DENSE with a dense layer of 512), NATURE_LEAKY (NATURE with leaky "
-             "ReLU units) or UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units); "
+             "ReLU units), UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units), "
+             "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value) or "
+             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each frame's spread); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(

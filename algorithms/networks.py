@@ -52,11 +52,18 @@ CONV_TORSOS = {
     "NATURE_LEAKY": (NATURE_CONVS, 512),
     # UNIVERSE_DENSE's layers on NATURE's input and units (frames / 255, ReLU).
     "UNIVERSE_PLAIN": ([(32, 3, 2)] * 4, 256),
+    # UNIVERSE_PLAIN on frames less their background (each observation's most common pixel
+    # value), which makes a grey field (Pong's) zero as a black one (Breakout's) already is;
+    # then as they are (/ 255), or divided by the observation's spread.
+    "UNIVERSE_BG": ([(32, 3, 2)] * 4, 256),
+    "UNIVERSE_BGSTD": ([(32, 3, 2)] * 4, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
-# (uint8 screens / 255), "standardised" (each observation to zero mean and unit variance) or
-# "centred" (scaled, then each observation's mean subtracted).
+# (uint8 screens / 255), "standardised" (each observation to zero mean and unit variance),
+# "centred" (scaled, then each observation's mean subtracted), "background" (scaled, less each
+# observation's most common value) or "background_standardised" (less that value, divided by
+# the observation's standard deviation).
 CONV_KINDS = {"conv": ("scaled", "relu", "VALID"), "std_conv": ("standardised", "relu", "VALID"),
               "elu_conv": ("standardised", "elu", "SAME"),
               "raw_elu_conv": ("scaled", "elu", "VALID"),
@@ -64,13 +71,16 @@ CONV_KINDS = {"conv": ("scaled", "relu", "VALID"), "std_conv": ("standardised", 
               "raw_same_elu_conv": ("scaled", "elu", "SAME"),
               "ctr_conv": ("centred", "relu", "VALID"),
               "leaky_conv": ("scaled", "leaky_relu", "VALID"),
-              "plain_same_conv": ("scaled", "relu", "SAME")}
+              "plain_same_conv": ("scaled", "relu", "SAME"),
+              "bg_conv": ("background", "relu", "SAME"),
+              "bgstd_conv": ("background_standardised", "relu", "SAME")}
 PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": "std_conv",
             "NATURE_ELU": "raw_elu_conv", "UNIVERSE_RELU": "relu_conv",
             "UNIVERSE_RAW": "raw_same_elu_conv", "NATURE_CENTRED": "ctr_conv",
             "UNIVERSE_WIDE": "elu_conv", "UNIVERSE_SHALLOW": "elu_conv",
             "UNIVERSE_D512": "elu_conv", "NATURE_LEAKY": "leaky_conv",
-            "UNIVERSE_PLAIN": "plain_same_conv"}
+            "UNIVERSE_PLAIN": "plain_same_conv", "UNIVERSE_BG": "bg_conv",
+            "UNIVERSE_BGSTD": "bgstd_conv"}
 # A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
 # does not say.
 CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride
@@ -258,6 +268,15 @@ def named(layout: Layout, params: Sequence) -> dict:
     return {spec.name: tensor for spec, tensor in zip(layout.specs, params)}
 
 
+def background(observations):
+    """Each observation's most common pixel value (0-255; screens' values are whole numbers),
+    shaped to broadcast over it: the background of a game's field."""
+    import tensorflow as tf
+    flat = tf.reshape(tf.cast(observations, tf.int32), [tf.shape(observations)[0], -1])
+    counts = tf.math.bincount(flat, minlength=256, maxlength=256, axis=-1)
+    return tf.reshape(tf.cast(tf.argmax(counts, axis=-1), tf.float32), [-1, 1, 1, 1])
+
+
 def conv_torso(p: dict, observations, layers: list | None = None):
     """Conv layers of one kind of CONV_KINDS (how the screens are scaled, the activation, the
     padding), told by their names: ``conv<i>`` (ReLU, "valid" padding, uint8 screens scaled to
@@ -275,6 +294,13 @@ def conv_torso(p: dict, observations, layers: list | None = None):
     if scaling == "standardised":
         mean, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
         h = (h - mean) * tf.math.rsqrt(variance + 1e-2)
+    elif scaling.startswith("background"):
+        h = h - background(observations)
+        if scaling == "background":
+            h = h * (1.0 / 255.0)
+        else:
+            _, variance = tf.nn.moments(h, axes=[1, 2, 3], keepdims=True)
+            h = h * tf.math.rsqrt(variance + 1e-2)
     else:
         h = h * (1.0 / 255.0)
         if scaling == "centred":

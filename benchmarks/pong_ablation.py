@@ -207,6 +207,12 @@ SETTINGS = {
                      "NATURE with leaky ReLU units (slope 0.01), a lost life terminal"),
     "udense-plain": (["--arch", "UNIVERSE_PLAIN"],
                      "today's torso's layers on NATURE's input and units (frames / 255, ReLU)"),
+    # UNIVERSE_PLAIN learned Breakout as NATURE does, but not Pong; standardised frames learn
+    # Pong. Both Breakout's black field and, less its background, Pong's grey one are zero:
+    "udense-bg": (["--arch", "UNIVERSE_BG"],
+                  "UNIVERSE_PLAIN on frames less their most common value (the background)"),
+    "udense-bgstd": (["--arch", "UNIVERSE_BGSTD"],
+                     "UNIVERSE_BG divided by each observation's standard deviation"),
     "default-fire-reset": (["--fire_reset", "true"],
                            "today's defaults, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

@@ -45,6 +45,11 @@ from algorithms.networks import actor_critic_layout
     # UNIVERSE_DENSE's parameters, named plain_same_conv<i> (frames / 255, ReLU)
     ("UNIVERSE_PLAIN", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # UNIVERSE_DENSE's parameters, named bg_conv<i> and bgstd_conv<i> (less the background)
+    ("UNIVERSE_BG", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
+    ("UNIVERSE_BGSTD", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -91,7 +96,8 @@ def test_universe_torso_standardises_each_observation():
                               ("NATURE", False), ("NATURE_STD", True), ("NATURE_ELU", False),
                               ("UNIVERSE_RELU", True), ("UNIVERSE_RAW", False),
                               ("NATURE_CENTRED", False), ("NATURE_LEAKY", False),
-                              ("UNIVERSE_PLAIN", False)):
+                              ("UNIVERSE_PLAIN", False), ("UNIVERSE_BG", False),
+                              ("UNIVERSE_BGSTD", True)):
         shape = (42, 42, 4) if arch.startswith("UNIVERSE") else (84, 84, 4)
         layout = actor_critic_layout(arch, shape, 6)
         params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
@@ -231,3 +237,30 @@ def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():
     np.testing.assert_allclose(outputs["NATURE_LEAKY"][2, 3], np.where(pre > 0, pre, 0.01 * pre),
                                rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(outputs["NATURE"][2, 3], np.maximum(pre, 0), rtol=1e-4, atol=1e-6)
+
+
+def test_the_background_torsos_see_a_grey_field_as_a_black_one():
+    """Pong's field is grey (87 of 255 in its 42x42 frames, its paddles and ball 15 and 48
+    above), Breakout's black. ``background`` finds each observation's field value, and
+    UNIVERSE_BG, which subtracts it, gives the same outputs for the same objects on either
+    field; UNIVERSE_PLAIN (frames / 255) does not."""
+    import tensorflow as tf
+    from algorithms.networks import actor_critic_forward, background
+    black = np.zeros((2, 42, 42, 4), np.float32)
+    black[0, 10:14, 3:5] = 15.0            # a paddle
+    black[0, 20:21, 20:21] = 48.0          # the ball
+    black[1, 0:20] = 142.0                 # bricks over less than half the field
+    grey = black + np.float32(87.0)
+    assert background(tf.constant(black)).numpy().ravel().tolist() == [0.0, 0.0]
+    assert background(tf.constant(grey)).numpy().ravel().tolist() == [87.0, 87.0]
+    assert background(tf.constant(grey.astype(np.uint8))).numpy().ravel().tolist() == [87.0, 87.0]
+    rng = np.random.default_rng(4)
+    for arch, expect_same in (("UNIVERSE_BG", True), ("UNIVERSE_BGSTD", True),
+                              ("UNIVERSE_PLAIN", False)):
+        layout = actor_critic_layout(arch, (42, 42, 4), 6)
+        params = [tf.constant(p) for p in layout.split(layout.initial_values(rng))]
+        logits_black, values_black = actor_critic_forward(layout, params, tf.constant(black))
+        logits_grey, values_grey = actor_critic_forward(layout, params, tf.constant(grey))
+        same = np.allclose(values_black, values_grey, atol=1e-5) and \
+            np.allclose(logits_black, logits_grey, atol=1e-5)
+        assert same == expect_same, arch
