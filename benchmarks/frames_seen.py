@@ -9,6 +9,13 @@ Reproduce with:
 UNIVERSE torsos read 42x42 frames of the playing field (rows 34-193), NIPS and NATURE 84x84
 frames of the whole screen: a game whose ball, shots or score the crop or the scale would lose
 shows it here.
+
+``--contrast`` prints instead, per game and torso, how far the objects stand from the field in
+the units the first layer reads: the background (each observation's most common value), the
+pixels that differ from it, and their mean distance from it divided by 255 (NIPS, NATURE,
+UNIVERSE_PLAIN) or by the observation's standard deviation (UNIVERSE, UNIVERSE_BGSTD):
+
+    python -m benchmarks.frames_seen pong breakout beam_rider boxing --contrast
 """
 from __future__ import annotations
 
@@ -20,10 +27,8 @@ CELL = 336   # pixels per frame in the picture
 GAP = 8
 
 
-def seen(game: str, arch: str, steps: int, seed: int) -> np.ndarray:
-    """The newest frame of the observation of ``game`` as ``arch`` reads it, CELL pixels square."""
-    import cv2
-
+def observation_after(game: str, arch: str, steps: int, seed: int) -> np.ndarray:
+    """The observation of ``game`` as ``arch`` reads it after ``steps`` random actions."""
     from algorithms.environments import atari_frames, make_environment
     env = make_environment("ALE", game, None, seed, frames=atari_frames(arch, lstm=False))
     rng = np.random.default_rng(seed)
@@ -33,8 +38,27 @@ def seen(game: str, arch: str, steps: int, seed: int) -> np.ndarray:
         if done:
             observation = env.reset()
     env.close()
-    return cv2.resize(np.asarray(observation)[..., -1], (CELL, CELL),
+    return np.asarray(observation)
+
+
+def seen(game: str, arch: str, steps: int, seed: int) -> np.ndarray:
+    """The newest frame of the observation of ``game`` as ``arch`` reads it, CELL pixels square."""
+    import cv2
+    return cv2.resize(observation_after(game, arch, steps, seed)[..., -1], (CELL, CELL),
                       interpolation=cv2.INTER_NEAREST)
+
+
+def contrast(observation: np.ndarray) -> dict[str, float]:
+    """The background (most common value) of one observation, the share of its pixels that
+    differ from it, and their mean distance from it in pixel values, / 255 and / the
+    observation's standard deviation."""
+    values = observation.astype(np.float64)
+    background = float(np.bincount(observation.ravel().astype(np.int64), minlength=256).argmax())
+    differ = values != background
+    distance = float(np.abs(values[differ] - background).mean()) if differ.any() else 0.0
+    spread = float(np.sqrt(values.var() + 1e-2))
+    return {"background": background, "objects": float(differ.mean()), "distance": distance,
+            "scaled": distance / 255.0, "standardised": distance / spread, "spread": spread}
 
 
 def main() -> None:
@@ -45,8 +69,24 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="random actions before the picture")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("-o", "--output", default="frames_seen.png")
+    parser.add_argument("--contrast", action="store_true",
+                        help="print how far the objects stand from the field, no picture")
     args = parser.parse_args()
     archs = args.archs.split(",")
+    if args.contrast:
+        print("| game | frames | background | pixels off it | their distance from it | "
+              "/ 255 | / the spread (std) |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for game in args.games:
+            for arch in archs:
+                c = contrast(observation_after(game, arch, args.steps, args.seed))
+                frames = "42x42 field" if arch.startswith("UNIVERSE") else "84x84 screen"
+                print(f"| {game} | {frames} | {c['background']:.0f} | {c['objects']:.1%} | "
+                      f"{c['distance']:.1f} | {c['scaled']:.2f} | {c['standardised']:.2f} "
+                      f"(std {c['spread']:.1f}) |")
+        print(f"reproduce: python -m benchmarks.frames_seen {' '.join(args.games)} --archs "
+              f"{args.archs} --steps {args.steps} --seed {args.seed} --contrast")
+        return
     rows = []
     for game in args.games:
         cells = [seen(game, arch, args.steps, args.seed) for arch in archs]
