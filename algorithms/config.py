@@ -46,12 +46,14 @@ PRESETS = ("tuned", "paper")
 EVAL_INTERVAL = 100_000   # the test process's default on Atari: a game every ~50 s here
 PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 # --preset: the values of the flags left unset. "paper" is the paper's (with ATARI_LR, or
-# VECTOR_LR for vector tasks); "tuned" is what learned Pong fastest per step here, with a dense
-# layer after UNIVERSE's convs (+18 at 0.48 M steps where UNIVERSE took 0.57-1.71 M) and a lost
-# life terminal for learning (Breakout: 10.6 against 6.6 at 2 M; Pong and Boxing have no lives).
+# VECTOR_LR for vector tasks); "tuned" is what learned both Pong and Breakout fastest per step
+# here: UNIVERSE's convs and a dense layer, with ReLU units, on frames less their background and
+# divided by their spread (UNIVERSE_BGSTD, since 2026-12-05: Pong +18 at 0.54-0.61 M steps;
+# Breakout 61 at 2 M where UNIVERSE_DENSE, the default before it, made 7), and a lost life
+# terminal for learning (Breakout: 10.6 against 6.6 at 2 M; Pong and Boxing have no lives).
 # A3C on Atari only; the measurements are in help/HYPERPARAMETERS.md and help/RESULTS.md.
 PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
-TUNED_ATARI_A3C = {"arch": "UNIVERSE_DENSE", "opt_type": "adam", "initial_lr": 1e-4,
+TUNED_ATARI_A3C = {"arch": "UNIVERSE_BGSTD", "opt_type": "adam", "initial_lr": 1e-4,
                    "max_local_steps": 20, "clip_norm": 50.0, "single_life_episodes": True}
 # The value-based methods batched as A3C is (--preset tuned on Atari), measured with n-step Q
 # on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner.
@@ -128,7 +130,7 @@ class Config:
         "--preset", default="tuned", type=choice(PRESETS),
         help="defaults of the flags left unset: tuned (A3C on Atari: the settings measured to "
              "learn Pong fastest per step here, see help/HYPERPARAMETERS.md: --arch "
-             "UNIVERSE_DENSE --opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50 "
+             "UNIVERSE_BGSTD --opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50 "
              "--single_life_episodes true) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
              "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "

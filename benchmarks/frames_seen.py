@@ -65,7 +65,7 @@ def main() -> None:
     import cv2
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("games", nargs="+")
-    parser.add_argument("--archs", default="UNIVERSE_DENSE,NATURE")
+    parser.add_argument("--archs", default="UNIVERSE_BGSTD,NATURE")
     parser.add_argument("--steps", type=int, default=300, help="random actions before the picture")
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("-o", "--output", default="frames_seen.png")

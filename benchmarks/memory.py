@@ -95,7 +95,7 @@ def main() -> None:
             for n in (int(w) for w in args.workers.split(","))]
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, "
           f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.1f} GiB; Pong, "
-          f"A3C with the default settings (UNIVERSE_DENSE network), --envs_per_actor "
+          f"A3C with the default settings (UNIVERSE_BGSTD network), --envs_per_actor "
           f"{args.envs_per_actor}, after {args.seconds:.0f} s")
     print(f"{'-n':>4} {'USS/worker':>11} {'PSS/worker':>11} {'RSS/worker':>11} "
           f"{'parent PSS':>11} {'server PSS':>11} {'total PSS':>10} {'MemAvailable drop':>18}"

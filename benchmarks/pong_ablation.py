@@ -49,10 +49,12 @@ WINDOW = 20
 # feed-forward) and change what their description says; "default" is the plain command (today's
 # --preset tuned); the rows measured against the defaults before 2026-12-04 (the UNIVERSE torso,
 # no lost life terminal: "universe", the "universe-ff" row at K = 16 // -n) pin those
-# (BEFORE), so that each row still runs what it ran.
+# (BEFORE), and those measured against the defaults of 2026-12-04 to 2026-12-05 pin their
+# UNIVERSE_DENSE torso (UDENSE), so that each row still runs what it ran.
 PAPER = ["--preset", "paper"]
 BEFORE = ["--arch", "UNIVERSE", "--single_life_episodes", "false"]
 NO_LIVES = ["--single_life_episodes", "false"]
+UDENSE = ["--arch", "UNIVERSE_DENSE"]
 NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
          "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
@@ -144,9 +146,10 @@ SETTINGS = {
     "nature-field": (["--arch", "NATURE", "--crop", "field", "--single_life_episodes", "true"],
                      "NATURE on 84x84 frames of the playing field (rows 34-193, no score), a lost "
                      "life terminal"),
-    "udense-screen": (["--crop", "none"],
-                      "today's defaults on 42x42 frames of the whole screen (with the score)"),
-    "udense-84": (["--screen_size", "84"], "today's defaults on 84x84 frames of the field"),
+    "udense-screen": (UDENSE + ["--crop", "none"],
+                      "UNIVERSE_DENSE on 42x42 frames of the whole screen (with the score)"),
+    "udense-84": (UDENSE + ["--screen_size", "84"],
+                  "UNIVERSE_DENSE on 84x84 frames of the field"),
     # The NATURE torso dies on Pong (benchmarks/dead_units.py: every layer constant by 3 M
     # steps, 81% of conv0 by 50,000): ELU units cannot.
     "nature-elu": (["--arch", "NATURE_ELU"],
@@ -178,11 +181,11 @@ SETTINGS = {
                                "NATURE on standardised frames with A2C's optimizer"),
     # Which of the UNIVERSE torso's differences from NATURE holds Breakout back, one at a time
     # (2026-12-05): its ELU units, the crop of the field, the standardised frames.
-    "udense-relu": (["--arch", "UNIVERSE_RELU"], "today's defaults with ReLU units"),
+    "udense-relu": (["--arch", "UNIVERSE_RELU"], "UNIVERSE_DENSE with ReLU units"),
     "nature-std-single-life": (["--arch", "NATURE_STD", "--single_life_episodes", "true"],
                                "NATURE on standardised frames, a lost life terminal"),
     "udense-raw": (["--arch", "UNIVERSE_RAW"],
-                   "today's defaults on frames / 255 instead of standardised ones"),
+                   "UNIVERSE_DENSE on frames / 255 instead of standardised ones"),
     # Today's torso on Breakout keeps a nearly uniform policy (entropy 1.25 of 1.39 at 2 M
     # steps, NATURE's 1.0 by 0.6 M): larger steps, or a weaker pull towards uniform.
     # NATURE dies on Pong's grey background and standardised frames slow it on Breakout: only
@@ -196,25 +199,27 @@ SETTINGS = {
                        "NATURE, Adam epsilon 1e-3 (1e-8), a lost life terminal"),
     "nature-eps1e-2": (["--arch", "NATURE", "--e", "1e-2"],
                        "NATURE, Adam epsilon 1e-2 (1e-8), a lost life terminal"),
-    "udense-lr2e-3": (["-lr", "2e-3"], "today's defaults, lr 2e-3 (8e-4)"),
-    "udense-entropy3e-3": (["--entropy", "0.003"], "today's defaults, entropy weight 0.003 (0.01)"),
+    "udense-lr2e-3": (UDENSE + ["-lr", "2e-3"], "UNIVERSE_DENSE, lr 2e-3 (8e-4)"),
+    "udense-entropy3e-3": (UDENSE + ["--entropy", "0.003"],
+                           "UNIVERSE_DENSE, entropy weight 0.003 (0.01)"),
     # Session 39: the layers themselves, one difference from NATURE's at a time.
-    "udense-wide": (["--arch", "UNIVERSE_WIDE"], "today's torso with 64 filters a conv layer (32)"),
+    "udense-wide": (["--arch", "UNIVERSE_WIDE"], "UNIVERSE_DENSE with 64 filters a conv layer (32)"),
     "udense-shallow": (["--arch", "UNIVERSE_SHALLOW"],
-                       "today's torso with three convs: a 6x6 grid into the dense layer (3x3)"),
-    "udense-d512": (["--arch", "UNIVERSE_D512"], "today's torso with a dense layer of 512 (256)"),
+                       "UNIVERSE_DENSE with three convs: a 6x6 grid into the dense layer (3x3)"),
+    "udense-d512": (["--arch", "UNIVERSE_D512"], "UNIVERSE_DENSE with a dense layer of 512 (256)"),
     "nature-leaky": (["--arch", "NATURE_LEAKY"],
                      "NATURE with leaky ReLU units (slope 0.01), a lost life terminal"),
     "udense-plain": (["--arch", "UNIVERSE_PLAIN"],
-                     "today's torso's layers on NATURE's input and units (frames / 255, ReLU)"),
+                     "UNIVERSE_DENSE's layers on NATURE's input and units (frames / 255, ReLU)"),
     # UNIVERSE_PLAIN learned Breakout as NATURE does, but not Pong; standardised frames learn
     # Pong. Both Breakout's black field and, less its background, Pong's grey one are zero:
     "udense-bg": (["--arch", "UNIVERSE_BG"],
                   "UNIVERSE_PLAIN on frames less their most common value (the background)"),
+    # (today's defaults since 2026-12-05)
     "udense-bgstd": (["--arch", "UNIVERSE_BGSTD"],
                      "UNIVERSE_BG divided by each observation's standard deviation"),
-    "default-fire-reset": (["--fire_reset", "true"],
-                           "today's defaults, FIRE after a reset and after a lost life"),
+    "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
+                           "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
     # torso, shared Adam; epsilon annealed over 250,000 steps (the paper: 1 M).
     "nq-k8": (NQ_K8 + ["-lr", "2e-4"],

@@ -7,9 +7,11 @@
     A3C (with 1, 4, 8 and 16 environments per actor-learner, ``a3c-k<K>``), A3C LSTM,
     one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
-    do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE_DENSE network
+    do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE_BGSTD network
     on 42x42 frames, Adam, t_max 20, 16 // N environments per actor-learner; ``a3c-tuned-k1``
-    with one; ``a3c-tuned-universe`` with the UNIVERSE network, no dense layer;
+    with one; ``a3c-tuned-udense`` with UNIVERSE_DENSE, the default before 2026-12-05, which
+    does not look for each frame's background; ``a3c-tuned-universe`` with the UNIVERSE
+    network, no dense layer;
     ``a3c-tuned-84`` on 84x84 frames of the field; ``a3c-tuned-nature`` with NATURE);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
@@ -89,10 +91,11 @@ def environment_rate(game: str, workers: int, seconds: float, env_type: str = "A
     return sum(rates)
 
 
-# today's defaults: the UNIVERSE_DENSE network, Adam, t_max 20, 16 // N environments per
-# actor-learner, a lost life terminal; a3c-tuned-universe: the UNIVERSE network of the defaults
-# before 2026-12-04 (no dense layer)
-TUNED = ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE_DENSE"]
+# today's defaults: the UNIVERSE_BGSTD network, Adam, t_max 20, 16 // N environments per
+# actor-learner, a lost life terminal; a3c-tuned-udense: the UNIVERSE_DENSE network of the
+# defaults before 2026-12-05; a3c-tuned-universe: the UNIVERSE network of those before
+# 2026-12-04 (no dense layer)
+TUNED = ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE_BGSTD"]
 VALUE_TUNED = ["--preset", "tuned", "--arch", "UNIVERSE", "-ea", "1"]
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
@@ -105,6 +108,7 @@ VARIANTS = {
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
     "a3c-tuned": TUNED,
     "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
+    "a3c-tuned-udense": TUNED + ["--arch", "UNIVERSE_DENSE"],
     "a3c-tuned-universe": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
     # the torsos measured against today's on Pong and Breakout (help/RESULTS.md): the same
     # network on 84x84 frames of the field, and NATURE

@@ -49,7 +49,7 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
     assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
             tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor,
             tuned.single_life_episodes) == \
-        ("tuned", "UNIVERSE_DENSE", "adam", 1e-8, 1e-4, 20, 50.0, 1, True)
+        ("tuned", "UNIVERSE_BGSTD", "adam", 1e-8, 1e-4, 20, 50.0, 1, True)
     for alg in ("q", "sarsa"):   # batched as A3C, at their own rate (TUNED_ATARI_VALUE)
         other = parse("pong", "--alg_type", alg, "-n", "2")
         config.resolve_defaults(other, continuous=False, atari=True)

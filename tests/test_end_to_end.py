@@ -104,7 +104,7 @@ def test_atari_smoke_run(run_cli, tmp_path):
     assert record["config"]["game"] == "pong"
     assert (record["config"]["arch"], record["config"]["opt_type"],
             record["config"]["max_local_steps"], record["config"]["envs_per_actor"],
-            record["config"]["initial_lr"]) == ("UNIVERSE_DENSE", "adam", 20, 8, 8e-4)   # tuned
+            record["config"]["initial_lr"]) == ("UNIVERSE_BGSTD", "adam", 20, 8, 8e-4)   # tuned
     assert record["config"]["single_life_episodes"] is True
     assert record["config"]["observation_shape"] == [42, 42, 4]
     assert record["config"]["num_actions"] == 6
