@@ -16,8 +16,10 @@ Torsos: NIPS (Mnih et al., 2013; the paper's: conv 16x8x8/4, conv 32x4x4/2, dens
 NATURE (Mnih et al., 2015: conv 32x8x8/4, 64x4x4/2, 64x3x3/1, dense 512), UNIVERSE (four conv
 32x3x3/2 with ELU and "same" padding on 42x42 frames, each observation standardised to zero mean
 and unit variance, no dense layer: the network of OpenAI's universe-starter-agent), NATURE_ELU
-(NATURE with ELU units, whose gradient is never exactly zero as a dead ReLU unit's is), the
-ablation's variants of them (CONV_TORSOS), and for
+(NATURE with ELU units, whose gradient is never exactly zero as a dead ReLU unit's is),
+UNIVERSE_BGSTD (A3C's Atari default: UNIVERSE_DENSE's layers with ReLU units, on frames less
+each observation's most common value, its background, divided by its standard deviation), the
+ablation's other variants (CONV_TORSOS), and for
 vector observations two MLPs (two tanh layers of 64 units each), one for the policy and one for the
 value. Separate towers matter on tasks like CartPole, whose returns reach the hundreds: a shared
 torso lets the large value-loss gradients swamp the policy's features.
