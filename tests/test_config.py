@@ -294,6 +294,32 @@ def test_shared_memory_too_small_for_the_run():
     assert shared.space_problem({"params": 681_027, "opt_g": 681_027}) is None
 
 
+def test_a_read_only_shared_memory_folder_is_refused_up_front(tiny_tmpfs, tmp_path):
+    """A /dev/shm mounted read-only (a container run with --read-only) used to fail at the
+    first segment, after the run folder was made, with a bare OSError: now it is one line
+    before anything is made. A real read-only tmpfs where this process may mount one, else a
+    folder this (non-root) user may not write."""
+    import subprocess
+    from algorithms import shared
+    if tiny_tmpfs is not None:
+        folder = tiny_tmpfs
+        done = subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True)
+        assert done.returncode == 0, done.stderr
+        with pytest.raises(OSError):
+            (folder / "segment").write_bytes(b"x")
+    else:
+        folder = tmp_path / "shm"
+        folder.mkdir(mode=0o555)
+    message = shared.space_problem({"params": 1000, "opt_g": 1000}, str(folder))
+    assert message is not None and f"{folder} is read-only here" in message
+    assert "--tmpfs" in message and "\n" not in message
+    if tiny_tmpfs is not None:
+        subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
+    else:
+        folder.chmod(0o755)
+    assert shared.space_problem({"params": 1000, "opt_g": 1000}, str(folder)) is None
+
+
 def test_stop_return_is_not_taken_from_a_checkpoint():
     """A resumed run takes the checkpoint's hyperparameters, but --stop_return belongs to the
     invocation: a run that stopped at its target trains on when resumed without one."""
