@@ -406,3 +406,22 @@ def test_atari_n_step_q_smoke_run(run_cli, tmp_path):
     assert {"episode/return", "q/max_mean"} <= tags
     assert read_episodes(run_dir)
     assert_nothing_left(run)
+
+
+def test_a_temporary_folder_too_long_for_the_fork_servers_socket_is_worked_around(run_cli,
+                                                                                  tmp_path):
+    """A TMPDIR of 110 characters leaves no room for the fork server's socket path (Linux
+    takes 107 bytes): training stopped with "OSError: AF_UNIX path too long". Now the socket
+    goes in /tmp, one notice says so, and the run trains and writes its checkpoint."""
+    long_tmp = tmp_path / ("t" * (110 - len(str(tmp_path)) - 1))
+    long_tmp.mkdir()
+    assert len(str(long_tmp)) == 110
+    run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "1", "--max_global_steps", "1000",
+                   "--seed", "1", "--quiet", "--summary_dir", str(tmp_path / "s"),
+                   "--checkpoint_dir", str(tmp_path / "c")], timeout=120,
+                  env={"TMPDIR": str(long_tmp)})
+    assert run.returncode == 0, run.stderr
+    assert f"notice: the temporary folder '{long_tmp}' is too long a path for the fork " \
+           "server's socket" in run.stdout + run.stderr
+    assert "it goes in /tmp" in run.stdout + run.stderr
+    assert [name for name in os.listdir(tmp_path / "c") if name.endswith(".npz")]

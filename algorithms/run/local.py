@@ -292,6 +292,34 @@ class ProcessWorkers:
                 return
 
 
+# The fork server listens on a Unix socket, <temporary folder>/pymp-XXXXXXXX/listener-XXXXXXXX,
+# and Linux takes socket paths of at most 107 bytes.
+SOCKET_PATH_MAX = 107
+SOCKET_SUFFIX = len("/pymp-XXXXXXXX/listener-XXXXXXXX")
+SHORT_TMP = "/tmp"
+
+
+@contextlib.contextmanager
+def socket_fits_tmpdir():
+    """Within it, multiprocessing makes its temporary folder (where the fork server's socket
+    goes) in /tmp if the temporary folder TMPDIR names is too long to hold the socket's path,
+    and says so; elsewhere as usual. multiprocessing keeps the folder it made for the rest of
+    the process."""
+    import tempfile
+    folder = tempfile.gettempdir()
+    if len(os.fsencode(folder)) + SOCKET_SUFFIX <= SOCKET_PATH_MAX:
+        yield
+        return
+    log(f"notice: the temporary folder {folder!r} is too long a path for the fork server's "
+        f"socket (a Unix socket's path takes at most {SOCKET_PATH_MAX} bytes): it goes in "
+        f"{SHORT_TMP}")
+    saved, tempfile.tempdir = tempfile.tempdir, SHORT_TMP
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
+
+
 def start_forkserver(ctx, onednn: bool) -> int:
     """Start the fork server that forks the actor-learners, with TensorFlow loaded in it
     (``preload.py``) and the run's kernels (:func:`tfsetup.onednn_kernels`, unless the user
@@ -310,7 +338,7 @@ def start_forkserver(ctx, onednn: bool) -> int:
     if saved[ONEDNN] is None:
         os.environ[ONEDNN] = "1" if onednn else "0"
     try:
-        with children_hold_group_signals():   # until preload ignores them
+        with children_hold_group_signals(), socket_fits_tmpdir():   # signals: until preload
             ctx.set_forkserver_preload([f"{__package__.rpartition('.')[0]}.preload"])
             forkserver.ensure_running()
             return forkserver._forkserver._forkserver_pid
