@@ -129,7 +129,7 @@ class Config:
     preset: str = ALGORITHM(
         "--preset", default="tuned", type=choice(PRESETS),
         help="defaults of the flags left unset: tuned (A3C on Atari: the settings measured to "
-             "learn Pong fastest per step here, see help/HYPERPARAMETERS.md: --arch "
+             "learn Pong and Breakout fastest per step here, see help/HYPERPARAMETERS.md: --arch "
              "UNIVERSE_BGSTD --opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50 "
              "--single_life_episodes true) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
@@ -154,7 +154,7 @@ class Config:
              "(UNIVERSE_DENSE with a dense layer of 512), NATURE_LEAKY (NATURE with leaky "
              "ReLU units), UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units), "
              "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value) or "
-             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each frame's spread); "
+             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(

@@ -271,9 +271,11 @@ def named(layout: Layout, params: Sequence) -> dict:
 
 
 def background(observations):
-    """Each observation's most common pixel value (0-255; screens' values are whole numbers),
-    shaped to broadcast over it: the background of a game's field."""
+    """Each observation's most common pixel value, shaped to broadcast over it: the background
+    of a game's field. Screens are uint8; other inputs are rounded and clipped to 0-255 first."""
     import tensorflow as tf
+    if observations.dtype != tf.uint8:
+        observations = tf.clip_by_value(tf.round(tf.cast(observations, tf.float32)), 0.0, 255.0)
     flat = tf.reshape(tf.cast(observations, tf.int32), [tf.shape(observations)[0], -1])
     counts = tf.math.bincount(flat, minlength=256, maxlength=256, axis=-1)
     return tf.reshape(tf.cast(tf.argmax(counts, axis=-1), tf.float32), [-1, 1, 1, 1])

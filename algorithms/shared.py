@@ -30,9 +30,20 @@ PREFIX = "asyncrl"
 SHM_FOLDER = "/dev/shm"   # where Linux keeps POSIX shared memory (a tmpfs)
 
 
+def read_only_problem(folder: str = SHM_FOLDER) -> str | None:
+    """Why this process could not make shared-memory segments in ``folder`` (a /dev/shm
+    mounted read-only, as a container run with --read-only has), or None."""
+    if not os.path.isdir(folder):
+        return None   # not Linux
+    if os.statvfs(folder).f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK | os.X_OK):
+        return (f"shared memory: {folder} is read-only here, and the actor-learners share "
+                "their parameters there; mount it writable (in Docker, drop --read-only or add "
+                f"--tmpfs {folder})")
+    return None
+
+
 def space_problem(sizes: dict[str, int], folder: str = SHM_FOLDER) -> str | None:
-    """Why vectors of these lengths would not fit in shared memory (or could not be written
-    there at all), or None.
+    """Why vectors of these lengths would not fit in shared memory, or None.
 
     Segments are sparse until written: one larger than what the tmpfs has left is created
     without complaint and then kills the process that fills it with SIGBUS. Docker gives a
@@ -41,10 +52,6 @@ def space_problem(sizes: dict[str, int], folder: str = SHM_FOLDER) -> str | None
     if not os.path.isdir(folder):
         return None   # not Linux: the system sizes shared memory itself
     info = os.statvfs(folder)
-    if info.f_flag & os.ST_RDONLY or not os.access(folder, os.W_OK | os.X_OK):
-        return (f"shared memory: {folder} is read-only here, and the actor-learners share "
-                "their parameters there; mount it writable (in Docker, drop --read-only or add "
-                f"--tmpfs {folder})")
     needed = sum(max(1, n) * 4 for n in sizes.values())
     free = info.f_bavail * info.f_frsize
     if needed <= free:

@@ -143,7 +143,8 @@ def check_machine(settings: Config, layout: Layout) -> None:
     """Shared memory, open files and processes for the run's vectors and learners, and room
     for its checkpoints."""
     from .record import log
-    from .shared import SHM_FOLDER, remove_orphans, resource_problem, space_problem
+    from .shared import (SHM_FOLDER, read_only_problem, remove_orphans, resource_problem,
+                         space_problem)
     from .store import vector_sizes
     if settings.cluster == "local":   # what a killed run left counts against the room
         removed, freed = remove_orphans()
@@ -151,7 +152,8 @@ def check_machine(settings: Config, layout: Layout) -> None:
             log(f"removed {removed} shared-memory segment(s) ({freed / 2**20:.1f} MB) that a "
                 f"killed run had left in {SHM_FOLDER}")
     sizes = vector_sizes(settings, layout.size)
-    problem = space_problem(sizes) or resource_problem(settings.num_actor_learners, len(sizes))
+    problem = (settings.cluster == "local" and read_only_problem()) or space_problem(sizes) \
+        or resource_problem(settings.num_actor_learners, len(sizes))
     if problem:
         raise UserError(problem)
     # A checkpoint holds every shared vector (float32) and a little more.

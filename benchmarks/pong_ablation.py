@@ -58,6 +58,8 @@ UDENSE = ["--arch", "UNIVERSE_DENSE"]
 NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
          "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
+    # (an --out folder that holds a default run of an earlier day resumes it with its saved
+    # settings, that day's defaults)
     "default": ([], "nothing: today's defaults (--preset tuned)"),
     "universe": (BEFORE, "the defaults before 2026-12-04 (the former defaults): the UNIVERSE "
                          "torso, no lost life terminal"),

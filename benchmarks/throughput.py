@@ -12,7 +12,8 @@
     with one; ``a3c-tuned-udense`` with UNIVERSE_DENSE, the default before 2026-12-05, which
     does not look for each frame's background; ``a3c-tuned-universe`` with the UNIVERSE
     network, no dense layer;
-    ``a3c-tuned-84`` on 84x84 frames of the field; ``a3c-tuned-nature`` with NATURE);
+    ``a3c-tuned-84``, UNIVERSE_DENSE on 84x84 frames of the field; ``a3c-tuned-nature`` with
+    NATURE);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
     learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
@@ -110,9 +111,9 @@ VARIANTS = {
     "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
     "a3c-tuned-udense": TUNED + ["--arch", "UNIVERSE_DENSE"],
     "a3c-tuned-universe": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
-    # the torsos measured against today's on Pong and Breakout (help/RESULTS.md): the same
-    # network on 84x84 frames of the field, and NATURE
-    "a3c-tuned-84": TUNED + ["--screen_size", "84"],
+    # the torsos measured on Pong and Breakout (help/RESULTS.md): UNIVERSE_DENSE on 84x84
+    # frames of the field, and NATURE
+    "a3c-tuned-84": TUNED + ["--arch", "UNIVERSE_DENSE", "--screen_size", "84"],
     "a3c-tuned-nature": TUNED + ["--arch", "NATURE"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,

@@ -294,11 +294,12 @@ def test_shared_memory_too_small_for_the_run():
     assert shared.space_problem({"params": 681_027, "opt_g": 681_027}) is None
 
 
-def test_a_read_only_shared_memory_folder_is_refused_up_front(tiny_tmpfs, tmp_path):
+def test_a_read_only_shared_memory_folder_is_refused_up_front(tiny_tmpfs, tmp_path,
+                                                             monkeypatch):
     """A /dev/shm mounted read-only (a container run with --read-only) used to fail at the
     first segment, after the run folder was made, with a bare OSError: now it is one line
-    before anything is made. A real read-only tmpfs where this process may mount one, else a
-    folder this (non-root) user may not write."""
+    before anything is made. A real read-only tmpfs where this process may mount one, else
+    the flag a read-only mount reports, given to the real folder's statvfs."""
     import subprocess
     from algorithms import shared
     if tiny_tmpfs is not None:
@@ -307,17 +308,26 @@ def test_a_read_only_shared_memory_folder_is_refused_up_front(tiny_tmpfs, tmp_pa
         assert done.returncode == 0, done.stderr
         with pytest.raises(OSError):
             (folder / "segment").write_bytes(b"x")
-    else:
-        folder = tmp_path / "shm"
-        folder.mkdir(mode=0o555)
-    message = shared.space_problem({"params": 1000, "opt_g": 1000}, str(folder))
+    else:   # no privilege to mount
+        folder = tmp_path
+        real_statvfs = os.statvfs
+
+        class ReadOnly:
+            def __init__(self, info):
+                self.info = info
+
+            def __getattr__(self, name):
+                value = getattr(self.info, name)
+                return value | os.ST_RDONLY if name == "f_flag" else value
+        monkeypatch.setattr(os, "statvfs", lambda path: ReadOnly(real_statvfs(path)))
+    message = shared.read_only_problem(str(folder))
     assert message is not None and f"{folder} is read-only here" in message
     assert "--tmpfs" in message and "\n" not in message
     if tiny_tmpfs is not None:
         subprocess.run(["mount", "-o", "remount,rw", str(folder)], check=True)
     else:
-        folder.chmod(0o755)
-    assert shared.space_problem({"params": 1000, "opt_g": 1000}, str(folder)) is None
+        monkeypatch.undo()
+    assert shared.read_only_problem(str(folder)) is None
 
 
 def test_stop_return_is_not_taken_from_a_checkpoint():

@@ -82,11 +82,11 @@ def test_split_rejects_a_vector_of_another_size():
 
 
 def test_universe_torso_standardises_each_observation():
-    """The UNIVERSE torsos and NATURE_STD see each observation as zero mean, unit variance:
-    scaling and shifting the pixels of a frame (a brighter or dimmer game) changes no output;
-    the NIPS, NATURE, NATURE_ELU, UNIVERSE_RAW, NATURE_CENTRED, NATURE_LEAKY and UNIVERSE_PLAIN
-    torsos, which divide by 255,
-    do change."""
+    """UNIVERSE, UNIVERSE_DENSE, UNIVERSE_RELU and NATURE_STD see each observation as zero mean,
+    unit variance, and UNIVERSE_BGSTD less its background and divided by its spread: scaling
+    and shifting the pixels of a frame (a brighter or dimmer game) changes no output; the NIPS,
+    NATURE, NATURE_ELU, UNIVERSE_RAW, NATURE_CENTRED, NATURE_LEAKY, UNIVERSE_PLAIN and
+    UNIVERSE_BG torsos, which divide by 255, do change."""
     import tensorflow as tf
     from algorithms.networks import actor_critic_forward
     rng = np.random.default_rng(0)
@@ -200,16 +200,22 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     rng = np.random.default_rng(0)
     frames = tf.constant(rng.integers(0, 255, (2, 42, 42, 4)).astype(np.uint8))
     grids = {}
-    for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE"):
-        layout = actor_critic_layout(arch, (42, 42, 4), 6)
+    screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
+    for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
+                 "NATURE_LEAKY"):
+        small = arch.startswith("UNIVERSE")
+        layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
                                 layout.split(layout.initial_values(rng))])
         layers = []
-        conv_torso(params, frames, layers)
+        conv_torso(params, frames if small else screens, layers)
         grids[arch] = [tuple(h.shape[1:]) for _, h in layers]
     assert grids["UNIVERSE_WIDE"] == [(21, 21, 64), (11, 11, 64), (6, 6, 64), (3, 3, 64), (256,)]
     assert grids["UNIVERSE_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
     assert grids["UNIVERSE_DENSE"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (3, 3, 32), (256,)]
+    # and NATURE's own 3x3 layer of 64 filters keeps stride 1: 84 -> 20 -> 9 -> 7
+    for arch in ("NATURE", "NATURE_LEAKY"):
+        assert grids[arch] == [(20, 20, 32), (9, 9, 64), (7, 7, 64), (512,)], arch
 
 
 def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():

@@ -307,7 +307,8 @@ def socket_fits_tmpdir():
     the process."""
     import tempfile
     folder = tempfile.gettempdir()
-    if len(os.fsencode(folder)) + SOCKET_SUFFIX <= SOCKET_PATH_MAX:
+    made = mp.current_process()._config.get("tempdir")   # multiprocessing's, once it made one
+    if made is not None or len(os.fsencode(folder)) + SOCKET_SUFFIX <= SOCKET_PATH_MAX:
         yield
         return
     log(f"notice: the temporary folder {folder!r} is too long a path for the fork server's "
