@@ -205,9 +205,11 @@ SETTINGS = {
     "udense-entropy3e-3": (UDENSE + ["--entropy", "0.003"],
                            "UNIVERSE_DENSE, entropy weight 0.003 (0.01)"),
     # Session 39: the layers themselves, one difference from NATURE's at a time.
-    "udense-wide": (["--arch", "UNIVERSE_WIDE"], "UNIVERSE_DENSE with 64 filters a conv layer (32)"),
+    "udense-wide": (["--arch", "UNIVERSE_WIDE"],
+                    "UNIVERSE_DENSE with 64 filters a conv layer (32)"),
     "udense-shallow": (["--arch", "UNIVERSE_SHALLOW"],
-                       "UNIVERSE_DENSE with three convs: a 6x6 grid into the dense layer (3x3)"),
+                       "UNIVERSE_DENSE with three convs: a 6x6 grid into the dense layer "
+                       "(3x3)"),
     "udense-d512": (["--arch", "UNIVERSE_D512"], "UNIVERSE_DENSE with a dense layer of 512 (256)"),
     "nature-leaky": (["--arch", "NATURE_LEAKY"],
                      "NATURE with leaky ReLU units (slope 0.01), a lost life terminal"),
