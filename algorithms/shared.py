@@ -51,8 +51,8 @@ def space_problem(sizes: dict[str, int], folder: str = SHM_FOLDER) -> str | None
     """
     if not os.path.isdir(folder):
         return None   # not Linux: the system sizes shared memory itself
-    info = os.statvfs(folder)
     needed = sum(max(1, n) * 4 for n in sizes.values())
+    info = os.statvfs(folder)
     free = info.f_bavail * info.f_frsize
     if needed <= free:
         return None

@@ -146,14 +146,17 @@ def check_machine(settings: Config, layout: Layout) -> None:
     from .shared import (SHM_FOLDER, read_only_problem, remove_orphans, resource_problem,
                          space_problem)
     from .store import vector_sizes
-    if settings.cluster == "local":   # what a killed run left counts against the room
+    local = settings.cluster == "local"
+    problem = local and read_only_problem()
+    if problem:
+        raise UserError(problem)
+    if local:   # what a killed run left counts against the room
         removed, freed = remove_orphans()
         if removed:
             log(f"removed {removed} shared-memory segment(s) ({freed / 2**20:.1f} MB) that a "
                 f"killed run had left in {SHM_FOLDER}")
     sizes = vector_sizes(settings, layout.size)
-    problem = (settings.cluster == "local" and read_only_problem()) or space_problem(sizes) \
-        or resource_problem(settings.num_actor_learners, len(sizes))
+    problem = space_problem(sizes) or resource_problem(settings.num_actor_learners, len(sizes))
     if problem:
         raise UserError(problem)
     # A checkpoint holds every shared vector (float32) and a little more.
