@@ -47,9 +47,11 @@ def test_refresh_once_per_interval_with_concurrent_workers():
         assert counter.value == total
         intervals = total // INTERVAL
         print(f"{refreshes.value} copies for {intervals} intervals")
-        # Once per interval, give or take: two workers that cross a boundary in the same instant
-        # both copy, and one that finds a later interval already recorded does not.
-        assert 0.8 * intervals <= refreshes.value <= 1.2 * intervals
+        # Once per interval, give or take: workers that cross a boundary while the first copier
+        # is still copying copy too (a clean-clone CI run of 2026-12-05 saw 519 copies for 400
+        # intervals, four workers on two cores), and one that finds a later interval already
+        # recorded does not. A refresh at every update would make 8,000.
+        assert 0.8 * intervals <= refreshes.value <= 2 * intervals
         # the last interval, or (a copier of the one before finishing last) the one before it
         assert version.value in (intervals - 1, intervals)
         assert np.all(shared["target"] > 0)               # it was really copied
