@@ -222,6 +222,10 @@ SETTINGS = {
     # (today's defaults since 2026-12-05)
     "udense-bgstd": (["--arch", "UNIVERSE_BGSTD"],
                      "UNIVERSE_BG divided by each observation's standard deviation"),
+    # UNIVERSE_BGSTD learns Beam Rider more slowly than NATURE (472 against 1,040 at 2 M): is
+    # it the frame size, or the input's scale?
+    "udense-bgstd-84": (["--arch", "UNIVERSE_BGSTD", "--screen_size", "84"],
+                        "UNIVERSE_BGSTD on 84x84 frames of the field"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
@@ -252,6 +256,11 @@ SETTINGS = {
                                     "--q_target_update_steps", "40000"],
                                    "one-step Sarsa, the target refreshed every 40,000 steps "
                                    "(10,000): 2,500 drove the values down faster"),
+    # Neither refresh rate nor half the learning rate helped; A3C learned Pong fastest on
+    # frames less their background, divided by their spread (UNIVERSE_BGSTD, with ReLU and a
+    # dense layer); the value-based methods still read UNIVERSE's:
+    "one-step-sarsa-bgstd": (["--alg_type", "sarsa", "--max_local_steps", "1", "--arch",
+                              "UNIVERSE_BGSTD"], "one-step Sarsa on UNIVERSE_BGSTD (UNIVERSE)"),
     "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5"],
                      "n-step Sarsa (t_max 5) with today's defaults"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01"],

@@ -23,3 +23,19 @@ def test_the_shipped_pong_agent_wins_a_greedy_game(tmp_path):
     assert done.returncode == 0, done.stderr
     score = json.loads(result.read_text())["scores"][0]
     assert score >= 15, done.stdout
+
+
+def test_the_shipped_breakout_agent_clears_bricks(tmp_path):
+    """Three games of the shipped Breakout agent, its actions sampled from its policy as the
+    README's command plays them (a greedy Breakout policy can wait forever to serve): a mean
+    of 100 or more (a random policy scores about 1.7; the agent about 300)."""
+    agent = os.path.join(AGENTS, "breakout_a3c.npz")
+    assert os.path.getsize(agent) < 1 << 20
+    result = tmp_path / "eval.json"
+    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "breakout",
+                           "--mode", "eval", "--checkpoint", agent, "--eval_episodes", "3",
+                           "--eval_file", str(result)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads(result.read_text())["scores"]
+    assert len(scores) == 3 and sum(scores) / 3 >= 100, done.stdout
