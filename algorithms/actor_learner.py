@@ -52,7 +52,7 @@ class WorkerSpec:
     role: str = "learner"        # or "tester": the test process (tester.py)
     meta: dict | None = None     # the tester's: the run's checkpoint metadata, for best.npz
     final_epsilons: tuple = ()   # the tester's: every learner's, for best.npz
-    trainer_pid: int = 0         # the tester's: the supervisor's, whose checkpoint folder it is
+    trainer_pid: int = 0         # the supervisor's: whose checkpoint and run folders they are
 
 
 class Runtime(NamedTuple):
@@ -121,7 +121,8 @@ class ActorLearner:
                                 spec.final_epsilon, count)
         self.rewards = RewardTransform(config.rescale_rewards)
         self.writer = ScalarWriter(spec.run_dir, spec.actor_id,
-                                   warn=lambda text: messages.send(Alert(spec.actor_id, text)))
+                                   warn=lambda text: messages.send(Alert(spec.actor_id, text)),
+                                   trainer_pid=spec.trainer_pid)
         self.laps = Laps()
         length = self.agent.segment_length
         obs_dtype = np.uint8 if spec.env_spec.kind == "atari" else np.float32

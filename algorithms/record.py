@@ -21,7 +21,7 @@ from .checks import claim_folder
 from .config import Config
 from .console import say as log  # the run's lines: one printer with the evaluation's
 from .errors import UserError
-from .files import holds, release_folder, write_atomically
+from .files import holds, moved_folder, release_folder, write_atomically
 from .summaries import EpisodeLog, EvalLog, RunEvents, game_folder, make_run_dir, write_config
 
 PROGRESS_SECONDS = 5.0
@@ -164,6 +164,7 @@ class RunRecord:
         self._config_text = ""   # config.json as written at the start, to write it again
         self._failing = False   # the last write of episodes.csv failed (reported once)
         self._events_warned = False
+        self._moved = False   # the run folder was replaced under the run: its records moved
         self.evals: EvalLog | None = None
         self.events: RunEvents | None = None
         self.best_eval: float | None = None   # the score of best.npz: a mean over its games
@@ -263,8 +264,20 @@ class RunRecord:
             ["config.json"] * (not os.path.isfile(os.path.join(self.run_dir, "config.json")))
 
     def _recreate(self, gone: list[str]) -> None:
-        """Make again what ``gone`` names: the folder with everything in it, or the files."""
+        """Make again what ``gone`` names: the folder with everything in it, or the files. A
+        run folder replaced by something that is not a folder (a file, a dangling link) is left
+        as it is: the run's records go on in a folder of their own beside it
+        (``files.moved_folder``, where the actor-learners' TensorBoard writers look too)."""
         folder = gone == ["the run folder"]
+        replaced = self.run_dir
+        if folder and not self._moved and os.path.lexists(replaced) \
+                and not os.path.isdir(replaced):
+            self._moved = True
+            self.run_dir = moved_folder(replaced, os.getpid())
+            self.episodes.path = os.path.join(self.run_dir, self.episodes.name)
+            self.evals.path = os.path.join(self.run_dir, self.evals.name)
+            self.events.close()
+            self.events.run_dir = self.run_dir
         if folder:
             os.makedirs(self.run_dir, exist_ok=True)
             release_folder(self.run_dir)
@@ -279,10 +292,15 @@ class RunRecord:
             self.episodes.restore()
         if folder or self.evals.name in gone:
             self.evals.restore()
-        if folder:
+        everything = "config.json and every episode so far (TensorBoard's events from " \
+                     "before are lost)"
+        if replaced != self.run_dir:
+            log(f"warning: the run folder {replaced} was replaced by something that is not a "
+                f"folder during the run; left as it is: the run goes on in {self.run_dir}, "
+                f"with {everything}", file=sys.stderr)
+        elif folder:
             log(f"warning: the run folder {self.run_dir} was removed during the run; made it "
-                "again with config.json and every episode so far (TensorBoard's events from "
-                "before are lost)", file=sys.stderr)
+                f"again with {everything}", file=sys.stderr)
         else:
             log(f"warning: {', '.join(gone)} removed from {self.run_dir} during the run; "
                 "written again, with every row so far", file=sys.stderr)

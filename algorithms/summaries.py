@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any
 
-from .files import write_atomically
+from .files import moved_folder, write_atomically
 
 # ``env``: which of the actor-learner's environments (--envs_per_actor) played the episode; the
 # last column, so that files written before it existed read the same.
@@ -312,10 +312,12 @@ class ScalarWriter:
 
     RETRY_SECONDS = 30.0
 
-    def __init__(self, run_dir: str, actor_id: int, warn=None):
+    def __init__(self, run_dir: str, actor_id: int, warn=None, trainer_pid: int = 0):
         import tensorflow as tf
         self._tf = tf
-        self._folder = os.path.join(run_dir, f"actor_{actor_id}")
+        self._run_dir, self._trainer_pid = run_dir, trainer_pid
+        self._name = f"actor_{actor_id}"
+        self._folder = os.path.join(run_dir, self._name)
         self._warn = warn
         self._writer = None
         self._failed_at: float | None = None
@@ -323,8 +325,20 @@ class ScalarWriter:
         self._guarded(self._open)
 
     def _open(self) -> None:
+        self._folder = os.path.join(self._current_run_dir(), self._name)
         os.makedirs(self._folder, exist_ok=True)
         self._writer = self._tf.summary.create_file_writer(self._folder)
+
+    def _current_run_dir(self) -> str:
+        """The run folder, or, once it was replaced under the run by something that is not a
+        folder, the folder the trainer (process ``trainer_pid``) moved the run's records to
+        (``record.RunRecord``)."""
+        run_dir = self._run_dir
+        if self._trainer_pid and os.path.lexists(run_dir) and not os.path.isdir(run_dir):
+            moved = moved_folder(run_dir, self._trainer_pid)
+            if os.path.isdir(moved):
+                return moved
+        return run_dir
 
     def _guarded(self, action) -> bool:
         """Run ``action``; on a failed write, drop the writer and say so once."""

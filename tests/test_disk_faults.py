@@ -120,6 +120,44 @@ def test_files_removed_from_the_run_folder_are_written_again_and_named(tmp_path)
     assert os.path.isfile(os.path.join(run_dir, "evals.csv"))
 
 
+def test_a_run_folder_replaced_by_a_file_moves_the_record_beside_it(tmp_path):
+    """The run folder is replaced by a file mid-run: the file is left alone, and the run's
+    records go on in <run folder>-<pid> beside it, with config.json as written at the start,
+    every episode (those before the swap first), the actor-learner's TensorBoard scalars and
+    the final checkpoint's note of where the run is (which a --resume continues)."""
+    with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "5",
+                  "--max_global_steps", "30000"], tmp_path) as (proc, _):
+        run_dir = _wait_for(lambda: glob.glob(str(tmp_path / "CartPole-v1" / "a3c" / "*")), 150,
+                            "the run folder")[0]
+        episodes = os.path.join(run_dir, "episodes.csv")
+        _wait_for(lambda: os.path.isfile(episodes) and len(open(episodes).readlines()) > 3, 150,
+                  "episodes")
+        with open(os.path.join(run_dir, "config.json")) as f:
+            config = f.read()
+        os.rename(run_dir, str(tmp_path / "away"))
+        with open(run_dir, "w") as f:
+            f.write("a file where the run folder was\n")
+        with open(tmp_path / "away" / "episodes.csv", newline="") as f:
+            before = list(csv.reader(f))[1:]
+        out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    moved = f"{run_dir}-{proc.pid}"
+    assert (f"warning: the run folder {run_dir} was replaced by something that is not a "
+            f"folder during the run; left as it is: the run goes on in {moved}") in err
+    with open(run_dir) as f:
+        assert f.read() == "a file where the run folder was\n"
+    with open(os.path.join(moved, "config.json")) as f:
+        assert f.read() == config
+    with open(os.path.join(moved, "episodes.csv"), newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    assert rows[:len(before)] == before and len(before) > 0
+    assert len(rows) == int(re.findall(r"\(last \d+ of (\d+)\)", out)[-1])
+    assert glob.glob(os.path.join(moved, "actor_0", "events.out.tfevents.*"))
+    assert f"results in {moved}" in out
+    final = checkpoint.list_checkpoints(str(tmp_path / "checkpoints" / "CartPole-v1" / "a3c"))[-1]
+    assert checkpoint.load(final).meta["run_dir"] == moved
+
+
 def test_an_unexpected_error_in_the_parent_ends_with_one_line(tmp_path, capsys, monkeypatch):
     """A bug in the parent (here: the --stop_return check raising) stops the workers, removes
     the shared memory, writes the traceback to error.log in the run folder and prints one

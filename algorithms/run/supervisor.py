@@ -192,7 +192,8 @@ class Supervisor:
             spec = WorkerSpec(actor_id=actor, seed=seed, config=config, env_spec=self.env_spec,
                               layout=self.layout, store=self.store.handle,
                               run_dir=self.record.run_dir,
-                              final_epsilon=self.final_epsilons[actor], incarnation=incarnation)
+                              final_epsilon=self.final_epsilons[actor], incarnation=incarnation,
+                              trainer_pid=os.getpid())
         try:
             self.workers.start(spec)
         except BackendLost as lost:
@@ -361,7 +362,7 @@ class Supervisor:
             self._report_write(self.writing)
         self._drain()
         self._check_parameters()
-        record.flush()
+        self._flush_record()
         step = self.steps.total()
         record.show(step, force=True)
         before = self.checkpointer.last_path
@@ -416,7 +417,13 @@ class Supervisor:
                 log(f"warning: a message of an unknown kind ({type(message).__name__}) was "
                     "ignored", file=sys.stderr)
         if wrote:
-            self.record.flush()
+            self._flush_record()
+
+    def _flush_record(self) -> None:
+        """Write the new rows; the checkpoints name the run folder the rows are in now (one
+        replaced under the run by a file moves them: ``RunRecord._recreate``)."""
+        self.record.flush()
+        self.checkpointer.meta["run_dir"] = self.record.run_dir
 
     def _on_episode(self, message: Episode) -> bool:
         self.record.episode(message.actor, message.env, message.step, message.wall,
