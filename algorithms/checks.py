@@ -126,6 +126,18 @@ def check_writable(path: str, flag: str) -> None:
                         f"({err.strerror or err}); choose a folder you can write to") from None
 
 
+def check_file_size_limit(needed_bytes: int) -> None:
+    """The shell's file size limit (``ulimit -f``) lets this process write files of
+    ``needed_bytes`` (a checkpoint, a shared vector): past it every write fails."""
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and soft < needed_bytes:
+        kb = 1024
+        raise UserError(f"the file size limit (`ulimit -f`) is {soft / kb:,.0f} KB and this "
+                        f"run writes files of {needed_bytes / kb:,.0f} KB (its checkpoints and "
+                        "shared parameters); raise it (`ulimit -f unlimited`)")
+
+
 def check_room(folder: str, needed_bytes: int, flag: str) -> None:
     """The file system of ``folder`` has ``needed_bytes`` free (two checkpoints, say)."""
     info = os.statvfs(existing_ancestor(folder))

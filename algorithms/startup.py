@@ -156,12 +156,13 @@ def check_machine(settings: Config, layout: Layout) -> None:
             log(f"removed {removed} shared-memory segment(s) ({freed / 2**20:.1f} MB) that a "
                 f"killed run had left in {SHM_FOLDER}")
     sizes = vector_sizes(settings, layout.size)
+    # A checkpoint holds every shared vector (float32) and a little more.
+    checkpoint_bytes = 4 * sum(sizes.values()) + 65536
+    checks.check_file_size_limit(checkpoint_bytes)
     problem = space_problem(sizes) or resource_problem(settings.num_actor_learners, len(sizes))
     if problem:
         raise UserError(problem)
-    # A checkpoint holds every shared vector (float32) and a little more.
-    checks.check_room(settings.checkpoint_dir, 2 * (4 * sum(sizes.values()) + 65536),
-                      "--checkpoint_dir")
+    checks.check_room(settings.checkpoint_dir, 2 * checkpoint_bytes, "--checkpoint_dir")
 
 
 def check_saved(saved: Any, source: str) -> None:

@@ -330,6 +330,30 @@ def test_a_read_only_shared_memory_folder_is_refused_up_front(tiny_tmpfs, tmp_pa
     assert shared.read_only_problem(str(folder)) is None
 
 
+def test_a_file_size_limit_below_a_checkpoint_is_refused_before_anything_is_made(tmp_path):
+    """Under `ulimit -f 8` (8 KB) a run used to stop at its first shared vector with "OSError:
+    [Errno 27] File too large" and a traceback of multiprocessing's resource tracker, after its
+    run folder was made. Now: one line that names the limit, exit 2, nothing made."""
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import ALGORITHMS
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "CartPole-v1",
+                           "--env", "GYM", "-n", "1", "--summary_dir", str(tmp_path / "s")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "the file size limit (`ulimit -f`) is 8 KB" in lines[0], lines
+    assert "`ulimit -f unlimited`" in lines[0]
+    assert sorted(os.listdir(tmp_path)) == []
+
+
 def test_stop_return_is_not_taken_from_a_checkpoint():
     """A resumed run takes the checkpoint's hyperparameters, but --stop_return belongs to the
     invocation: a run that stopped at its target trains on when resumed without one."""
