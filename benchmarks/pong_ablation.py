@@ -261,6 +261,10 @@ SETTINGS = {
     # dense layer); the value-based methods still read UNIVERSE's:
     "one-step-sarsa-bgstd": (["--alg_type", "sarsa", "--max_local_steps", "1", "--arch",
                               "UNIVERSE_BGSTD"], "one-step Sarsa on UNIVERSE_BGSTD (UNIVERSE)"),
+    "n-step-q-bgstd": (["--alg_type", "q", "--max_local_steps", "5", "--arch",
+                        "UNIVERSE_BGSTD"], "n-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
+    "one-step-q-bgstd": (["--alg_type", "q", "--max_local_steps", "1", "--arch",
+                          "UNIVERSE_BGSTD"], "one-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
     "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5"],
                      "n-step Sarsa (t_max 5) with today's defaults"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01"],
