@@ -26,7 +26,7 @@ ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
                  "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN",
-                 "UNIVERSE_BG", "UNIVERSE_BGSTD")
+                 "UNIVERSE_BG", "UNIVERSE_BGSTD", "UNIVERSE_BGSTD_S4")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -153,8 +153,10 @@ class Config:
              "UNIVERSE_SHALLOW (UNIVERSE_DENSE with three convs), UNIVERSE_D512 "
              "(UNIVERSE_DENSE with a dense layer of 512), NATURE_LEAKY (NATURE with leaky "
              "ReLU units), UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units), "
-             "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value) or "
-             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread); "
+             "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value), "
+             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread) or "
+             "UNIVERSE_BGSTD_S4 (UNIVERSE_BGSTD with a first layer of 4x4 patches, stride 4, "
+             "for 84x84 frames); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(

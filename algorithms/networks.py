@@ -59,6 +59,10 @@ CONV_TORSOS = {
     # then as they are (/ 255), or divided by the observation's spread.
     "UNIVERSE_BG": ([(32, 3, 2)] * 4, 256),
     "UNIVERSE_BGSTD": ([(32, 3, 2)] * 4, 256),
+    # UNIVERSE_BGSTD for 84x84 frames at about the 42x42 one's cost: a first layer of 4x4
+    # patches, stride 4, brings them to 21x21 (as the 42x42 torso's first layer does), where
+    # small objects (Beam Rider's enemies) are still whole.
+    "UNIVERSE_BGSTD_S4": ([(32, 4, 4)] + [(32, 3, 2)] * 3, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
@@ -82,7 +86,7 @@ PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": 
             "UNIVERSE_WIDE": "elu_conv", "UNIVERSE_SHALLOW": "elu_conv",
             "UNIVERSE_D512": "elu_conv", "NATURE_LEAKY": "leaky_conv",
             "UNIVERSE_PLAIN": "plain_same_conv", "UNIVERSE_BG": "bg_conv",
-            "UNIVERSE_BGSTD": "bgstd_conv"}
+            "UNIVERSE_BGSTD": "bgstd_conv", "UNIVERSE_BGSTD_S4": "bgstd_conv"}
 # A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
 # does not say.
 CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride
