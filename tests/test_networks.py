@@ -50,6 +50,10 @@ from algorithms.networks import actor_critic_layout
      + 256 * 6 + 6 + 257),
     ("UNIVERSE_BGSTD", (42, 42, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # a first conv of 4x4x4x32 patches, stride 4: 84 -> 21, then as UNIVERSE_BGSTD's
+    # 21 -> 11 -> 6 -> 3: the same 288 features into 256
+    ("UNIVERSE_BGSTD_S4", (84, 84, 4), 6, 2048 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -202,8 +206,8 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     grids = {}
     screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
     for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
-                 "NATURE_LEAKY"):
-        small = arch.startswith("UNIVERSE")
+                 "NATURE_LEAKY", "UNIVERSE_BGSTD_S4"):
+        small = arch.startswith("UNIVERSE") and arch != "UNIVERSE_BGSTD_S4"
         layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
                                 layout.split(layout.initial_values(rng))])
@@ -216,6 +220,9 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     # and NATURE's own 3x3 layer of 64 filters keeps stride 1: 84 -> 20 -> 9 -> 7
     for arch in ("NATURE", "NATURE_LEAKY"):
         assert grids[arch] == [(20, 20, 32), (9, 9, 64), (7, 7, 64), (512,)], arch
+    # UNIVERSE_BGSTD_S4's 4x4 patches take 84x84 frames to the 21x21 grid at stride 4
+    assert grids["UNIVERSE_BGSTD_S4"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (3, 3, 32),
+                                          (256,)]
 
 
 def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():
