@@ -162,7 +162,7 @@ class Config:
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE* (the UNIVERSE torsos), 84 with the others")
+             "UNIVERSE* (the UNIVERSE torsos) but UNIVERSE_BGSTD_S4, 84 with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "

@@ -48,14 +48,19 @@ PAPER_FRAMES = Frames()
 SMALL_CROP = (34, 194)
 
 
+# UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, not 2).
+FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4",)
+
+
 def atari_frames(arch: str, lstm: bool, size: int | None = None,
                  crop: str | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
-    (``--screen_size``; default 42 for the UNIVERSE torsos, every ``UNIVERSE*``, 84 for the
-    others), of the playing field or of the whole screen (``--crop`` "field" or "none"; default
-    the field for the UNIVERSE torsos, the whole screen for the others)."""
+    (``--screen_size``; default 42 for the UNIVERSE torsos, every ``UNIVERSE*`` but those of
+    FULL_SIZE_UNIVERSE, 84 for the others), of the playing field or of the whole screen
+    (``--crop`` "field" or "none"; default the field for the UNIVERSE torsos, the whole screen
+    for the others)."""
     universe = arch.startswith("UNIVERSE")
-    return Frames(size or (42 if universe else ATARI_SCREEN),
+    return Frames(size or (42 if universe and arch not in FULL_SIZE_UNIVERSE else ATARI_SCREEN),
                   1 if universe and lstm else ATARI_HISTORY,
                   SMALL_CROP if resolved_crop(arch, crop) == "field" else None)
 
