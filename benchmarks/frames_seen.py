@@ -80,7 +80,10 @@ def main() -> None:
         for game in args.games:
             for arch in archs:
                 c = contrast(observation_after(game, arch, args.steps, args.seed))
-                frames = "42x42 field" if arch.startswith("UNIVERSE") else "84x84 screen"
+                from algorithms.environments import atari_frames
+                seen_frames = atari_frames(arch, False)
+                frames = (f"{seen_frames.size}x{seen_frames.size} "
+                          f"{'field' if seen_frames.crop else 'screen'}")
                 print(f"| {game} | {frames} | {c['background']:.0f} | {c['objects']:.1%} | "
                       f"{c['distance']:.1f} | {c['scaled']:.2f} | {c['standardised']:.2f} "
                       f"(std {c['spread']:.1f}) |")
