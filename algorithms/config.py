@@ -56,8 +56,10 @@ PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "cl
 TUNED_ATARI_A3C = {"arch": "UNIVERSE_BGSTD", "opt_type": "adam", "initial_lr": 1e-4,
                    "max_local_steps": 20, "clip_norm": 50.0, "single_life_episodes": True}
 # The value-based methods batched as A3C is (--preset tuned on Atari), measured with n-step Q
-# on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner.
-TUNED_ATARI_VALUE = {"arch": "UNIVERSE", "opt_type": "adam", "initial_lr": 6.25e-5,
+# on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner; A3C's torso since
+# 2026-12-05 (n-step Q +5 at 0.41 M steps where UNIVERSE took 0.74-1.63 M; one-step Sarsa -5 at
+# 1.81 M where it never passed -14 in 5 M).
+TUNED_ATARI_VALUE = {"arch": "UNIVERSE_BGSTD", "opt_type": "adam", "initial_lr": 6.25e-5,
                      "clip_norm": 50.0, "epsilon_annealing_steps": 250_000, "final_epsilon": 0.01}
 MIN_STALL_TIMEOUT = 1.0   # seconds; --stall_timeout below it would kill learners at work
 PAPER_DRAW = "paper"   # --final_epsilon: each actor-learner draws its own (exploration.py)

@@ -55,6 +55,7 @@ PAPER = ["--preset", "paper"]
 BEFORE = ["--arch", "UNIVERSE", "--single_life_episodes", "false"]
 NO_LIVES = ["--single_life_episodes", "false"]
 UDENSE = ["--arch", "UNIVERSE_DENSE"]
+VALUE_UNIVERSE = ["--arch", "UNIVERSE"]
 NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
          "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
@@ -243,38 +244,42 @@ SETTINGS = {
     # -5: on Pong a tenth of random actions costs more than the policy has learned.
     # The paper's other value-based methods with today's defaults, as the plain commands run
     # them (issue 28): `python main.py pong --alg_type q --max_local_steps 1`, and so on.
-    "one-step-q": (["--alg_type", "q", "--max_local_steps", "1"],
-                   "one-step Q-learning with today's defaults"),
-    "one-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "1"],
-                       "one-step Sarsa with today's defaults"),
+    # (measured with the value-based methods' torso before 2026-12-05, UNIVERSE, which these
+    # rows pin so that each still runs what it ran)
+    "one-step-q": (["--alg_type", "q", "--max_local_steps", "1", *VALUE_UNIVERSE],
+                   "one-step Q-learning with the defaults of 2026-12-04 (UNIVERSE)"),
+    "one-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "1", *VALUE_UNIVERSE],
+                       "one-step Sarsa with the defaults of 2026-12-04 (UNIVERSE)"),
     # One-step Sarsa's values fell below any return Pong allows (q/max_mean -6.3 at 3.6 M, where
     # losing every point is worth about -2.3), n-step Sarsa's to -4 before it learned: the
     # target network's value of the online network's choice sits below its max by the gap
     # between the two networks, and one-step targets compound it. Two ways to narrow the gap:
     "one-step-sarsa-target2500": (["--alg_type", "sarsa", "--max_local_steps", "1",
-                                   "--q_target_update_steps", "2500"],
+                                   "--q_target_update_steps", "2500", *VALUE_UNIVERSE],
                                   "one-step Sarsa, the target refreshed every 2,500 steps "
                                   "(10,000)"),
     "one-step-sarsa-lr2.5e-4": (["--alg_type", "sarsa", "--max_local_steps", "1", "-lr",
-                                 "2.5e-4"], "one-step Sarsa, lr 2.5e-4 (5e-4)"),
+                                 "2.5e-4", *VALUE_UNIVERSE], "one-step Sarsa, lr 2.5e-4 (5e-4)"),
     "one-step-sarsa-target40000": (["--alg_type", "sarsa", "--max_local_steps", "1",
-                                    "--q_target_update_steps", "40000"],
+                                    "--q_target_update_steps", "40000", *VALUE_UNIVERSE],
                                    "one-step Sarsa, the target refreshed every 40,000 steps "
                                    "(10,000): 2,500 drove the values down faster"),
     # Neither refresh rate nor half the learning rate helped; A3C learned Pong fastest on
     # frames less their background, divided by their spread (UNIVERSE_BGSTD, with ReLU and a
-    # dense layer); the value-based methods still read UNIVERSE's:
+    # dense layer), and it has been the value-based methods' default since 2026-12-05 (these
+    # three rows measured it):
     "one-step-sarsa-bgstd": (["--alg_type", "sarsa", "--max_local_steps", "1", "--arch",
                               "UNIVERSE_BGSTD"], "one-step Sarsa on UNIVERSE_BGSTD (UNIVERSE)"),
     "n-step-q-bgstd": (["--alg_type", "q", "--max_local_steps", "5", "--arch",
                         "UNIVERSE_BGSTD"], "n-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
     "one-step-q-bgstd": (["--alg_type", "q", "--max_local_steps", "1", "--arch",
                           "UNIVERSE_BGSTD"], "one-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
-    "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5"],
-                     "n-step Sarsa (t_max 5) with today's defaults"),
-    "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01"],
-                   "n-step Q (t_max 5) with today's defaults (nq-k8-lr5e-4's settings), every "
-                   "actor-learner's final epsilon 0.01"),
+    "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5", *VALUE_UNIVERSE],
+                     "n-step Sarsa (t_max 5) with the defaults of 2026-12-04 (UNIVERSE)"),
+    "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01",
+                    *VALUE_UNIVERSE],
+                   "n-step Q (t_max 5) with the defaults of 2026-12-04 (nq-k8-lr5e-4's "
+                   "settings, UNIVERSE), every actor-learner's final epsilon 0.01"),
 }
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.

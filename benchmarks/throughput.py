@@ -98,7 +98,7 @@ def environment_rate(game: str, workers: int, seconds: float, env_type: str = "A
 # defaults before 2026-12-05; a3c-tuned-universe: the UNIVERSE network of those before
 # 2026-12-04 (no dense layer)
 TUNED = ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE_BGSTD"]
-VALUE_TUNED = ["--preset", "tuned", "--arch", "UNIVERSE", "-ea", "1"]
+VALUE_TUNED = ["--preset", "tuned", "--arch", "UNIVERSE_BGSTD", "-ea", "1"]
 VARIANTS = {
     "a3c": ["--alg_type", "a3c"],
     "a3c-lstm": ["--alg_type", "a3c", "--lstm", "true"],

@@ -55,7 +55,7 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
         config.resolve_defaults(other, continuous=False, atari=True)
         assert (other.arch, other.opt_type, other.e, other.initial_lr, other.max_local_steps,
                 other.clip_norm, other.envs_per_actor, other.epsilon_annealing_steps) == \
-            ("UNIVERSE", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
+            ("UNIVERSE_BGSTD", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
         assert other.final_epsilon == 0.01 and other.single_life_episodes is False
         paper = parse("pong", "--alg_type", alg, "-n", "2", "--preset", "paper")
         config.resolve_defaults(paper, continuous=False, atari=True)
