@@ -136,7 +136,8 @@ class Config:
              "--single_life_episodes true) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
              "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "
-             "--arch UNIVERSE --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, -ea "
+             "--arch UNIVERSE_BGSTD --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, "
+             "-ea "
              "250000; vector tasks get the paper's either way")
     alg_type: str = ALGORITHM(
         "--alg_type", default="a3c", type=choice(ALGORITHMS),

@@ -184,7 +184,8 @@ class RunRecord:
                             f"written ({err.strerror or err}); free some space, or choose "
                             "another --summary_dir") from None
         self.events = RunEvents(self.run_dir)
-        self.events.hparams(dict(values.get("config", values), run_id=self.run_id))
+        self._hparams = dict(values.get("config", values), run_id=self.run_id)
+        self.events.hparams(self._hparams)
 
     def start_progress(self, first_step: int) -> None:
         config = self.config
@@ -274,10 +275,16 @@ class RunRecord:
                 and not os.path.isdir(replaced):
             self._moved = True
             self.run_dir = moved_folder(replaced, os.getpid())
+            log(f"warning: the run folder {replaced} was replaced by something that is not a "
+                f"folder during the run; left as it is: the run goes on in {self.run_dir}, "
+                "with config.json and every episode so far (TensorBoard's events from before "
+                "are lost)", file=sys.stderr)
+            release_folder(replaced)
             self.episodes.path = os.path.join(self.run_dir, self.episodes.name)
             self.evals.path = os.path.join(self.run_dir, self.evals.name)
             self.events.close()
             self.events.run_dir = self.run_dir
+            self.events.hparams(self._hparams)
         if folder:
             os.makedirs(self.run_dir, exist_ok=True)
             release_folder(self.run_dir)
@@ -292,16 +299,11 @@ class RunRecord:
             self.episodes.restore()
         if folder or self.evals.name in gone:
             self.evals.restore()
-        everything = "config.json and every episode so far (TensorBoard's events from " \
-                     "before are lost)"
-        if replaced != self.run_dir:
-            log(f"warning: the run folder {replaced} was replaced by something that is not a "
-                f"folder during the run; left as it is: the run goes on in {self.run_dir}, "
-                f"with {everything}", file=sys.stderr)
-        elif folder:
+        if folder and replaced == self.run_dir:
             log(f"warning: the run folder {self.run_dir} was removed during the run; made it "
-                f"again with {everything}", file=sys.stderr)
-        else:
+                "again with config.json and every episode so far (TensorBoard's events from "
+                "before are lost)", file=sys.stderr)
+        elif not folder:
             log(f"warning: {', '.join(gone)} removed from {self.run_dir} during the run; "
                 "written again, with every row so far", file=sys.stderr)
 

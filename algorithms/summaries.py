@@ -331,13 +331,11 @@ class ScalarWriter:
 
     def _current_run_dir(self) -> str:
         """The run folder, or, once it was replaced under the run by something that is not a
-        folder, the folder the trainer (process ``trainer_pid``) moved the run's records to
-        (``record.RunRecord``)."""
+        folder, the folder the trainer (process ``trainer_pid``) moves the run's records to
+        (``record.RunRecord``), made here if this writer gets there first."""
         run_dir = self._run_dir
         if self._trainer_pid and os.path.lexists(run_dir) and not os.path.isdir(run_dir):
-            moved = moved_folder(run_dir, self._trainer_pid)
-            if os.path.isdir(moved):
-                return moved
+            return moved_folder(run_dir, self._trainer_pid)
         return run_dir
 
     def _guarded(self, action) -> bool:

@@ -443,6 +443,7 @@ def test_a_run_saved_before_final_epsilon_existed_keeps_the_papers_draw():
     resumed = merge_config(parse(*argv), saved, config.explicit_flags(argv))
     config.resolve_defaults(resumed, continuous=False, atari=True)
     assert resumed.final_epsilon == "paper"
+    assert resumed.arch == "UNIVERSE"   # its own torso, not today's default
     argv = ["pong", "--alg_type", "q", "--resume", "--final_epsilon", "0.05"]   # unless given
     given = merge_config(parse(*argv), saved, config.explicit_flags(argv))
     config.resolve_defaults(given, continuous=False, atari=True)

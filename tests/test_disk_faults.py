@@ -134,9 +134,10 @@ def test_a_run_folder_replaced_by_a_file_moves_the_record_beside_it(tmp_path):
                   "episodes")
         with open(os.path.join(run_dir, "config.json")) as f:
             config = f.read()
+        swap = tmp_path / "swap"
+        swap.write_text("a file where the run folder was\n")
         os.rename(run_dir, str(tmp_path / "away"))
-        with open(run_dir, "w") as f:
-            f.write("a file where the run folder was\n")
+        os.rename(swap, run_dir)   # at once: a writer that came between would make a folder
         with open(tmp_path / "away" / "episodes.csv", newline="") as f:
             before = list(csv.reader(f))[1:]
         out, err = proc.communicate(timeout=300)
@@ -144,6 +145,7 @@ def test_a_run_folder_replaced_by_a_file_moves_the_record_beside_it(tmp_path):
     moved = f"{run_dir}-{proc.pid}"
     assert (f"warning: the run folder {run_dir} was replaced by something that is not a "
             f"folder during the run; left as it is: the run goes on in {moved}") in err
+    assert "cannot be written" not in err   # the actor-learner's writer went there too
     with open(run_dir) as f:
         assert f.read() == "a file where the run folder was\n"
     with open(os.path.join(moved, "config.json")) as f:
