@@ -137,8 +137,7 @@ class Config:
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
              "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "
              "--arch UNIVERSE_BGSTD --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, "
-             "-ea "
-             "250000; vector tasks get the paper's either way")
+             "-ea 250000; vector tasks get the paper's either way")
     alg_type: str = ALGORITHM(
         "--alg_type", default="a3c", type=choice(ALGORITHMS),
         help="a3c: advantage actor-critic; q: one-step / n-step Q-learning; sarsa: one-step / "

@@ -200,6 +200,7 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     """UNIVERSE_WIDE's 3x3 layers of 64 filters have NATURE's last layer's shape (3x3, 64) but
     stride 2, not 1: each layer's grid halves, 42 -> 21 -> 11 -> 6 -> 3, as in UNIVERSE_DENSE."""
     import tensorflow as tf
+    from algorithms.environments import atari_frames
     from algorithms.networks import conv_torso, named
     rng = np.random.default_rng(0)
     frames = tf.constant(rng.integers(0, 255, (2, 42, 42, 4)).astype(np.uint8))
@@ -207,7 +208,7 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
     for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
                  "NATURE_LEAKY", "UNIVERSE_BGSTD_S4"):
-        small = arch.startswith("UNIVERSE") and arch != "UNIVERSE_BGSTD_S4"
+        small = atari_frames(arch, lstm=False).size == 42   # each torso's own frames
         layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
                                 layout.split(layout.initial_values(rng))])
