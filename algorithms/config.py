@@ -26,7 +26,8 @@ ALGORITHMS = ("a3c", "q", "sarsa")
 ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "NATURE_ELU",
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
                  "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN",
-                 "UNIVERSE_BG", "UNIVERSE_BGSTD", "UNIVERSE_BGSTD_S4")
+                 "UNIVERSE_BG", "UNIVERSE_BGSTD", "UNIVERSE_BGSTD_S4",
+                 "UNIVERSE_BGSTD_SHALLOW")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -156,9 +157,9 @@ class Config:
              "(UNIVERSE_DENSE with a dense layer of 512), NATURE_LEAKY (NATURE with leaky "
              "ReLU units), UNIVERSE_PLAIN (UNIVERSE_DENSE on frames / 255 with ReLU units), "
              "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value), "
-             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread) or "
+             "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread), "
              "UNIVERSE_BGSTD_S4 (UNIVERSE_BGSTD with a first layer of 4x4 patches, stride 4, "
-             "for 84x84 frames); "
+             "for 84x84 frames) or UNIVERSE_BGSTD_SHALLOW (UNIVERSE_BGSTD with three convs); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(

@@ -63,6 +63,10 @@ CONV_TORSOS = {
     # patches, stride 4, brings them to 21x21 (as the 42x42 torso's first layer does), where
     # small objects (Beam Rider's enemies) are still whole.
     "UNIVERSE_BGSTD_S4": ([(32, 4, 4)] + [(32, 3, 2)] * 3, 256),
+    # UNIVERSE_BGSTD with three convs on 42x42 frames: a 6x6 grid into the dense layer, as the
+    # 84x84 frames give UNIVERSE_BGSTD's four (which learned Beam Rider; S4's 3x3 grid on the
+    # same frames did not), at about the 42x42 torso's cost.
+    "UNIVERSE_BGSTD_SHALLOW": ([(32, 3, 2)] * 3, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
@@ -86,7 +90,8 @@ PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": 
             "UNIVERSE_WIDE": "elu_conv", "UNIVERSE_SHALLOW": "elu_conv",
             "UNIVERSE_D512": "elu_conv", "NATURE_LEAKY": "leaky_conv",
             "UNIVERSE_PLAIN": "plain_same_conv", "UNIVERSE_BG": "bg_conv",
-            "UNIVERSE_BGSTD": "bgstd_conv", "UNIVERSE_BGSTD_S4": "bgstd_conv"}
+            "UNIVERSE_BGSTD": "bgstd_conv", "UNIVERSE_BGSTD_S4": "bgstd_conv",
+            "UNIVERSE_BGSTD_SHALLOW": "bgstd_conv"}
 # A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
 # does not say.
 CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride

@@ -21,6 +21,7 @@ import fcntl
 import os
 import secrets
 from multiprocessing import shared_memory
+from multiprocessing.shared_memory import _posixshmem
 
 import numpy as np
 
@@ -135,6 +136,15 @@ def remove_orphans(folder: str = SHM_FOLDER) -> tuple[int, int]:
     return removed, freed
 
 
+def _resource_tracker_alive() -> bool:
+    """Whether multiprocessing's resource tracker, with which every segment this process
+    made was registered, still reads its pipe (it is gone if it was killed: ``kill -9``, or the
+    out-of-memory killer)."""
+    from multiprocessing import resource_tracker
+    tracker = resource_tracker._resource_tracker
+    return tracker._fd is not None and tracker._check_alive()
+
+
 def _hold(name: str) -> int | None:
     """A descriptor holding a shared lock on segment ``name`` for this process's lifetime (the
     kernel drops it when the process ends, however it ends); None where shared memory is not a
@@ -211,13 +221,20 @@ class SharedVectors:
                 pass  # a numpy view still exists somewhere; the mapping goes with the process
 
     def unlink(self) -> None:
-        """Close and remove every segment (the owner's job; safe to call twice)."""
+        """Close and remove every segment (the owner's job; safe to call twice). Where the
+        resource tracker that knows them was killed, they are removed without telling it: a
+        new tracker, which ``SharedMemory.unlink`` would start, knows none of them and prints a
+        ``KeyError`` traceback for each."""
         self.close()
         if not self.owner:
             return
+        tracked = self._segments and _resource_tracker_alive()
         for seg in self._segments.values():
             try:
-                seg.unlink()
+                if tracked:
+                    seg.unlink()
+                else:
+                    _posixshmem.shm_unlink(seg._name)
             except FileNotFoundError:
                 pass
         self._segments = {}

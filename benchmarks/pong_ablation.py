@@ -232,6 +232,10 @@ SETTINGS = {
     # grid the 42x42 torso's first layer makes, at about its cost:
     "bgstd-s4-84": (["--arch", "UNIVERSE_BGSTD_S4", "--screen_size", "84"],
                     "UNIVERSE_BGSTD_S4 on 84x84 frames of the field"),
+    # S4 (a 3x3 grid into the dense layer) did not learn Beam Rider where 84x84 frames through
+    # the four 3x3/2 convs (a 6x6 grid) did: the grid, at 42x42 frames' cost.
+    "bgstd-shallow": (["--arch", "UNIVERSE_BGSTD_SHALLOW"],
+                      "UNIVERSE_BGSTD with three convs: a 6x6 grid into the dense layer (3x3)"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
@@ -274,6 +278,8 @@ SETTINGS = {
                         "UNIVERSE_BGSTD"], "n-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
     "one-step-q-bgstd": (["--alg_type", "q", "--max_local_steps", "1", "--arch",
                           "UNIVERSE_BGSTD"], "one-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
+    "n-step-sarsa-bgstd": (["--alg_type", "sarsa", "--max_local_steps", "5", "--arch",
+                            "UNIVERSE_BGSTD"], "n-step Sarsa on UNIVERSE_BGSTD (UNIVERSE)"),
     "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5", *VALUE_UNIVERSE],
                      "n-step Sarsa (t_max 5) with the defaults of 2026-12-04 (UNIVERSE)"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01",

@@ -289,6 +289,26 @@ def test_what_a_run_killed_with_its_resource_tracker_leaves_is_removed_by_the_ne
     assert shm_segments(proc.pid) == []
 
 
+def test_a_run_whose_resource_tracker_was_killed_ends_cleanly_and_removes_its_memory(tmp_path):
+    """kill -9 of the resource tracker alone, mid-run: the run goes on to its budget, removes
+    its shared memory itself and ends with exit code 0, without multiprocessing's warning that
+    the tracker died or a KeyError traceback for each segment (from the new tracker that
+    telling it of the removal would start, which knows none of them)."""
+    with running(["CartPole-v1", "--env", "GYM", "-n", "1", "--seed", "8",
+                  "--max_global_steps", "4000"], tmp_path) as (proc, token):
+        early = "".join(wait_for_steps(proc))
+        [tracker] = [pid for pid in children(proc.pid)
+                     if b"resource_tracker" in open(f"/proc/{pid}/cmdline", "rb").read()]
+        os.kill(tracker, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+        out = early + out
+    assert proc.returncode == 0, out + err
+    assert "done: " in out
+    assert "Traceback" not in out + err and "KeyError" not in out + err, out + err
+    assert "resource_tracker" not in err, err
+    assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
+
+
 def _stop_worker(proc, token) -> int:
     """SIGSTOP one of the run's actor-learners (as a debugger or a frozen machine would);
     returns its pid."""

@@ -54,6 +54,9 @@ from algorithms.networks import actor_critic_layout
     # 21 -> 11 -> 6 -> 3: the same 288 features into 256
     ("UNIVERSE_BGSTD_S4", (84, 84, 4), 6, 2048 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # three convs 42 -> 21 -> 11 -> 6: 6x6x32 = 1152 features into 256
+    ("UNIVERSE_BGSTD_SHALLOW", (42, 42, 4), 6, 1152 + 32 + 2 * (9216 + 32) + 1152 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -207,7 +210,7 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     grids = {}
     screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
     for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
-                 "NATURE_LEAKY", "UNIVERSE_BGSTD_S4"):
+                 "NATURE_LEAKY", "UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_SHALLOW"):
         small = atari_frames(arch, lstm=False).size == 42   # each torso's own frames
         layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
@@ -224,6 +227,8 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     # UNIVERSE_BGSTD_S4's 4x4 patches take 84x84 frames to the 21x21 grid at stride 4
     assert grids["UNIVERSE_BGSTD_S4"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (3, 3, 32),
                                           (256,)]
+    # UNIVERSE_BGSTD_SHALLOW stops at the 6x6 grid of 42x42 frames
+    assert grids["UNIVERSE_BGSTD_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
 
 
 def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():
