@@ -1,6 +1,9 @@
 """``python -m algorithms ...`` is ``cd algorithms && python main.py ...``."""
 import sys
 
+from . import interrupts
 from .cli import main
 
-sys.exit(main())
+code = main()
+interrupts.hold_while_exiting()
+sys.exit(code)

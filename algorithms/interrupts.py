@@ -12,6 +12,7 @@ run closes its backend) interrupts at once.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 
@@ -84,3 +85,29 @@ def take_checkpoint_request() -> bool:
     global _checkpoint_asked
     asked, _checkpoint_asked = _checkpoint_asked, False
     return asked
+
+
+def hold_while_exiting() -> None:
+    """From here to the end of the process (the interpreter's teardown, where multiprocessing
+    removes its ``/tmp/pymp-*`` folder), the work is done: a first stop signal is said and
+    otherwise ignored, and the exit code stays the work's; a second one ends the process at
+    once, by that signal. Before, a SIGTERM just after a run's "done:" killed it there and could
+    leave that folder behind."""
+    def _exiting(signum, _frame) -> None:
+        global _exit_signals
+        _exit_signals += 1
+        if _exit_signals == 1:
+            import sys
+            with contextlib.suppress(Exception):
+                print(f"{signal.Signals(signum).name}: the work is done, exiting (send it again "
+                      "to end at once)", file=sys.stderr, flush=True)
+            return
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for s in STOP_SIGNALS:
+        signal.signal(s, _exiting)
+
+
+_exit_signals = 0

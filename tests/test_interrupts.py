@@ -97,3 +97,42 @@ def test_a_group_signal_while_a_helper_starts_reaches_this_process_and_never_the
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+EXITING = """
+import atexit, sys, time
+from algorithms import interrupts
+def teardown():   # as multiprocessing's removal of its temporary folder at the exit
+    print("tearing down", flush=True)
+    time.sleep(3)
+    open(sys.argv[1], "w").write("finished")
+atexit.register(teardown)
+interrupts.hold_while_exiting()
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_stop_signal_while_the_process_exits_lets_it_finish_and_a_second_ends_it(tmp_path,
+                                                                                   signals):
+    """Once the work is done (``hold_while_exiting``, which the entry points call after main):
+    one SIGTERM during the interpreter's teardown is said and ignored, the teardown finishes and
+    the exit code stays the work's; a second one ends the process at once, by SIGTERM."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    marker = tmp_path / "finished"
+    proc = subprocess.Popen([sys.executable, "-c", EXITING, str(marker)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "tearing down\n"
+    for _ in range(signals):
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+    out, err = proc.communicate(timeout=30)
+    assert "SIGTERM: the work is done, exiting (send it again to end at once)" in err
+    if signals == 1:
+        assert proc.returncode == 3, err
+        assert marker.read_text() == "finished"
+    else:
+        assert proc.returncode == -signal.SIGTERM, err
+        assert not marker.exists()
