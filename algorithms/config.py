@@ -27,7 +27,7 @@ ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
                  "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN",
                  "UNIVERSE_BG", "UNIVERSE_BGSTD", "UNIVERSE_BGSTD_S4",
-                 "UNIVERSE_BGSTD_SHALLOW")
+                 "UNIVERSE_BGSTD_SHALLOW", "UNIVERSE_BGSTD_POOL")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -159,13 +159,16 @@ class Config:
              "UNIVERSE_BG (UNIVERSE_PLAIN on frames less their most common value), "
              "UNIVERSE_BGSTD (UNIVERSE_BG divided by each observation's spread), "
              "UNIVERSE_BGSTD_S4 (UNIVERSE_BGSTD with a first layer of 4x4 patches, stride 4, "
-             "for 84x84 frames) or UNIVERSE_BGSTD_SHALLOW (UNIVERSE_BGSTD with three convs); "
+             "for 84x84 frames), UNIVERSE_BGSTD_SHALLOW (UNIVERSE_BGSTD with three convs) or "
+             "UNIVERSE_BGSTD_POOL (84x84 frames: UNIVERSE_BGSTD's first layer, a 2x2 max-pool, "
+             "two convs); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE* (the UNIVERSE torsos) but UNIVERSE_BGSTD_S4, 84 with the others")
+             "UNIVERSE* (the UNIVERSE torsos) but UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL, 84 "
+             "with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "

@@ -48,8 +48,9 @@ PAPER_FRAMES = Frames()
 SMALL_CROP = (34, 194)
 
 
-# UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, not 2).
-FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4",)
+# UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, or is
+# followed by a pool).
+FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL")
 
 
 def atari_frames(arch: str, lstm: bool, size: int | None = None,

@@ -236,6 +236,10 @@ SETTINGS = {
     # the four 3x3/2 convs (a 6x6 grid) did: the grid, at 42x42 frames' cost.
     "bgstd-shallow": (["--arch", "UNIVERSE_BGSTD_SHALLOW"],
                       "UNIVERSE_BGSTD with three convs: a 6x6 grid into the dense layer (3x3)"),
+    # 84x84 frames through UNIVERSE_BGSTD's first layer, then a max-pool to the 42x42 torso's
+    # 21x21 grid (at about 1.3 times its conv work, where the four convs on 84x84 do 3.6):
+    "bgstd-pool-84": (["--arch", "UNIVERSE_BGSTD_POOL", "--screen_size", "84"],
+                      "UNIVERSE_BGSTD_POOL: 84x84 frames, 3x3/2 conv, 2x2 max-pool, two convs"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

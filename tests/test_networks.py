@@ -57,6 +57,9 @@ from algorithms.networks import actor_critic_layout
     # three convs 42 -> 21 -> 11 -> 6: 6x6x32 = 1152 features into 256
     ("UNIVERSE_BGSTD_SHALLOW", (42, 42, 4), 6, 1152 + 32 + 2 * (9216 + 32) + 1152 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # 84 -> 42 (conv) -> 21 (max-pool) -> 11 -> 6: 6x6x32 = 1152 features into 256
+    ("UNIVERSE_BGSTD_POOL", (84, 84, 4), 6, 1152 + 32 + 2 * (9216 + 32) + 1152 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -210,7 +213,8 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     grids = {}
     screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
     for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
-                 "NATURE_LEAKY", "UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_SHALLOW"):
+                 "NATURE_LEAKY", "UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_SHALLOW",
+                 "UNIVERSE_BGSTD_POOL"):
         small = atari_frames(arch, lstm=False).size == 42   # each torso's own frames
         layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
@@ -229,6 +233,33 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
                                           (256,)]
     # UNIVERSE_BGSTD_SHALLOW stops at the 6x6 grid of 42x42 frames
     assert grids["UNIVERSE_BGSTD_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
+    # UNIVERSE_BGSTD_POOL: 84 -> 42 by its first conv, then to 21 by the max-pool
+    assert grids["UNIVERSE_BGSTD_POOL"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
+
+
+def test_the_pooled_torso_keeps_the_largest_first_layer_response_of_each_2x2_block():
+    """UNIVERSE_BGSTD_POOL's first layer on 84x84 frames, against the convolution and the 2x2
+    maximum computed here from NumPy: each of the 21x21 cells holds the largest of its four
+    (ReLU) responses, so a one-pixel object's response survives wherever it falls."""
+    import tensorflow as tf
+    from algorithms.networks import background, conv_torso, named
+    rng = np.random.default_rng(1)
+    frames = np.full((1, 84, 84, 4), 40, np.uint8)   # a field of 40 with a few small objects
+    for y, x in rng.integers(0, 84, (12, 2)):
+        frames[0, y, x] = 200
+    layout = actor_critic_layout("UNIVERSE_BGSTD_POOL", (84, 84, 4), 6)
+    params = named(layout, [tf.constant(p) for p in layout.split(layout.initial_values(rng))])
+    layers = []
+    conv_torso(params, tf.constant(frames), layers)
+    name, pooled = layers[0]
+    assert name == "bgstd_pool_conv0" and tuple(pooled.shape) == (1, 21, 21, 32)
+    h = frames.astype(np.float32) - float(background(tf.constant(frames)).numpy().ravel()[0])
+    h = h / np.sqrt(h.var() + 1e-2)
+    conv = tf.nn.relu(tf.nn.conv2d(h, params["bgstd_pool_conv0/w"], 2, "SAME")
+                      + params["bgstd_pool_conv0/b"]).numpy()[0]          # 42x42x32
+    expected = conv.reshape(21, 2, 21, 2, 32).max(axis=(1, 3))
+    np.testing.assert_allclose(pooled.numpy()[0], expected, rtol=1e-5, atol=1e-6)
+    assert expected.max() > 0
 
 
 def test_a_leaky_torso_passes_a_hundredth_of_what_falls_below_zero():
