@@ -56,6 +56,7 @@ BEFORE = ["--arch", "UNIVERSE", "--single_life_episodes", "false"]
 NO_LIVES = ["--single_life_episodes", "false"]
 UDENSE = ["--arch", "UNIVERSE_DENSE"]
 VALUE_UNIVERSE = ["--arch", "UNIVERSE"]
+NQ = ["--alg_type", "q", "--max_local_steps", "5"]   # n-step Q with today's defaults
 NQ_K8 = ["--alg_type", "q", "--max_local_steps", "5", "--envs_per_actor", "8", "--arch",
          "UNIVERSE", "--opt_type", "adam", "--e", "1e-8", "--clip_norm", "50", "-ea", "250000"]
 SETTINGS = {
@@ -284,6 +285,21 @@ SETTINGS = {
                           "UNIVERSE_BGSTD"], "one-step Q on UNIVERSE_BGSTD (UNIVERSE)"),
     "n-step-sarsa-bgstd": (["--alg_type", "sarsa", "--max_local_steps", "5", "--arch",
                             "UNIVERSE_BGSTD"], "n-step Sarsa on UNIVERSE_BGSTD (UNIVERSE)"),
+    # Issue 28's ablation of n-step Q on today's defaults (n-step-q-bgstd, +18 at 1.04-1.21 M),
+    # one change a row: the exploration span, the target refresh, the optimizer, t_max, K and
+    # the network.
+    "nq-ea1m": (NQ + ["-ea", "1000000"], "n-step Q, epsilon annealed over 1 M steps (250,000)"),
+    "nq-target2500": (NQ + ["--q_target_update_steps", "2500"],
+                      "n-step Q, the target refreshed every 2,500 steps (10,000)"),
+    "nq-target40000": (NQ + ["--q_target_update_steps", "40000"],
+                       "n-step Q, the target refreshed every 40,000 steps (10,000)"),
+    "nq-rmsprop": (NQ + ["--opt_type", "rmsprop", "-lr", "7e-4", "--e", "0.1"],
+                   "n-step Q, the paper's shared RMSProp (lr 7e-4, eps 0.1) for Adam 5e-4"),
+    "nq-tmax20": (["--alg_type", "q", "--max_local_steps", "20"],
+                  "n-step Q, t_max 20 (5)"),
+    "nq-k4": (NQ + ["--envs_per_actor", "4"],
+              "n-step Q, 4 games per actor-learner (8; lr 2.5e-4 by the K rule)"),
+    "nq-nips": (NQ + ["--arch", "NIPS"], "n-step Q on the paper's NIPS torso (84x84 screens)"),
     "n-step-sarsa": (["--alg_type", "sarsa", "--max_local_steps", "5", *VALUE_UNIVERSE],
                      "n-step Sarsa (t_max 5) with the defaults of 2026-12-04 (UNIVERSE)"),
     "nq-eps0.01": (["--alg_type", "q", "--max_local_steps", "5", "--final_epsilon", "0.01",
