@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 from collections.abc import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -24,6 +25,7 @@ CHECKPOINT_SIGNAL = signal.SIGUSR1
 _pending: int | None = None
 _taken = False   # the work has started: nothing is deferred any more
 _checkpoint_asked = False
+_exit_signals = 0   # stop signals received once the work was done (hold_while_exiting)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -97,7 +99,6 @@ def hold_while_exiting() -> None:
         global _exit_signals
         _exit_signals += 1
         if _exit_signals == 1:
-            import sys
             with contextlib.suppress(Exception):
                 print(f"{signal.Signals(signum).name}: the work is done, exiting (send it again "
                       "to end at once)", file=sys.stderr, flush=True)
@@ -109,5 +110,3 @@ def hold_while_exiting() -> None:
     for s in STOP_SIGNALS:
         signal.signal(s, _exiting)
 
-
-_exit_signals = 0
