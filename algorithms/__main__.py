@@ -5,5 +5,5 @@ from . import interrupts
 from .cli import main
 
 code = main()
-interrupts.hold_while_exiting()
+interrupts.hold_while_exiting(code)
 sys.exit(code)

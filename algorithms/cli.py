@@ -70,4 +70,6 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    interrupts.hold_while_exiting(code)
+    sys.exit(code)

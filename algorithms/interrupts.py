@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -25,7 +24,8 @@ CHECKPOINT_SIGNAL = signal.SIGUSR1
 _pending: int | None = None
 _taken = False   # the work has started: nothing is deferred any more
 _checkpoint_asked = False
-_exit_signals = 0   # stop signals received once the work was done (hold_while_exiting)
+_finishing = False  # the work is done (finishing): a first stop signal no longer interrupts
+_exit_signals = 0   # stop signals received once the work was done
 
 
 class Interrupted(KeyboardInterrupt):
@@ -38,6 +38,8 @@ class Interrupted(KeyboardInterrupt):
 
 def _record(signum, _frame) -> None:
     global _pending
+    if _finishing and _first_after_the_work(signum):
+        return
     if _pending is not None or _taken:
         raise Interrupted(signum)
     _pending = signum
@@ -53,8 +55,8 @@ def deferred() -> Iterator[None]:
     """Within: the first stop signal is recorded (:func:`pending`), a second one raises
     :class:`Interrupted`; CHECKPOINT_SIGNAL is recorded (:func:`take_checkpoint_request`). The
     handlers found are restored on the way out."""
-    global _pending, _taken, _checkpoint_asked
-    _pending, _taken, _checkpoint_asked = None, False, False
+    global _pending, _taken, _checkpoint_asked, _finishing, _exit_signals
+    _pending, _taken, _checkpoint_asked, _finishing, _exit_signals = None, False, False, False, 0
     previous = {s: signal.signal(s, _record) for s in STOP_SIGNALS}
     previous[CHECKPOINT_SIGNAL] = signal.signal(CHECKPOINT_SIGNAL, _ask_checkpoint)
     try:
@@ -89,19 +91,40 @@ def take_checkpoint_request() -> bool:
     return asked
 
 
-def hold_while_exiting() -> None:
+def finishing() -> None:
+    """The work is done and its results are written (a training's "done:"): from now on a
+    first stop signal is said and otherwise ignored, so that the run closes its backend and its
+    shared memory as usual and the exit code stays the work's; a second one interrupts at once
+    (:class:`Interrupted`)."""
+    global _finishing
+    _finishing = True
+
+
+def _first_after_the_work(signum: int) -> bool:
+    """Count a stop signal that came once the work was done; True, and said, for the first."""
+    global _exit_signals
+    _exit_signals += 1
+    if _exit_signals > 1:
+        return False
+    with contextlib.suppress(OSError):   # unbuffered: a closed terminal fails this write alone
+        os.write(2, f"{signal.Signals(signum).name}: the work is done, exiting (send it again "
+                    "to end at once)\n".encode())
+    return True
+
+
+def hold_while_exiting(code: int) -> None:
     """From here to the end of the process (the interpreter's teardown, where multiprocessing
-    removes its ``/tmp/pymp-*`` folder), the work is done: a first stop signal is said and
-    otherwise ignored, and the exit code stays the work's; a second one ends the process at
+    removes its ``/tmp/pymp-*`` folder), after work that ended with exit code ``code``: a
+    first stop signal is said and otherwise ignored, and the exit code stays; a second one (the
+    first, if the work was itself stopped by a signal: ``code`` above 128) ends the process at
     once, by that signal. Before, a SIGTERM just after a run's "done:" killed it there and could
     leave that folder behind."""
+    global _exit_signals
+    if code > 128:
+        _exit_signals = max(_exit_signals, 1)
+
     def _exiting(signum, _frame) -> None:
-        global _exit_signals
-        _exit_signals += 1
-        if _exit_signals == 1:
-            with contextlib.suppress(Exception):
-                print(f"{signal.Signals(signum).name}: the work is done, exiting (send it again "
-                      "to end at once)", file=sys.stderr, flush=True)
+        if _first_after_the_work(signum):
             return
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_DFL)
@@ -109,4 +132,3 @@ def hold_while_exiting() -> None:
 
     for s in STOP_SIGNALS:
         signal.signal(s, _exiting)
-

@@ -18,5 +18,5 @@ from algorithms.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     code = main()
-    interrupts.hold_while_exiting()
+    interrupts.hold_while_exiting(code)
     sys.exit(code)

@@ -141,8 +141,11 @@ def _resource_tracker_alive() -> bool:
     made was registered, still reads its pipe (it is gone if it was killed: ``kill -9``, or the
     out-of-memory killer)."""
     from multiprocessing import resource_tracker
-    tracker = resource_tracker._resource_tracker
-    return tracker._fd is not None and tracker._check_alive()
+    try:   # private to multiprocessing: where it differs, tell the tracker as usual
+        tracker = resource_tracker._resource_tracker
+        return tracker._fd is not None and tracker._check_alive()
+    except Exception:
+        return True
 
 
 def _hold(name: str) -> int | None:
@@ -222,9 +225,9 @@ class SharedVectors:
 
     def unlink(self) -> None:
         """Close and remove every segment (the owner's job; safe to call twice). Where the
-        resource tracker that knows them was killed, they are removed without telling it: a
-        new tracker, which ``SharedMemory.unlink`` would start, knows none of them and prints a
-        ``KeyError`` traceback for each."""
+        resource tracker they were registered with was killed, they are removed without telling
+        a tracker: ``SharedMemory.unlink`` would start a new one, which did not register them
+        and prints a ``KeyError`` traceback for each."""
         self.close()
         if not self.owner:
             return

@@ -107,32 +107,51 @@ def teardown():   # as multiprocessing's removal of its temporary folder at the 
     time.sleep(3)
     open(sys.argv[1], "w").write("finished")
 atexit.register(teardown)
-interrupts.hold_while_exiting()
-sys.exit(3)
+code = int(sys.argv[2])
+interrupts.hold_while_exiting(code)
+sys.exit(code)
 """
 
 
-@pytest.mark.parametrize("signals", [1, 2])
-def test_a_stop_signal_while_the_process_exits_lets_it_finish_and_a_second_ends_it(tmp_path,
-                                                                                   signals):
+@pytest.mark.parametrize("code, signals, ends", [(3, 1, False), (3, 2, True), (130, 1, True)])
+def test_a_stop_signal_while_the_process_exits_lets_it_finish_and_a_second_ends_it(
+        tmp_path, code, signals, ends):
     """Once the work is done (``hold_while_exiting``, which the entry points call after main):
     one SIGTERM during the interpreter's teardown is said and ignored, the teardown finishes and
-    the exit code stays the work's; a second one ends the process at once, by SIGTERM."""
+    the exit code stays the work's; a second one ends the process at once, by SIGTERM; and so
+    does the first, after work that a signal stopped (exit code 130: that was the first)."""
     import subprocess
     import sys
     from conftest import ROOT
     marker = tmp_path / "finished"
-    proc = subprocess.Popen([sys.executable, "-c", EXITING, str(marker)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", EXITING, str(marker), str(code)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "tearing down\n"
-    for _ in range(signals):
+    said = "SIGTERM: the work is done, exiting (send it again to end at once)\n"
+    for sent in range(signals):
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        if sent == 0 and code < 128:
+            assert proc.stderr.readline() == said   # handled before the next is sent
     out, err = proc.communicate(timeout=30)
-    assert "SIGTERM: the work is done, exiting (send it again to end at once)" in err
-    if signals == 1:
-        assert proc.returncode == 3, err
-        assert marker.read_text() == "finished"
-    else:
+    if ends:
         assert proc.returncode == -signal.SIGTERM, err
         assert not marker.exists()
+    else:
+        assert proc.returncode == code, err
+        assert marker.read_text() == "finished"
+
+
+def test_a_stop_signal_once_the_work_is_done_is_said_and_a_second_interrupts():
+    """``finishing`` (a training's "done:"): the deferred handler no longer raises at the first
+    stop signal, so the run closes its backend and its shared memory; the second raises."""
+    with interrupts.deferred():
+        interrupts.take()
+        interrupts.finishing()
+        os.kill(os.getpid(), signal.SIGTERM)   # said on stderr, nothing raised
+        with pytest.raises(interrupts.Interrupted) as second:
+            os.kill(os.getpid(), signal.SIGINT)
+        assert second.value.signum == signal.SIGINT
+    with interrupts.deferred():   # a new start forgets it
+        interrupts.take()
+        with pytest.raises(interrupts.Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)

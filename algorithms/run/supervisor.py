@@ -126,7 +126,10 @@ class Supervisor:
         if interrupts.take_checkpoint_request():   # received while the run was starting
             self.checkpoint_asked = True
         try:
-            return self._supervise()
+            code = self._supervise()
+            if code == 0:   # done: a stop signal now only hastens the end (interrupts)
+                interrupts.finishing()
+            return code
         finally:
             self.workers.stop_all()   # no worker survives this
             self._end_write()
