@@ -20,6 +20,14 @@ from .console import tolerant_streams
 from .errors import UserError
 
 
+def run() -> None:
+    """The program: ``main`` with this process's arguments, then the exit with its code, held
+    against a stop signal while the interpreter closes (``interrupts.hold_while_exiting``)."""
+    code = main()
+    interrupts.hold_while_exiting(code)
+    sys.exit(code)
+
+
 def _fail(message: str) -> int:
     print(f"main.py: error: {message}", file=sys.stderr)
     return 2
@@ -70,6 +78,4 @@ def _main(argv: list[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    interrupts.hold_while_exiting(code)
-    sys.exit(code)
+    run()

@@ -13,10 +13,7 @@ if __package__ in (None, ""):
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
     sys.path.insert(0, os.path.dirname(_here))
 
-from algorithms import interrupts  # noqa: E402
-from algorithms.cli import main  # noqa: E402
+from algorithms.cli import run  # noqa: E402
 
 if __name__ == "__main__":
-    code = main()
-    interrupts.hold_while_exiting(code)
-    sys.exit(code)
+    run()
