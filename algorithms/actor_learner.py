@@ -114,7 +114,8 @@ class ActorLearner:
                                       frames=atari_frames(config.arch, config.lstm,
                                                           config.screen_size, config.crop))
                      for k in range(count)]
-        self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id) \
+        self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id,
+                             warn=lambda text: messages.send(Alert(spec.actor_id, text))) \
             if visualize else None
         self.store = store if store is not None else spec.store.connect(spec.actor_id, config)
         self.agent = make_agent(config, spec.layout, spec.env_spec, self.store, rng,

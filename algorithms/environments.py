@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .display import draw_offscreen
 from .errors import UserError
 
 ATARI_FRAME_SKIP = 4
@@ -333,9 +334,7 @@ class GymEnvironment:
         self.atari = is_atari_gym_id(env_id)
         render_mode = "rgb_array" if render else None
         if render:   # frames are drawn off-screen (pygame for classic control)
-            os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-            if not os.environ.get("DISPLAY"):   # with no X display, SDL needs its dummy driver
-                os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+            draw_offscreen()
         try:
             env = self._make(gym, env_id, render_mode, frames)
         except UserError:

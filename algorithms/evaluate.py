@@ -162,7 +162,8 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
                            frames=atari_frames(args.arch, args.lstm, args.screen_size, args.crop),
                            fire_reset=args.fire_reset)
     fps = 60.0 / env_spec.frames_per_step if env_spec.kind == "atari" else 50.0
-    window = Window(f"{args.game} - evaluation", fps=fps, realtime=True) \
+    window = Window(f"{args.game} - evaluation", fps=fps, realtime=True,
+                    warn=lambda text: say(f"warning: {text}", file=sys.stderr)) \
         if args.visualize else None
     path = result_path(args, ckpt)
 

@@ -91,9 +91,9 @@ def run_cli(tmp_path_factory):
     return run
 
 
-@pytest.fixture(scope="session")
-def display():
-    """A virtual X screen of 1280x1024 on a display number nobody uses; its DISPLAY."""
+def start_x_server() -> tuple[subprocess.Popen, str]:
+    """A virtual X screen (Xvfb) of 1280x1024 on a display number nobody uses: (the server,
+    its DISPLAY)."""
     missing = [tool for tool in ("Xvfb", "xwd", "xwininfo") if shutil.which(tool) is None]
     assert not missing, f"{missing} not installed: apt-get install xvfb x11-apps x11-utils " \
                         "(.ci/run does)"
@@ -107,7 +107,14 @@ def display():
         assert server.poll() is None, f"Xvfb failed: {server.stderr.read().decode()}"
         assert time.monotonic() < deadline, "Xvfb did not start within 20 s"
         time.sleep(0.1)
-    yield f":{number}"
+    return server, f":{number}"
+
+
+@pytest.fixture(scope="session")
+def display():
+    """A virtual X screen shared by the tests that draw windows; its DISPLAY."""
+    server, name = start_x_server()
+    yield name
     server.terminate()
     server.wait(10)
 

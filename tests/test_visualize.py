@@ -1,5 +1,6 @@
 """-v 1/2 for real: training and evaluation draw the game in X windows on a virtual screen
 (Xvfb), read back with xwd and xwininfo, the X clients a user's desktop would have."""
+import json
 import os
 import re
 import signal
@@ -11,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ALGORITHMS, ROOT
+from conftest import ALGORITHMS, ROOT, start_x_server
 
 # Each test here trains or runs real processes for many seconds.
 pytestmark = pytest.mark.slow
@@ -145,6 +146,45 @@ def test_evaluation_window_shows_the_game(display, tmp_path):
         "evaluation must not write a result"
 
 
+def test_an_x_display_that_hangs_up_ends_the_windows_and_the_work_goes_on(tmp_path):
+    """The X server ends while -v 1 windows are open, in a training and then in an evaluation.
+    Each window's process ends (Xlib ends a process whose display is gone), one line per window
+    names the display, and the training and the evaluation go on to their ends without
+    windows: no actor-learner restarted, the final checkpoint and every score kept."""
+    def hang_up(args, titles):
+        server, display = start_x_server()
+        try:
+            proc = start(args, display, tmp_path)
+            wait_for_game(proc, display, titles, looks_right=looks_like_cartpole)
+            server.terminate()
+            server.wait(10)
+            out, err = proc.communicate(timeout=300)
+        finally:
+            server.kill()
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err and "XIO" not in err and "restarting" not in err, err
+        gone = sorted(line for line in err.splitlines() if "is gone" in line)
+        return out, gone, display
+
+    out, gone, display = hang_up(
+        ["CartPole-v1", "--env", "GYM", "-n", "2", "-v", "1", "--seed", "3",
+         "--max_global_steps", "40000", "--summary_dir", str(tmp_path / "runs"), "--quiet"],
+        ["CartPole-v1 - actor 0", "CartPole-v1 - actor 1"])
+    assert gone == [f"warning: actor-learner {actor}: the window 'CartPole-v1 - actor {actor}' "
+                    f"is gone (the X display '{display}' hung up); going on without it"
+                    for actor in (0, 1)]
+    assert "done: 40," in out
+    final = sorted((tmp_path / "checkpoints" / "CartPole-v1" / "a3c").glob("checkpoint-*.npz"))
+    assert final and int(final[-1].stem.split("-")[1]) >= 40_000
+
+    out, gone, display = hang_up(["CartPole-v1", "--env", "GYM", "--mode", "eval", "-v", "1",
+                                  "--eval_episodes", "3"], ["CartPole-v1 - evaluation"])
+    assert gone == [f"warning: the window 'CartPole-v1 - evaluation' is gone (the X display "
+                    f"'{display}' hung up); going on without it"]
+    result = json.loads(next(final[-1].parent.glob("eval-*.json")).read_text())
+    assert result["episodes"] == 3
+
+
 def test_window_draws_at_most_fps_times_a_second(display):
     """Training windows skip frames beyond their rate (so the actor does not fetch screens it
     would drop); evaluation windows wait instead and take every frame. Run in a process of its
@@ -156,9 +196,17 @@ screen = np.zeros((210, 160, 3), np.uint8)
 training = Window("rate test", fps=10)
 assert training.due()
 training.show(screen)
+shown = time.monotonic()
 assert not training.due()
-time.sleep(0.11)
-assert training.due()
+while not training.due():   # its process starts, draws the screen and answers
+    assert time.monotonic() - shown < 30 and not training.closed
+    time.sleep(0.01)
+assert time.monotonic() - shown >= 0.1
+training.show(screen)   # drawn now: its process is up
+shown = time.monotonic()
+while not training.due():
+    time.sleep(0.001)
+assert time.monotonic() - shown >= 0.1
 training.close()
 assert not training.due()
 evaluation = Window("rate test", fps=10, realtime=True)
