@@ -28,7 +28,7 @@ from . import interrupts
 from .checkpoint import Checkpoint
 from .console import say
 from .config import Config
-from .display import Window
+from .display import Window, is_rgb
 from .environments import EnvSpec
 from .files import write_atomically
 
@@ -37,12 +37,6 @@ VIDEO_SCALE = 2   # Atari screens (160x210) are small: videos are scaled up, pix
 # once the video's file system has less than this free, checked every VIDEO_CHECK_FRAMES.
 VIDEO_MIN_FREE = 1 << 20
 VIDEO_CHECK_FRAMES = 16
-
-
-def is_rgb(screen) -> bool:
-    """Whether ``screen`` is an RGB image: uint8, height x width x 3."""
-    return isinstance(screen, np.ndarray) and screen.ndim == 3 and screen.shape[2] == 3 \
-        and screen.dtype == np.uint8
 
 
 def describe(value) -> str:
