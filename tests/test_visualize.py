@@ -1,5 +1,7 @@
 """-v 1/2 for real: training and evaluation draw the game in X windows on a virtual screen
 (Xvfb), read back with xwd and xwininfo, the X clients a user's desktop would have."""
+import ctypes
+import ctypes.util
 import json
 import os
 import re
@@ -36,12 +38,53 @@ def read_xwd(data: bytes) -> np.ndarray:
     return pixels[..., [2, 1, 0]] if byte_order == 0 else pixels[..., n - 3:]
 
 
+def window_tree(display: str) -> str:
+    """``xwininfo -root -tree``, tried again when a window went while it was read (BadWindow)."""
+    for _ in range(20):
+        done = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True,
+                              env=dict(os.environ, DISPLAY=display))
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(0.1)
+    raise AssertionError(f"xwininfo failed: {done.stderr}")
+
+
 def windows(display: str) -> dict[str, tuple[int, int, int, int]]:
     """Title -> (x, y, width, height) of every named window on the screen."""
-    tree = subprocess.run(["xwininfo", "-root", "-tree"], env=dict(os.environ, DISPLAY=display),
-                          capture_output=True, text=True, check=True).stdout
+    tree = window_tree(display)
     return {m["title"]: (int(m["x"]), int(m["y"]), int(m["w"]), int(m["h"]))
             for m in WINDOW.finditer(tree)}
+
+
+def close_window(display: str, title: str) -> None:
+    """Asks the titled window to close, as a window manager's close button does: an X client
+    message WM_DELETE_WINDOW (what SDL turns into its QUIT event)."""
+    tree = window_tree(display)
+    [window] = re.findall(rf'(0x[0-9a-f]+) "{re.escape(title)}"', tree)
+
+    class ClientMessage(ctypes.Structure):   # XClientMessageEvent, padded to an XEvent
+        _fields_ = [("type", ctypes.c_int), ("serial", ctypes.c_ulong),
+                    ("send_event", ctypes.c_int), ("display", ctypes.c_void_p),
+                    ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+                    ("format", ctypes.c_int), ("data", ctypes.c_long * 5),
+                    ("pad", ctypes.c_long * 24)]
+
+    xlib = ctypes.CDLL(ctypes.util.find_library("X11"))
+    xlib.XOpenDisplay.restype = ctypes.c_void_p
+    xlib.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    xlib.XInternAtom.restype = ctypes.c_ulong
+    xlib.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    xlib.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long,
+                                ctypes.c_void_p]
+    xlib.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = xlib.XOpenDisplay(display.encode())
+    assert connection, f"cannot open {display}"
+    event = ClientMessage(type=33, send_event=1, display=connection, window=int(window, 16),
+                          message_type=xlib.XInternAtom(connection, b"WM_PROTOCOLS", 0),
+                          format=32)
+    event.data[0] = xlib.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+    assert xlib.XSendEvent(connection, int(window, 16), 0, 0, ctypes.byref(event))
+    xlib.XCloseDisplay(connection)   # flushes the request
 
 
 def screenshot(display: str) -> np.ndarray:
@@ -121,13 +164,23 @@ def test_training_windows_show_the_game(display, tmp_path, visualize):
 
 
 def test_gymnasium_task_window(display, tmp_path):
-    """-v with a Gymnasium task: the environment's own drawing (CartPole's 600x400 frame)."""
+    """-v with a Gymnasium task: the environment's own drawing (CartPole's 600x400 frame). A
+    window its user closes goes without a word, and training goes on."""
     proc = start(["CartPole-v1", "--env", "GYM", "-n", "2", "-v", "2", "--max_global_steps",
                   "1000000", "--summary_dir", str(tmp_path / "runs"), "--quiet"], display, tmp_path)
     shown, _ = wait_for_game(proc, display, ["CartPole-v1 - actor 0"],
                              looks_right=looks_like_cartpole)
     assert shown["CartPole-v1 - actor 0"][2:] == (600, 400)
-    interrupt(proc)
+    # closed by its user: the window goes, quietly, and the run goes on
+    close_window(display, "CartPole-v1 - actor 0")
+    deadline = time.monotonic() + 30
+    while "CartPole-v1 - actor 0" in windows(display):
+        assert time.monotonic() < deadline, "the closed window stayed"
+        time.sleep(0.2)
+    time.sleep(2)
+    assert proc.poll() is None, proc.communicate()
+    _, err = interrupt(proc)
+    assert "window" not in err and "Traceback" not in err, err
 
 
 def test_evaluation_window_shows_the_game(display, tmp_path):
