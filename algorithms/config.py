@@ -27,7 +27,7 @@ ARCHITECTURES = ("NIPS", "NATURE", "UNIVERSE", "NATURE_STD", "UNIVERSE_DENSE", "
                  "UNIVERSE_RELU", "UNIVERSE_RAW", "NATURE_CENTRED", "UNIVERSE_WIDE",
                  "UNIVERSE_SHALLOW", "UNIVERSE_D512", "NATURE_LEAKY", "UNIVERSE_PLAIN",
                  "UNIVERSE_BG", "UNIVERSE_BGSTD", "UNIVERSE_BGSTD_S4",
-                 "UNIVERSE_BGSTD_SHALLOW", "UNIVERSE_BGSTD_POOL")
+                 "UNIVERSE_BGSTD_SHALLOW", "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGSTD_POOL4")
 ENVIRONMENTS = ("ALE", "GYM")
 OPTIMIZERS = ("rmsprop", "momentum", "adam")
 OPT_MODES = ("shared", "local")
@@ -161,13 +161,14 @@ class Config:
              "UNIVERSE_BGSTD_S4 (UNIVERSE_BGSTD with a first layer of 4x4 patches, stride 4, "
              "for 84x84 frames), UNIVERSE_BGSTD_SHALLOW (UNIVERSE_BGSTD with three convs) or "
              "UNIVERSE_BGSTD_POOL (84x84 frames: UNIVERSE_BGSTD's first layer, a 2x2 max-pool, "
-             "two convs); "
+             "two convs), UNIVERSE_BGSTD_POOL4 (the same with three convs after the pool, "
+             "UNIVERSE_BGSTD's); "
              "vector observations "
              "always use an MLP. Default: from --preset")
     screen_size: int | None = ALGORITHM(
         "--screen_size", type=number(int, "screen_size", 36, 210),
         help="Atari frames are resized to this many pixels square. Default: 42 with --arch "
-             "UNIVERSE* (the UNIVERSE torsos) but UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL, 84 "
+             "UNIVERSE* (the UNIVERSE torsos) but UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL*, 84 "
              "with the others")
     crop: str | None = ALGORITHM(
         "--crop", type=choice(CROPS, str.lower),

@@ -51,7 +51,7 @@ SMALL_CROP = (34, 194)
 
 # UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, or is
 # followed by a pool).
-FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL")
+FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGSTD_POOL4")
 
 
 def atari_frames(arch: str, lstm: bool, size: int | None = None,

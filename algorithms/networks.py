@@ -72,6 +72,10 @@ CONV_TORSOS = {
     # has there (a small object's response kept wherever it falls), then two convs to a 6x6 grid:
     # UNIVERSE_BGSTD at 84x84 learned Beam Rider, at 0.46 of the 42x42 torso's steps/s.
     "UNIVERSE_BGSTD_POOL": ([(32, 3, 2)] * 3, 256),
+    # The same pool with UNIVERSE_BGSTD's three convs after it (21 -> 11 -> 6 -> 3): the 42x42
+    # torso exactly, but for its first layer, which reads the 84x84 frame. POOL's 6x6 grid fed
+    # four times the dense weights and learned Pong more slowly than the 42x42 torso.
+    "UNIVERSE_BGSTD_POOL4": ([(32, 3, 2)] * 4, 256),
 }
 # The conv layers' names say how the input is scaled, which activation follows (the dense
 # layer's too) and the padding: prefix: (input, activation, padding). The input is "scaled"
@@ -99,7 +103,8 @@ PREFIXES = {"UNIVERSE": "elu_conv", "UNIVERSE_DENSE": "elu_conv", "NATURE_STD": 
             "UNIVERSE_D512": "elu_conv", "NATURE_LEAKY": "leaky_conv",
             "UNIVERSE_PLAIN": "plain_same_conv", "UNIVERSE_BG": "bg_conv",
             "UNIVERSE_BGSTD": "bgstd_conv", "UNIVERSE_BGSTD_S4": "bgstd_conv",
-            "UNIVERSE_BGSTD_SHALLOW": "bgstd_conv", "UNIVERSE_BGSTD_POOL": "bgstd_pool_conv"}
+            "UNIVERSE_BGSTD_SHALLOW": "bgstd_conv", "UNIVERSE_BGSTD_POOL": "bgstd_pool_conv",
+            "UNIVERSE_BGSTD_POOL4": "bgstd_pool_conv"}
 # A conv layer's stride, from its kind and (kernel, filters): the one thing a weight's shape
 # does not say.
 CONV_STRIDES = {(PREFIXES.get(arch, "conv"), kernel, filters): stride

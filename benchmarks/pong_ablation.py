@@ -241,6 +241,9 @@ SETTINGS = {
     # 21x21 grid (at about 1.3 times its conv work, where the four convs on 84x84 do 3.6):
     "bgstd-pool-84": (["--arch", "UNIVERSE_BGSTD_POOL", "--screen_size", "84"],
                       "UNIVERSE_BGSTD_POOL: 84x84 frames, 3x3/2 conv, 2x2 max-pool, two convs"),
+    "bgstd-pool4-84": (["--arch", "UNIVERSE_BGSTD_POOL4", "--screen_size", "84"],
+                       "UNIVERSE_BGSTD_POOL4: 84x84 frames, 3x3/2 conv, 2x2 max-pool, then the "
+                       "42x42 torso's three convs (a 3x3 grid)"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

@@ -13,8 +13,8 @@
     does not look for each frame's background; ``a3c-tuned-universe`` with the UNIVERSE
     network, no dense layer;
     ``a3c-tuned-84``, UNIVERSE_DENSE on 84x84 frames of the field; ``a3c-tuned-nature`` with
-    NATURE; ``a3c-tuned-bgstd-84``, ``a3c-tuned-s4-84`` and ``a3c-tuned-pool-84``,
-    UNIVERSE_BGSTD, UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL on 84x84 frames;
+    NATURE; ``a3c-tuned-bgstd-84``, ``a3c-tuned-s4-84`` and ``a3c-tuned-pool-84`` (``-pool4-84``),
+    UNIVERSE_BGSTD, UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL (POOL4) on 84x84 frames;
     ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
@@ -122,6 +122,7 @@ VARIANTS = {
     "a3c-tuned-s4-84": TUNED + ["--arch", "UNIVERSE_BGSTD_S4", "--screen_size", "84"],
     # a max-pool after the first of them (84 -> 42 -> 21), and three convs on 42x42 frames
     "a3c-tuned-pool-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL", "--screen_size", "84"],
+    "a3c-tuned-pool4-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL4", "--screen_size", "84"],
     "a3c-tuned-shallow": TUNED + ["--arch", "UNIVERSE_BGSTD_SHALLOW"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,

@@ -77,6 +77,7 @@ def test_universe_frames_are_the_cropped_field_at_42x42(lstm, history):
     ("NATURE", None, 84, (0, 210)),           # the defaults: the whole screen for NATURE
     ("UNIVERSE_BGSTD_S4", None, 84, (34, 194)),  # the field, at 84x84 for its 4x4 patches
     ("UNIVERSE_BGSTD_POOL", None, 84, (34, 194)),  # the field, at 84x84 for its max-pool
+    ("UNIVERSE_BGSTD_POOL4", None, 84, (34, 194)),
 ])
 def test_crop_chooses_the_field_or_the_whole_screen(arch, crop, size, rows):
     """``--crop`` overrides what the torso reads by default: the observation is the cropped (or

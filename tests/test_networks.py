@@ -60,6 +60,9 @@ from algorithms.networks import actor_critic_layout
     # 84 -> 42 (conv) -> 21 (max-pool) -> 11 -> 6: 6x6x32 = 1152 features into 256
     ("UNIVERSE_BGSTD_POOL", (84, 84, 4), 6, 1152 + 32 + 2 * (9216 + 32) + 1152 * 256 + 256
      + 256 * 6 + 6 + 257),
+    # 84 -> 42 (conv) -> 21 (max-pool) -> 11 -> 6 -> 3: UNIVERSE_BGSTD's 288 features
+    ("UNIVERSE_BGSTD_POOL4", (84, 84, 4), 6, 1152 + 32 + 3 * (9216 + 32) + 288 * 256 + 256
+     + 256 * 6 + 6 + 257),
     # two MLP towers 4->64->64, one with the policy head, one with the value head
     ("NIPS", (4,), 2, 2 * (4 * 64 + 64 + 64 * 64 + 64) + 64 * 2 + 2 + 65),
 ])
@@ -214,7 +217,7 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     screens = tf.constant(rng.integers(0, 255, (2, 84, 84, 4)).astype(np.uint8))
     for arch in ("UNIVERSE_WIDE", "UNIVERSE_SHALLOW", "UNIVERSE_DENSE", "NATURE",
                  "NATURE_LEAKY", "UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_SHALLOW",
-                 "UNIVERSE_BGSTD_POOL"):
+                 "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGSTD_POOL4"):
         small = atari_frames(arch, lstm=False).size == 42   # each torso's own frames
         layout = actor_critic_layout(arch, (42, 42, 4) if small else (84, 84, 4), 6)
         params = named(layout, [tf.constant(p) for p in
@@ -235,6 +238,9 @@ def test_a_conv_layer_takes_the_stride_of_its_own_torso_kind():
     assert grids["UNIVERSE_BGSTD_SHALLOW"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
     # UNIVERSE_BGSTD_POOL: 84 -> 42 by its first conv, then to 21 by the max-pool
     assert grids["UNIVERSE_BGSTD_POOL"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32), (256,)]
+    # UNIVERSE_BGSTD_POOL4: the same, and on to the 42x42 torso's 3x3 grid
+    assert grids["UNIVERSE_BGSTD_POOL4"] == [(21, 21, 32), (11, 11, 32), (6, 6, 32),
+                                             (3, 3, 32), (256,)]
 
 
 def test_the_pooled_torso_keeps_the_largest_first_layer_response_of_each_2x2_block():
