@@ -106,8 +106,8 @@ class Window:
         if self._viewer is None and not self._open(rgb.shape):
             return
         if self._drawing and not self._answered(ANSWER_TIMEOUT):   # realtime: the last one
-            if not self.closed:
-                self._lost(f"it drew nothing for {ANSWER_TIMEOUT:.0f} s")
+            if not self.closed:   # it is hung: no grace
+                self._lost(f"it drew nothing for {ANSWER_TIMEOUT:.0f} s", grace=0.0)
             return
         if rgb.shape != self._pixels.shape:
             self._lost(f"the screen changed size from {self._pixels.shape} to {rgb.shape}")
@@ -131,8 +131,9 @@ class Window:
         if errors is not None:
             errors.close()
 
-    def _end(self):
-        """Closes the window; its process's stderr (a file), once it has ended, or None."""
+    def _end(self, grace: float = 5.0):
+        """Closes the window, killing its process if it has not ended ``grace`` s later; its
+        stderr (a file), or None."""
         self.closed = True
         viewer, self._viewer = self._viewer, None
         self._pixels = None
@@ -141,7 +142,7 @@ class Window:
         for stream in (viewer.stdin, viewer.stdout):
             stream.close()
         try:
-            viewer.wait(5)
+            viewer.wait(grace)
         except subprocess.TimeoutExpired:
             viewer.kill()
             viewer.wait()
@@ -197,14 +198,14 @@ class Window:
             self._lost()
         return False
 
-    def _lost(self, reason: str | None = None) -> None:
+    def _lost(self, reason: str | None = None, grace: float = 5.0) -> None:
         """The window's process ended, or is given up: the window is closed, and the reason
         said in one line (nothing if the user closed the window)."""
         if reason is None and self._answers.poll(0) \
                 and os.read(self._viewer.stdout.fileno(), 1) == CLOSED:
             self.close()
             return
-        errors = self._end()
+        errors = self._end(grace)
         if reason is None:
             reason = self._why(errors)
         errors.close()
