@@ -112,7 +112,8 @@ class ActorLearner:
                                       fire_reset=config.fire_reset,
                                       render=visualize and k == 0,
                                       frames=atari_frames(config.arch, config.lstm,
-                                                          config.screen_size, config.crop))
+                                                          config.screen_size, config.crop,
+                                                          config.resample))
                      for k in range(count)]
         self.window = Window(f"{config.game} - actor {spec.actor_id}", slot=spec.actor_id,
                              warn=lambda text: messages.send(Alert(spec.actor_id, text))) \

@@ -332,6 +332,11 @@ def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: lis
             raise UserError(f"checkpoint {ckpt.path!r} was trained on frames with --crop "
                             f"{crops[0]}, not {crops[1]}; use the same --crop, or another "
                             "--checkpoint_dir to start a new run")
+        resamples = [c.get("resample") or "area" for c in (saved, config)]
+        if resamples[0] != resamples[1]:
+            raise UserError(f"checkpoint {ckpt.path!r} was trained on frames with --resample "
+                            f"{resamples[0]}, not {resamples[1]}; use the same --resample, or "
+                            "another --checkpoint_dir to start a new run")
     if list(ckpt.meta.get("observation_shape", [])) != list(observation_shape):
         raise UserError(f"checkpoint {ckpt.path!r} has observations of shape "
                         f"{tuple(ckpt.meta.get('observation_shape', []))}, this environment "

@@ -34,6 +34,9 @@ OPT_MODES = ("shared", "local")
 CLIP_NORM_TYPES = ("ignore", "local", "global")
 MODES = ("train", "eval")
 CROPS = ("field", "none")
+# How Atari screens are brought to their size (environments.shrink): the mean of the pixels each
+# covers, or by 2x2 blocks' pixels farthest from the background (small objects keep contrast).
+RESAMPLES = ("area", "salient")
 CLUSTERS = ("local", "ray")
 
 # An Atari environment holds about 0.8 MB (measured, ale-py 0.12); the cap keeps a segment's
@@ -175,6 +178,12 @@ class Config:
         help="field: Atari screens keep rows 34-193 of 210 (the playing field, without the score "
              "above it) before they are resized; none: the whole screen. Default: field with "
              "the UNIVERSE torsos (--arch UNIVERSE*), none with the others")
+    resample: str | None = ALGORITHM(
+        "--resample", type=choice(RESAMPLES, str.lower),
+        help="How Atari screens are brought to --screen_size: area (each pixel the mean of "
+             "those it covers) or salient (twice the size by area, then of each 2x2 block the "
+             "pixel farthest from the frame's most common value: objects a pixel or two wide "
+             "keep their contrast). Default: area")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "
@@ -430,7 +439,7 @@ def build_parser() -> OneLineParser:
 # parser default (None) is resolved later: one environment per actor-learner, the paper's draw
 # of final exploration rates.
 SAVED_BEFORE_DEFAULTS_RESOLVED = {"envs_per_actor": 1, "final_epsilon": PAPER_DRAW,
-                                  "single_life_episodes": False}
+                                  "single_life_episodes": False, "resample": "area"}
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
 INVOCATION_FLAGS = tuple(f.name for f in fields(Config) if f.metadata["invocation"])
 

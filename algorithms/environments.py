@@ -37,10 +37,13 @@ MAX_EPISODE_FRAMES = 108_000
 @dataclass(frozen=True)
 class Frames:
     """How Atari screens become observations: square frames of ``size`` pixels, the last
-    ``history`` of them stacked, after keeping only the screen rows ``crop`` (top, bottom)."""
+    ``history`` of them stacked, after keeping only the screen rows ``crop`` (top, bottom),
+    resized by ``resample``: "area", each pixel the mean of the screen pixels it covers
+    (OpenCV's INTER_AREA), or "salient" (``salient_halve``)."""
     size: int = ATARI_SCREEN
     history: int = ATARI_HISTORY
     crop: tuple[int, int] | None = None
+    resample: str = "area"
 
 
 PAPER_FRAMES = Frames()
@@ -55,16 +58,17 @@ FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGST
 
 
 def atari_frames(arch: str, lstm: bool, size: int | None = None,
-                 crop: str | None = None) -> Frames:
+                 crop: str | None = None, resample: str | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
     (``--screen_size``; default 42 for the UNIVERSE torsos, every ``UNIVERSE*`` but those of
     FULL_SIZE_UNIVERSE, 84 for the others), of the playing field or of the whole screen
     (``--crop`` "field" or "none"; default the field for the UNIVERSE torsos, the whole screen
-    for the others)."""
+    for the others), resized by ``resample`` (``--resample``; default "area")."""
     universe = arch.startswith("UNIVERSE")
     return Frames(size or (42 if universe and arch not in FULL_SIZE_UNIVERSE else ATARI_SCREEN),
                   1 if universe and lstm else ATARI_HISTORY,
-                  SMALL_CROP if resolved_crop(arch, crop) == "field" else None)
+                  SMALL_CROP if resolved_crop(arch, crop) == "field" else None,
+                  resample or "area")
 
 
 def resolved_crop(arch: str | None, crop: str | None) -> str:
@@ -316,11 +320,25 @@ class AtariEnvironment:
 
 
 def shrink(cv2, frame: np.ndarray, frames: Frames) -> np.ndarray:
-    """A greyscale screen, cropped to ``frames.crop`` and resized to ``frames.size`` square with
-    area interpolation."""
+    """A greyscale screen, cropped to ``frames.crop`` and resized to ``frames.size`` square by
+    ``frames.resample``."""
     if frames.crop is not None:
         frame = frame[frames.crop[0]:frames.crop[1]]
+    if frames.resample == "salient":
+        return salient_halve(cv2.resize(frame, (2 * frames.size, 2 * frames.size),
+                                        interpolation=cv2.INTER_AREA), cv2)
     return cv2.resize(frame, (frames.size, frames.size), interpolation=cv2.INTER_AREA)
+
+
+def salient_halve(frame: np.ndarray, cv2) -> np.ndarray:
+    """A uint8 frame of even sides at half its size: of each 2x2 block, the pixel farthest from
+    the frame's most common value (the brighter one on a tie). About 40 us at 84x84."""
+    background = int(cv2.calcHist([frame], [0], None, [256], [0, 256]).argmax())
+    corners = (frame[0::2, 0::2], frame[0::2, 1::2], frame[1::2, 0::2], frame[1::2, 1::2])
+    high = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
+    low = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
+    # high - background >= background - low, in sums that cannot wrap
+    return np.where(high.astype(np.uint16) + low >= 2 * background, high, low)
 
 
 class GymEnvironment:
@@ -385,7 +403,8 @@ class GymEnvironment:
         from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
         env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
                        max_num_frames_per_episode=MAX_EPISODE_FRAMES, render_mode=render_mode)
-        cropped = frames.crop is not None   # then resized after the crop, below
+        # cropped, or resampled otherwise than by area: resized by shrink, below
+        cropped = frames.crop is not None or frames.resample != "area"
         env = AtariPreprocessing(env, noop_max=NOOP_MAX, frame_skip=ATARI_FRAME_SKIP,
                                  screen_size=(160, 210) if cropped else frames.size,
                                  grayscale_obs=True, terminal_on_life_loss=False,

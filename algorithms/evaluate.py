@@ -153,7 +153,8 @@ def evaluate(args: Config, env_spec: EnvSpec, ckpt: Checkpoint) -> int:
     to_record = args.eval_episodes if args.video_episodes is None else args.video_episodes
     env = make_environment(args.env, args.game, args.rom_path, seed,
                            render=record or bool(args.visualize),
-                           frames=atari_frames(args.arch, args.lstm, args.screen_size, args.crop),
+                           frames=atari_frames(args.arch, args.lstm, args.screen_size, args.crop,
+                                              args.resample),
                            fire_reset=args.fire_reset)
     fps = 60.0 / env_spec.frames_per_step if env_spec.kind == "atari" else 50.0
     window = Window(f"{args.game} - evaluation", fps=fps, realtime=True,

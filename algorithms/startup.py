@@ -63,7 +63,8 @@ def prepare(argv: Sequence[str] | None = None) -> Plan:
     if atari:   # the screens as the network reads them
         env_spec = environments.with_frames(env_spec,
                                             environments.atari_frames(args.arch, args.lstm,
-                                                                     args.screen_size, args.crop))
+                                                                     args.screen_size, args.crop,
+                                                                     args.resample))
     layout = layout_for(args, env_spec)
     if ckpt is not None:
         checkpoint.check_compatible(ckpt, vars(args), checkpoint.layout_record(layout),

@@ -61,7 +61,8 @@ class TestProcess:
         self.shared = ReadOnlyStore(spec.store)
         self.env = make_environment(config.env, config.game, config.rom_path, spec.seed,
                                     frames=atari_frames(config.arch, config.lstm,
-                                                        config.screen_size, config.crop),
+                                                        config.screen_size, config.crop,
+                                                        config.resample),
                                     fire_reset=config.fire_reset)
         self._frozen = FrozenStore
         params = np.array(self.shared.vectors["params"])

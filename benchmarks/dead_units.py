@@ -24,7 +24,7 @@ def observations(config, steps: int, seed: int) -> tuple[np.ndarray, object]:
     from algorithms.environments import atari_frames, make_environment
     env = make_environment(config.env, config.game, config.rom_path, seed,
                            frames=atari_frames(config.arch, config.lstm, config.screen_size,
-                                               config.crop))
+                                               config.crop, config.resample))
     rng = np.random.default_rng(seed)
     seen = [env.reset()]
     for _ in range(steps):

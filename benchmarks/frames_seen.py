@@ -16,6 +16,11 @@ pixels that differ from it, and their mean distance from it divided by 255 (NIPS
 UNIVERSE_PLAIN) or by the observation's standard deviation (UNIVERSE, UNIVERSE_BGSTD):
 
     python -m benchmarks.frames_seen pong breakout beam_rider boxing --contrast
+
+An arch given as ``ARCH+salient`` reads its frames resized with ``--resample salient``:
+
+    python -m benchmarks.frames_seen beam_rider --archs \
+        UNIVERSE_BGSTD,UNIVERSE_BGSTD+salient,UNIVERSE_BGSTD_POOL4 --contrast
 """
 from __future__ import annotations
 
@@ -27,10 +32,17 @@ CELL = 336   # pixels per frame in the picture
 GAP = 8
 
 
+def frames_of(arch: str):
+    """The frames ``arch`` reads; ``ARCH+salient``: resized with ``--resample salient``."""
+    from algorithms.environments import atari_frames
+    arch, _, resample = arch.partition("+")
+    return atari_frames(arch, lstm=False, resample=resample or None)
+
+
 def observation_after(game: str, arch: str, steps: int, seed: int) -> np.ndarray:
     """The observation of ``game`` as ``arch`` reads it after ``steps`` random actions."""
-    from algorithms.environments import atari_frames, make_environment
-    env = make_environment("ALE", game, None, seed, frames=atari_frames(arch, lstm=False))
+    from algorithms.environments import make_environment
+    env = make_environment("ALE", game, None, seed, frames=frames_of(arch))
     rng = np.random.default_rng(seed)
     observation = env.reset()
     for _ in range(steps):
@@ -80,10 +92,10 @@ def main() -> None:
         for game in args.games:
             for arch in archs:
                 c = contrast(observation_after(game, arch, args.steps, args.seed))
-                from algorithms.environments import atari_frames
-                seen_frames = atari_frames(arch, False)
+                seen_frames = frames_of(arch)
                 frames = (f"{seen_frames.size}x{seen_frames.size} "
-                          f"{'field' if seen_frames.crop else 'screen'}")
+                          f"{'field' if seen_frames.crop else 'screen'}"
+                          f"{', salient' if seen_frames.resample == 'salient' else ''}")
                 print(f"| {game} | {frames} | {c['background']:.0f} | {c['objects']:.1%} | "
                       f"{c['distance']:.1f} | {c['scaled']:.2f} | {c['standardised']:.2f} "
                       f"(std {c['spread']:.1f}) |")

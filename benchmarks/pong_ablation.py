@@ -244,6 +244,11 @@ SETTINGS = {
     "bgstd-pool4-84": (["--arch", "UNIVERSE_BGSTD_POOL4", "--screen_size", "84"],
                        "UNIVERSE_BGSTD_POOL4: 84x84 frames, 3x3/2 conv, 2x2 max-pool, then the "
                        "42x42 torso's three convs (a 3x3 grid)"),
+    # the default torso on 42x42 frames made by keeping, of each 2x2 block of the 84x84 frame,
+    # the pixel farthest from the background: small objects at the 84x84 frame's contrast, at
+    # the 42x42 torso's cost
+    "bgstd-salient": (["--resample", "salient"],
+                      "UNIVERSE_BGSTD on 42x42 frames resampled by salient 2x2 blocks (area)"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

@@ -15,7 +15,8 @@
     ``a3c-tuned-84``, UNIVERSE_DENSE on 84x84 frames of the field; ``a3c-tuned-nature`` with
     NATURE; ``a3c-tuned-bgstd-84``, ``a3c-tuned-s4-84`` and ``a3c-tuned-pool-84`` (``-pool4-84``),
     UNIVERSE_BGSTD, UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL (POOL4) on 84x84 frames;
-    ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames);
+    ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames; ``a3c-tuned-salient``, the
+    defaults on 42x42 frames resampled by salient 2x2 blocks, ``--resample salient``);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
     learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
@@ -124,6 +125,8 @@ VARIANTS = {
     "a3c-tuned-pool-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL", "--screen_size", "84"],
     "a3c-tuned-pool4-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL4", "--screen_size", "84"],
     "a3c-tuned-shallow": TUNED + ["--arch", "UNIVERSE_BGSTD_SHALLOW"],
+    # today's defaults on 42x42 frames resampled by salient 2x2 blocks of the 84x84 frame
+    "a3c-tuned-salient": TUNED + ["--resample", "salient"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
@@ -156,7 +159,8 @@ def trainer_rate(game: str, workers: int, steps: int, arch: str, flags: list[str
                               os.path.join(scratch, "checkpoints"), *flags])
     probe = environments.make_environment(args.env, args.game, None, 0)
     config.resolve_defaults(args, probe.spec.continuous, atari=True)
-    frames = environments.atari_frames(args.arch, args.lstm, args.screen_size, args.crop)
+    frames = environments.atari_frames(args.arch, args.lstm, args.screen_size, args.crop,
+                                       args.resample)
     spec = environments.with_frames(probe.spec, frames)
     training = Training(config.Config.from_namespace(args), spec)
     code = training.run()

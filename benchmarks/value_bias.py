@@ -48,7 +48,7 @@ def measure(path: str, games: int, epsilon: float, seed: int) -> dict:
                          "(--alg_type q or sarsa)")
     env = make_environment(config.env, config.game, config.rom_path, seed,
                            frames=atari_frames(config.arch, config.lstm, config.screen_size,
-                                               config.crop))
+                                               config.crop, config.resample))
     params = ckpt.arrays["params"].astype(np.float32)
     target = ckpt.arrays.get("target", params).astype(np.float32)
     agent = make_agent(config, layout_for(config, env.spec), env.spec,

@@ -207,6 +207,25 @@ def test_another_crop_of_the_same_shape_is_named(tmp_path):
         checkpoint.check_compatible(ckpt, dict(universe, crop="none"), names, (84, 84, 4), 6)
 
 
+def test_another_resampling_of_the_same_shape_is_named(tmp_path):
+    """Frames resized by area and by salient blocks have one shape: a checkpoint saved before
+    --resample existed (none saved) was trained on area-resized frames."""
+    layout = make_layout("q", "NIPS", (84, 84, 4), 6)
+    names = [[s.name, list(s.shape)] for s in layout.specs]
+    ckpt = checkpoint.load(checkpoint.save(str(tmp_path), 1000, _arrays(np.random.default_rng(6)),
+                                           dict(META, layout=names), keep=3))
+    assert "resample" not in ckpt.config
+    for same in (None, "area"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], resample=same), names,
+                                    (84, 84, 4), 6)
+    with pytest.raises(UserError, match="trained on frames with --resample area, not salient"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], resample="salient"), names,
+                                    (84, 84, 4), 6)
+    ckpt.config["resample"] = "salient"
+    with pytest.raises(UserError, match="--resample salient, not area; use the same"):
+        checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 6)
+
+
 def test_things_named_like_checkpoints_that_are_not_files_are_ignored(tmp_path):
     """A folder, a broken link and a temporary file with checkpoint-like names disturb neither
     listing nor pruning."""

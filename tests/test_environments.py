@@ -99,6 +99,61 @@ def test_crop_chooses_the_field_or_the_whole_screen(arch, crop, size, rows):
     np.testing.assert_array_equal(obs[..., -1], expected)
 
 
+def test_salient_halving_keeps_each_blocks_pixel_farthest_from_the_background():
+    """Of each 2x2 block, the pixel farthest from the frame's most common value: a lone bright
+    pixel on a black field keeps its 200 (the block's mean, area resizing, would be 50), a dark
+    one on a grey field its 0; a tie goes to the brighter; sums near 255 do not wrap."""
+    import cv2
+    from algorithms.environments import salient_halve
+    black = np.zeros((84, 84), np.uint8)
+    black[10, 11] = 200
+    small = salient_halve(black, cv2)
+    assert small.shape == (42, 42) and small.dtype == np.uint8
+    assert small[5, 5] == 200 and np.count_nonzero(small) == 1
+    assert cv2.resize(black, (42, 42), interpolation=cv2.INTER_AREA)[5, 5] == 50
+    grey = np.full((84, 84), 132, np.uint8)
+    grey[20, 20], grey[30, 31] = 0, 214            # Boxing: a black and a white boxer
+    grey[40, 40], grey[41, 41] = 100, 164           # 32 below and 32 above the field
+    small = salient_halve(grey, cv2)
+    assert (small[10, 10], small[15, 15], small[20, 20]) == (0, 214, 164)
+    assert np.count_nonzero(small != 132) == 3
+    white = np.full((4, 4), 255, np.uint8)
+    white[0, 0] = 0
+    np.testing.assert_array_equal(salient_halve(white, cv2), [[0, 255], [255, 255]])
+
+
+@pytest.mark.parametrize("env_type, game", [("ALE", "beam_rider"), ("GYM", "ALE/BeamRider-v5")])
+def test_resample_salient_halves_the_84x84_field(env_type, game):
+    """``--resample salient``: the torso's 42x42 frames are the 84x84 frames of the field
+    (area-resized), halved by salient blocks; the flag reaches the frames from the command
+    line, and both kinds of environment make them."""
+    import cv2
+    from algorithms import config as settings
+    from algorithms.environments import atari_frames, salient_halve
+    config = settings.parse_args(["beam_rider", "--resample", "salient"])
+    settings.resolve_defaults(config, continuous=False, atari=True)
+    frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop,
+                          config.resample)
+    assert (frames.size, frames.resample) == (42, "salient")
+    env = make_environment(env_type, game, None, seed=3, frames=frames)
+    assert env.spec.observation_shape == (42, 42, 4)
+    env.reset()
+    for _ in range(60):
+        obs, _, _, _ = env.step(1)
+    if env_type == "ALE":   # the max of the last two screens, as the paper's
+        screen = np.maximum(env._raw[0], env._raw[1])
+        field = cv2.resize(screen[34:194], (84, 84), interpolation=cv2.INTER_AREA)
+        np.testing.assert_array_equal(obs[..., -1], salient_halve(field, cv2))
+    assert obs.dtype == np.uint8 and obs.shape == (42, 42, 4)
+    # what stands off the black field keeps more contrast than in the area-resized frames
+    area = make_environment(env_type, game, None, seed=3,
+                            frames=atari_frames(config.arch, config.lstm))
+    area.reset()
+    for _ in range(60):
+        plain, _, _, _ = area.step(1)
+    assert obs[..., -1][obs[..., -1] > 0].mean() > plain[..., -1][plain[..., -1] > 0].mean()
+
+
 def test_atari_rewards_are_unclipped_game_scores():
     env = make_environment("ALE", "pong", None, seed=0)
     env.reset()
