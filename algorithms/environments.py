@@ -34,6 +34,10 @@ NOOP_MAX = 30
 MAX_EPISODE_FRAMES = 108_000
 
 
+# The largest --screen_size that --resample salient makes: twice it fits the screen's width.
+SALIENT_MAX = 80
+
+
 @dataclass(frozen=True)
 class Frames:
     """How Atari screens become observations: square frames of ``size`` pixels, the last
@@ -44,6 +48,15 @@ class Frames:
     history: int = ATARI_HISTORY
     crop: tuple[int, int] | None = None
     resample: str = "area"
+
+    def __post_init__(self):
+        if self.resample not in ("area", "salient"):
+            raise ValueError(f"resample {self.resample!r} is not area or salient")
+        if self.resample == "salient" and self.size > SALIENT_MAX:
+            raise UserError(f"argument --resample: salient halves frames of twice --screen_size, "
+                            f"and the screen's 160 columns hold that up to {SALIENT_MAX} pixels, "
+                            f"not {self.size}; give --screen_size {SALIENT_MAX} or less, or "
+                            "--resample area")
 
 
 PAPER_FRAMES = Frames()
@@ -333,6 +346,8 @@ def shrink(cv2, frame: np.ndarray, frames: Frames) -> np.ndarray:
 def salient_halve(frame: np.ndarray, cv2) -> np.ndarray:
     """A uint8 frame of even sides at half its size: of each 2x2 block, the pixel farthest from
     the frame's most common value (the brighter one on a tie). About 40 us at 84x84."""
+    if frame.shape[0] % 2 or frame.shape[1] % 2:
+        raise ValueError(f"salient_halve needs a frame of even sides, not {frame.shape}")
     background = int(cv2.calcHist([frame], [0], None, [256], [0, 256]).argmax())
     corners = (frame[0::2, 0::2], frame[0::2, 1::2], frame[1::2, 0::2], frame[1::2, 1::2])
     high = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))

@@ -248,7 +248,8 @@ SETTINGS = {
     # the pixel farthest from the background: small objects at the 84x84 frame's contrast, at
     # the 42x42 torso's cost
     "bgstd-salient": (["--resample", "salient"],
-                      "UNIVERSE_BGSTD on 42x42 frames resampled by salient 2x2 blocks (area)"),
+                      "UNIVERSE_BGSTD on 42x42 frames: of each 2x2 block of the 84x84 frame, "
+                      "the pixel farthest from the background"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE

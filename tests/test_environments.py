@@ -122,6 +122,16 @@ def test_salient_halving_keeps_each_blocks_pixel_farthest_from_the_background():
     np.testing.assert_array_equal(salient_halve(white, cv2), [[0, 255], [255, 255]])
 
 
+def test_salient_frames_above_80_pixels_are_refused_in_one_line():
+    """Twice the size must fit the screen's 160 columns: NATURE's default 84x84 frames with
+    --resample salient are a user's mistake, named with both ways out."""
+    from algorithms.environments import atari_frames
+    assert atari_frames("NATURE", False, 80, resample="salient").size == 80
+    with pytest.raises(UserError, match=r"not 84; give --screen_size 80 or less, or --resample "
+                                        r"area$"):
+        atari_frames("NATURE", False, resample="salient")
+
+
 @pytest.mark.parametrize("env_type, game", [("ALE", "beam_rider"), ("GYM", "ALE/BeamRider-v5")])
 def test_resample_salient_halves_the_84x84_field(env_type, game):
     """``--resample salient``: the torso's 42x42 frames are the 84x84 frames of the field
