@@ -326,17 +326,19 @@ def check_compatible(ckpt: Checkpoint, config: dict[str, Any], layout_names: lis
                 f"checkpoint {ckpt.path!r} was trained with {key} {saved.get(key)!r}, not "
                 f"{config.get(key)!r}; use the same {key}, or another --checkpoint_dir to start "
                 "a new run")
-    if len(observation_shape) == 3:   # Atari frames: the same shape may hold another crop
+    if len(observation_shape) == 3:   # Atari frames: the same shape may hold other frames
+        # (an evaluation has no other way out than the same flag)
+        branch = "" if config.get("mode") == "eval" else \
+            ", or another --checkpoint_dir to start a new run"
         crops = [resolved_crop(c.get("arch"), c.get("crop")) for c in (saved, config)]
         if crops[0] != crops[1]:
             raise UserError(f"checkpoint {ckpt.path!r} was trained on frames with --crop "
-                            f"{crops[0]}, not {crops[1]}; use the same --crop, or another "
-                            "--checkpoint_dir to start a new run")
+                            f"{crops[0]}, not {crops[1]}; use the same --crop{branch}")
         resamples = [c.get("resample") or "area" for c in (saved, config)]
         if resamples[0] != resamples[1]:
             raise UserError(f"checkpoint {ckpt.path!r} was trained on frames with --resample "
-                            f"{resamples[0]}, not {resamples[1]}; use the same --resample, or "
-                            "another --checkpoint_dir to start a new run")
+                            f"{resamples[0]}, not {resamples[1]}; use the same "
+                            f"--resample{branch}")
     if list(ckpt.meta.get("observation_shape", [])) != list(observation_shape):
         raise UserError(f"checkpoint {ckpt.path!r} has observations of shape "
                         f"{tuple(ckpt.meta.get('observation_shape', []))}, this environment "

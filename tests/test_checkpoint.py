@@ -222,8 +222,11 @@ def test_another_resampling_of_the_same_shape_is_named(tmp_path):
         checkpoint.check_compatible(ckpt, dict(META["config"], resample="salient"), names,
                                     (84, 84, 4), 6)
     ckpt.config["resample"] = "salient"
-    with pytest.raises(UserError, match="--resample salient, not area; use the same"):
+    with pytest.raises(UserError, match="--resample salient, not area; use the same --resample, "
+                                        "or another --checkpoint_dir to start a new run$"):
         checkpoint.check_compatible(ckpt, META["config"], names, (84, 84, 4), 6)
+    with pytest.raises(UserError, match="--resample salient, not area; use the same --resample$"):
+        checkpoint.check_compatible(ckpt, dict(META["config"], mode="eval"), names, (84, 84, 4), 6)
 
 
 def test_things_named_like_checkpoints_that_are_not_files_are_ignored(tmp_path):
