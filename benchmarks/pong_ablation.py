@@ -250,6 +250,10 @@ SETTINGS = {
     "bgstd-salient": (["--resample", "salient"],
                       "UNIVERSE_BGSTD on 42x42 frames: of each 2x2 block of the 84x84 frame, "
                       "the pixel farthest from the background"),
+    # and with three convs: a 6x6 grid into the dense layer, as the full 84x84 torso has
+    "bgstd-shallow-salient": (["--arch", "UNIVERSE_BGSTD_SHALLOW", "--resample", "salient"],
+                              "UNIVERSE_BGSTD_SHALLOW (three convs, a 6x6 grid) on salient "
+                              "42x42 frames"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
