@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .config import RESAMPLES
 from .display import draw_offscreen
 from .errors import UserError
 
@@ -50,8 +51,8 @@ class Frames:
     resample: str = "area"
 
     def __post_init__(self):
-        if self.resample not in ("area", "salient"):
-            raise ValueError(f"resample {self.resample!r} is not area or salient")
+        if self.resample not in RESAMPLES:
+            raise ValueError(f"resample {self.resample!r} is not one of {RESAMPLES}")
         if self.resample == "salient" and self.size > SALIENT_MAX:
             raise UserError(f"argument --resample: salient halves frames of twice --screen_size, "
                             f"and the screen's 160 columns hold that up to {SALIENT_MAX} pixels, "
