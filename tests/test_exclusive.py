@@ -83,13 +83,33 @@ def _remove_under_a_writer(folder) -> None:
                 raise
 
 
+def _wait_until_stopped(token: str, timeout: float = 10) -> None:
+    """Until every process of the run (``processes_with_token``) is stopped (state T): a
+    SIGSTOP sent to a process group takes effect in each member at its own moment."""
+    deadline = time.monotonic() + timeout
+    while True:
+        running = []
+        for pid in processes_with_token(token):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue   # gone
+            if state not in ("T", "t", "Z"):
+                running.append(pid)
+        if not running:
+            return
+        assert time.monotonic() < deadline, f"processes {running} did not stop"
+        time.sleep(0.05)
+
+
 def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tmp_path):
     """The checkpoint folder of a live run removed (rm -rf): the run makes it again and holds
     it, so a later run is refused there. Removed again, and claimed by a second run in the
     meantime: the first leaves it to the second and writes its own checkpoints beside it, so
     that neither prunes the other's."""
     folder = tmp_path / "ck"
-    first, token = start_run(_args(tmp_path), tmp_path)
+    first, token = start_run(_args(tmp_path), tmp_path, new_session=True)
     second = None
     try:
         wait_for_steps(first)
@@ -106,12 +126,15 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
         assert refused.returncode == 2
         assert f"is in use by another run (process {first.pid})" in refused.stderr
 
-        os.kill(first.pid, signal.SIGSTOP)   # still, while the folder changes hands
+        # The whole run still while the folder changes hands, and every one of its processes
+        # stopped before the removal: one caught in a write would finish it first (ENOTEMPTY).
+        os.killpg(first.pid, signal.SIGSTOP)
+        _wait_until_stopped(token)
         shutil.rmtree(folder)
         second, token2 = start_run(_args(tmp_path, "--summary_dir", str(tmp_path / "second")),
                                 tmp_path)
         wait_for_steps(second)
-        os.kill(first.pid, signal.SIGCONT)
+        os.killpg(first.pid, signal.SIGCONT)
         moved = tmp_path / f"ck-{first.pid}"
         deadline = time.monotonic() + 60
         while not checkpoint.list_checkpoints(str(moved)):
@@ -136,3 +159,8 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
             if proc is not None and proc.poll() is None:
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
+        for pid in processes_with_token(token):   # the first run's group, stopped or not
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
