@@ -2,8 +2,10 @@
 its episodes and its TensorBoard scalars, and checking that nothing of it is left."""
 import contextlib
 import csv
+import errno
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -146,3 +148,19 @@ def valid_checkpoint(tmp_path, game: str = "CartPole-v1") -> str:
     meta = {"config": settings.to_dict(), "layout": checkpoint.layout_record(layout),
             "observation_shape": [4], "num_actions": 2, "run_dir": None, "resumes": 0}
     return checkpoint.save(str(tmp_path / "ck"), 3000, arrays, meta, keep=3)
+
+
+def remove_under_a_writer(folder) -> None:
+    """``rm -rf`` of a folder a live run writes into: a temporary file renamed while the
+    removal runs vanishes under it, or a new one appears before the folder itself is removed
+    (ENOTEMPTY), which ``rm -rf`` run again takes in its stride."""
+    for attempt in range(20):
+        try:
+            shutil.rmtree(folder)
+            return
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            if err.errno != errno.ENOTEMPTY or attempt == 19:
+                raise
+    assert not os.path.exists(folder), f"{folder} could not be removed"

@@ -1,7 +1,6 @@
 """One run per folder: a second trainer on a checkpoint folder or run folder in use is refused
 before it changes anything; the lock goes with the process that held it, even after kill -9;
 an evaluation reads beside a training run that writes and prunes checkpoints."""
-import errno
 import os
 import shutil
 import signal
@@ -11,7 +10,7 @@ import pytest
 
 from algorithms import checkpoint
 from conftest import processes_with_token, shm_segments
-from runs import start_run, wait_for_steps
+from runs import remove_under_a_writer, start_run, wait_for_steps
 
 pytestmark = pytest.mark.slow
 
@@ -68,21 +67,6 @@ def test_a_second_run_on_a_folder_in_use_is_refused_until_the_first_is_gone(run_
     assert resumed.returncode == 0, resumed.stderr
 
 
-def _remove_under_a_writer(folder) -> None:
-    """``rm -rf`` of a folder a live run writes its checkpoints into: a temporary file renamed
-    while the removal runs vanishes under it, or a new one appears before the folder itself is
-    removed (ENOTEMPTY), which ``rm -rf`` run again takes in its stride."""
-    for _ in range(20):
-        try:
-            shutil.rmtree(folder)
-            return
-        except FileNotFoundError:
-            continue
-        except OSError as err:
-            if err.errno != errno.ENOTEMPTY:
-                raise
-
-
 def _wait_until_stopped(token: str, timeout: float = 10) -> None:
     """Until every process of the run (``processes_with_token``) is stopped (state T): a
     SIGSTOP sent to a process group takes effect in each member at its own moment."""
@@ -117,7 +101,7 @@ def test_a_folder_removed_under_a_run_is_held_again_and_never_shared(run_cli, tm
         while not checkpoint.list_checkpoints(str(folder)):
             assert time.monotonic() < deadline, "no checkpoint written"
             time.sleep(0.2)
-        _remove_under_a_writer(folder)
+        remove_under_a_writer(folder)
         while not checkpoint.list_checkpoints(str(folder)):   # made again at the next one
             assert time.monotonic() < deadline, "the folder was not made again"
             time.sleep(0.2)
