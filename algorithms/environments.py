@@ -23,20 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from .config import RESAMPLES
+from .config import ATARI_SCREEN, RESAMPLES, SALIENT_MAX, frame_size
 from .display import draw_offscreen
 from .errors import UserError
 
 ATARI_FRAME_SKIP = 4
-ATARI_SCREEN = 84
 ATARI_HISTORY = 4
 NOOP_MAX = 30
 # The standard limit of 30 minutes of play at 60 frames per second (108,000 frames).
 MAX_EPISODE_FRAMES = 108_000
 
-
-# The largest --screen_size that --resample salient makes: twice it fits the screen's width.
-SALIENT_MAX = 80
 
 
 @dataclass(frozen=True)
@@ -66,11 +62,6 @@ PAPER_FRAMES = Frames()
 SMALL_CROP = (34, 194)
 
 
-# UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, or is
-# followed by a pool).
-FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGSTD_POOL4")
-
-
 def atari_frames(arch: str, lstm: bool, size: int | None = None,
                  crop: str | None = None, resample: str | None = None) -> Frames:
     """The observations an Atari network of ``arch`` (``--arch``) reads, ``size`` pixels square
@@ -79,8 +70,7 @@ def atari_frames(arch: str, lstm: bool, size: int | None = None,
     (``--crop`` "field" or "none"; default the field for the UNIVERSE torsos, the whole screen
     for the others), resized by ``resample`` (``--resample``; default "area")."""
     universe = arch.startswith("UNIVERSE")
-    return Frames(size or (42 if universe and arch not in FULL_SIZE_UNIVERSE else ATARI_SCREEN),
-                  1 if universe and lstm else ATARI_HISTORY,
+    return Frames(frame_size(arch, size), 1 if universe and lstm else ATARI_HISTORY,
                   SMALL_CROP if resolved_crop(arch, crop) == "field" else None,
                   resample or "area")
 
