@@ -330,16 +330,18 @@ def shrink(cv2, frame: np.ndarray, frames: Frames) -> np.ndarray:
         frame = frame[frames.crop[0]:frames.crop[1]]
     if frames.resample == "salient":
         return salient_halve(cv2.resize(frame, (2 * frames.size, 2 * frames.size),
-                                        interpolation=cv2.INTER_AREA), cv2)
+                                        interpolation=cv2.INTER_AREA))
     return cv2.resize(frame, (frames.size, frames.size), interpolation=cv2.INTER_AREA)
 
 
-def salient_halve(frame: np.ndarray, cv2) -> np.ndarray:
+def salient_halve(frame: np.ndarray) -> np.ndarray:
     """A uint8 frame of even sides at half its size: of each 2x2 block, the pixel farthest from
-    the frame's most common value (the brighter one on a tie). About 40 us at 84x84."""
+    the frame's background, its most common value (the brighter pixel on a tie)."""
     if frame.shape[0] % 2 or frame.shape[1] % 2:
         raise ValueError(f"salient_halve needs a frame of even sides, not {frame.shape}")
-    background = int(cv2.calcHist([frame], [0], None, [256], [0, 256]).argmax())
+    # The background from every third pixel of every third row: a field fills most of a
+    # screen, and the histogram of a ninth of it costs a fifth of the whole one's.
+    background = int(np.bincount(frame[::3, ::3].ravel(), minlength=256).argmax())
     corners = (frame[0::2, 0::2], frame[0::2, 1::2], frame[1::2, 0::2], frame[1::2, 1::2])
     high = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
     low = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
