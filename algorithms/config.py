@@ -37,6 +37,12 @@ CROPS = ("field", "none")
 # How Atari screens are brought to their size (environments.shrink): the mean of the pixels each
 # covers, or by 2x2 blocks' pixels farthest from the background (small objects keep contrast).
 RESAMPLES = ("area", "salient")
+# The largest --screen_size that --resample salient makes: twice it fits the screen's width.
+SALIENT_MAX = 80
+ATARI_SCREEN = 84   # the paper's frames, 84x84
+# UNIVERSE torsos made for 84x84 frames of the field (their first layer strides 4, or is
+# followed by a pool).
+FULL_SIZE_UNIVERSE = ("UNIVERSE_BGSTD_S4", "UNIVERSE_BGSTD_POOL", "UNIVERSE_BGSTD_POOL4")
 CLUSTERS = ("local", "ray")
 
 # An Atari environment holds about 0.8 MB (measured, ale-py 0.12); the cap keeps a segment's
@@ -58,7 +64,8 @@ PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 # A3C on Atari only; the measurements are in help/HYPERPARAMETERS.md and help/RESULTS.md.
 PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
 TUNED_ATARI_A3C = {"arch": "UNIVERSE_BGSTD", "opt_type": "adam", "initial_lr": 1e-4,
-                   "max_local_steps": 20, "clip_norm": 50.0, "single_life_episodes": True}
+                   "max_local_steps": 20, "clip_norm": 50.0, "single_life_episodes": True,
+                   "resample": "salient"}
 # The value-based methods batched as A3C is (--preset tuned on Atari), measured with n-step Q
 # on Pong (help/HYPERPARAMETERS.md): 5e-4 at K = 8 games per actor-learner; A3C's torso since
 # 2026-12-05 (n-step Q +5 at 0.41 M steps where UNIVERSE took 0.74-1.63 M; one-step Sarsa -5 at
@@ -183,7 +190,8 @@ class Config:
         help="How Atari screens are brought to --screen_size: area (each pixel the mean of "
              "those it covers) or salient (twice the size by area, then of each 2x2 block the "
              "pixel farthest from the frame's most common value: objects a pixel or two wide "
-             "keep their contrast). Default: area")
+             "keep their contrast). Default: salient for A3C under --preset tuned on frames of "
+             f"{SALIENT_MAX} pixels or fewer, area otherwise")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "
@@ -435,9 +443,10 @@ def build_parser() -> OneLineParser:
     return p
 
 
-# What a configuration saved before a flag existed meant by its absence, for the flags whose
-# parser default (None) is resolved later: one environment per actor-learner, the paper's draw
-# of final exploration rates.
+# What a configuration saved before a flag existed meant by its absence (or by None, saved
+# before the flag's default was resolved), for the flags whose parser default (None) is resolved
+# later: one environment per actor-learner, the paper's draw of final exploration rates, a
+# whole game per episode, area-resized frames.
 SAVED_BEFORE_DEFAULTS_RESOLVED = {"envs_per_actor": 1, "final_epsilon": PAPER_DRAW,
                                   "single_life_episodes": False, "resample": "area"}
 # Flags that belong to one invocation, never taken from a checkpoint's saved config.
@@ -530,6 +539,13 @@ def validate(args: argparse.Namespace) -> None:
     check_writable(args.checkpoint_dir, "--checkpoint_dir")
 
 
+def frame_size(arch: str | None, screen_size: int | None) -> int:
+    """The side of the Atari frames a network of ``arch`` reads: ``--screen_size``, else 42
+    for the UNIVERSE torsos but those of FULL_SIZE_UNIVERSE, 84 for the others."""
+    universe = (arch or "").startswith("UNIVERSE")
+    return screen_size or (42 if universe and arch not in FULL_SIZE_UNIVERSE else ATARI_SCREEN)
+
+
 def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) -> str | None:
     """Fill the defaults that depend on the environment and on ``--preset`` (entropy weight,
     reward handling, gradient clipping, network, optimizer, t_max, learning rate, exploration
@@ -554,6 +570,7 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
     # as large as one segment's. Adam's steps do not grow with the gradient, so the tuned
     # learning rate grows with K instead (PAAC's rule; measured on Pong, HYPERPARAMETERS.md).
     scale_lr = tuned and args.initial_lr is None
+    resample_given = args.resample is not None
     if args.envs_per_actor is None:
         args.envs_per_actor = max(1, PAPER_THREADS // args.num_actor_learners) if tuned else 1
     for key, value in {**PAPER_VALUES, **(ATARI_VALUE_BASED if atari else VECTOR_VALUE_BASED),
@@ -564,6 +581,11 @@ def resolve_defaults(args: argparse.Namespace, continuous: bool, atari: bool) ->
         args.e = OPTIMIZER_EPS[args.opt_type]
     if args.single_life_episodes is None:
         args.single_life_episodes = False
+    if not resample_given and args.resample == "salient" and \
+            frame_size(args.arch, args.screen_size) > SALIENT_MAX:
+        args.resample = "area"   # the preset's salient frames stop at SALIENT_MAX pixels
+    if atari and args.resample is None:
+        args.resample = "area"
     if args.final_epsilon is None:
         args.final_epsilon = PAPER_DRAW
     if scale_lr:

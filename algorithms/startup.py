@@ -215,9 +215,12 @@ def merge_config(args: argparse.Namespace, saved: dict, explicit: set[str]) -> a
     """A resumed or evaluated run's hyperparameters: the checkpoint's, except the flags given on
     this command line and those that belong to this invocation alone."""
     merged = vars(args).copy()
-    for key, value in {**config.SAVED_BEFORE_DEFAULTS_RESOLVED, **saved}.items():
+    # A flag saved unset (None) or not saved at all meant what it meant before its default
+    # was resolved: --resample's None was area before the preset chose salient.
+    before = config.SAVED_BEFORE_DEFAULTS_RESOLVED
+    for key, value in {**before, **saved}.items():
         if key in merged and key not in explicit and key not in config.INVOCATION_FLAGS:
-            merged[key] = value
+            merged[key] = before[key] if value is None and key in before else value
     return argparse.Namespace(**merged)
 
 

@@ -48,8 +48,8 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
     config.resolve_defaults(tuned, continuous=False, atari=True)
     assert (tuned.preset, tuned.arch, tuned.opt_type, tuned.e, tuned.initial_lr,
             tuned.max_local_steps, tuned.clip_norm, tuned.envs_per_actor,
-            tuned.single_life_episodes) == \
-        ("tuned", "UNIVERSE_BGSTD", "adam", 1e-8, 1e-4, 20, 50.0, 1, True)
+            tuned.single_life_episodes, tuned.resample) == \
+        ("tuned", "UNIVERSE_BGSTD", "adam", 1e-8, 1e-4, 20, 50.0, 1, True, "salient")
     for alg in ("q", "sarsa"):   # batched as A3C, at their own rate (TUNED_ATARI_VALUE)
         other = parse("pong", "--alg_type", alg, "-n", "2")
         config.resolve_defaults(other, continuous=False, atari=True)
@@ -57,20 +57,39 @@ def test_the_tuned_preset_is_for_atari_and_flags_given_win():
                 other.clip_norm, other.envs_per_actor, other.epsilon_annealing_steps) == \
             ("UNIVERSE_BGSTD", "adam", 1e-8, pytest.approx(5e-4), 5, 50.0, 8, 250_000)
         assert other.final_epsilon == 0.01 and other.single_life_episodes is False
+        assert other.resample == "area"   # salient frames were measured with A3C alone
         paper = parse("pong", "--alg_type", alg, "-n", "2", "--preset", "paper")
         config.resolve_defaults(paper, continuous=False, atari=True)
         assert (paper.arch, paper.opt_type, paper.e, paper.initial_lr, paper.max_local_steps,
                 paper.envs_per_actor, paper.final_epsilon) == \
             ("NIPS", "rmsprop", 0.1, 7e-4, 5, 1, "paper")
+        assert paper.resample == "area"
     vector = parse("CartPole-v1", "--env", "GYM")
     config.resolve_defaults(vector, continuous=False, atari=False)
     assert (vector.opt_type, vector.e, vector.initial_lr, vector.max_local_steps,
-            vector.clip_norm) == ("rmsprop", 0.1, 3e-3, 5, 40.0)
+            vector.clip_norm, vector.resample) == ("rmsprop", 0.1, 3e-3, 5, 40.0, None)
     given = parse("pong", "--arch", "NATURE", "--opt_type", "rmsprop", "--max_local_steps", "5",
                   "--envs_per_actor", "1")
     config.resolve_defaults(given, continuous=False, atari=True)
     assert (given.arch, given.opt_type, given.e, given.max_local_steps, given.initial_lr,
-            given.clip_norm) == ("NATURE", "rmsprop", 0.1, 5, 1e-4, 50.0)
+            given.clip_norm, given.resample) == ("NATURE", "rmsprop", 0.1, 5, 1e-4, 50.0, "area")
+
+
+@pytest.mark.parametrize("flags, resample", [
+    ([], "salient"),                                   # 42x42 frames from 84x84 ones
+    (["--screen_size", "80"], "salient"),              # the largest salient frames
+    (["--screen_size", "84"], "area"),                 # twice 84 is wider than the screen
+    (["--arch", "UNIVERSE_BGSTD_POOL4"], "area"),      # a torso of 84x84 frames
+    (["--arch", "NATURE"], "area"),
+    (["--lstm", "true"], "salient"),
+    (["--preset", "paper"], "area"),
+    (["--resample", "area"], "area"),                  # given: kept
+    (["--resample", "salient", "--arch", "NATURE"], "salient"),   # kept, and refused later
+])
+def test_the_tuned_preset_resamples_a3c_frames_by_salient_blocks_where_they_fit(flags, resample):
+    args = parse("pong", "-n", "2", *flags)
+    config.resolve_defaults(args, continuous=False, atari=True)
+    assert args.resample == resample
 
 
 def test_defaults_that_depend_on_the_environment():
@@ -157,6 +176,23 @@ def test_a_checkpoint_from_before_envs_per_actor_resumes_with_one_environment():
         args = startup.merge_config(parse(*command), saved, config.explicit_flags(command))
         config.resolve_defaults(args, continuous=False, atari=True)
         assert (args.envs_per_actor, args.initial_lr, args.seed) == (envs, 1e-4, 4)
+
+
+def test_a_checkpoint_saved_before_salient_became_the_default_resumes_on_area_frames():
+    """An Atari A3C checkpoint whose --resample was saved unset (None: the default was area
+    then) or not saved at all (before the flag) goes on with area-resized frames, not the
+    tuned preset's salient ones; one saved with salient keeps it, and a flag given wins."""
+    for saved_resample, argv, expected in ((None, [], "area"), ("absent", [], "area"),
+                                           ("salient", [], "salient"), ("area", [], "area"),
+                                           (None, ["--resample", "salient"], "salient")):
+        saved = dict(vars(parse("pong", "-n", "2", "--seed", "4")), arch="UNIVERSE_BGSTD",
+                     resample=saved_resample)
+        if saved_resample == "absent":
+            saved.pop("resample")
+        command = ["pong", "-n", "2", "--resume", *argv]
+        args = startup.merge_config(parse(*command), saved, config.explicit_flags(command))
+        config.resolve_defaults(args, continuous=False, atari=True)
+        assert args.resample == expected, (saved_resample, argv)
 
 
 def test_original_short_flags():

@@ -107,19 +107,19 @@ def test_salient_halving_keeps_each_blocks_pixel_farthest_from_the_background():
     from algorithms.environments import salient_halve
     black = np.zeros((84, 84), np.uint8)
     black[10, 11] = 200
-    small = salient_halve(black, cv2)
+    small = salient_halve(black)
     assert small.shape == (42, 42) and small.dtype == np.uint8
     assert small[5, 5] == 200 and np.count_nonzero(small) == 1
     assert cv2.resize(black, (42, 42), interpolation=cv2.INTER_AREA)[5, 5] == 50
     grey = np.full((84, 84), 132, np.uint8)
     grey[20, 20], grey[30, 31] = 0, 214            # Boxing: a black and a white boxer
     grey[40, 40], grey[41, 41] = 100, 164           # 32 below and 32 above the field
-    small = salient_halve(grey, cv2)
+    small = salient_halve(grey)
     assert (small[10, 10], small[15, 15], small[20, 20]) == (0, 214, 164)
     assert np.count_nonzero(small != 132) == 3
     white = np.full((4, 4), 255, np.uint8)
     white[0, 0] = 0
-    np.testing.assert_array_equal(salient_halve(white, cv2), [[0, 255], [255, 255]])
+    np.testing.assert_array_equal(salient_halve(white), [[0, 255], [255, 255]])
 
 
 def test_salient_frames_above_80_pixels_are_refused_in_one_line():
@@ -153,7 +153,7 @@ def test_resample_salient_halves_the_84x84_field(env_type, game):
     if env_type == "ALE":   # the max of the last two screens, as the paper's
         screen = np.maximum(env._raw[0], env._raw[1])
         field = cv2.resize(screen[34:194], (84, 84), interpolation=cv2.INTER_AREA)
-        np.testing.assert_array_equal(obs[..., -1], salient_halve(field, cv2))
+        np.testing.assert_array_equal(obs[..., -1], salient_halve(field))
     assert obs.dtype == np.uint8 and obs.shape == (42, 42, 4)
     # what stands off the black field keeps more contrast than in the area-resized frames
     area = make_environment(env_type, game, None, seed=3,
