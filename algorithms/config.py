@@ -60,7 +60,10 @@ PAPER_THREADS = 16   # the paper's actor-learner threads per machine
 # here: UNIVERSE's convs and a dense layer, with ReLU units, on frames less their background and
 # divided by their spread (UNIVERSE_BGSTD, since 2026-12-05: Pong +18 at 0.54-0.61 M steps;
 # Breakout 61 at 2 M where UNIVERSE_DENSE, the default before it, made 7), and a lost life
-# terminal for learning (Breakout: 10.6 against 6.6 at 2 M; Pong and Boxing have no lives).
+# terminal for learning (Breakout: 10.6 against 6.6 at 2 M; Pong and Boxing have no lives), and
+# since 2026-12-06 42x42 frames made by salient 2x2 blocks of 84x84 ones, where frames of that
+# size fit (frame_size <= SALIENT_MAX; area otherwise): Beam Rider 3,583 over 30 games at 10 M
+# steps where area frames made 1,091 at best by 4.5 M; Pong +18 at 0.92-0.95 M.
 # A3C on Atari only; the measurements are in help/HYPERPARAMETERS.md and help/RESULTS.md.
 PAPER_VALUES = {"arch": "NIPS", "opt_type": "rmsprop", "max_local_steps": 5, "clip_norm": 40.0}
 TUNED_ATARI_A3C = {"arch": "UNIVERSE_BGSTD", "opt_type": "adam", "initial_lr": 1e-4,

@@ -320,6 +320,13 @@ SETTINGS = {
                    "n-step Q (t_max 5) with the defaults of 2026-12-04 (nq-k8-lr5e-4's "
                    "settings, UNIVERSE), every actor-learner's final epsilon 0.01"),
 }
+# Every row measured before 2026-12-06 read 42x42 frames resized by area, the default then: they
+# pin it (a no-op for the rows of 84x84 frames, the paper's preset and the value-based methods),
+# so that each row still runs what it ran; "default" and the rows of salient frames take today's.
+SALIENT_ROWS = ("default", "bgstd-salient", "bgstd-shallow-salient")
+SETTINGS = {name: (flags if name in SALIENT_ROWS or "--resample" in flags
+                   else [*flags, "--resample", "area"], change)
+            for name, (flags, change) in SETTINGS.items()}
 # The learning rate anneals over the default --max_global_steps (80 M), as in the plain command
 # `python main.py pong`, not over the ablation's own shorter budget.
 ANNEALING_STEPS = 80_000_000

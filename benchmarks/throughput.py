@@ -8,7 +8,8 @@
     one-step Q-learning, one-step Sarsa and n-step Q-learning (the value-based ones with
     epsilon already at its final value, ``-ea 1``, so that they act greedily as often as they
     do in the long run); A3C with today's defaults (``a3c-tuned``: the UNIVERSE_BGSTD network
-    on 42x42 frames, Adam, t_max 20, 16 // N environments per actor-learner; ``a3c-tuned-k1``
+    on 42x42 frames made by salient 2x2 blocks, Adam, t_max 20, 16 // N environments per
+    actor-learner; ``a3c-tuned-k1``
     with one; ``a3c-tuned-udense`` with UNIVERSE_DENSE, the default before 2026-12-05, which
     does not look for each frame's background; ``a3c-tuned-universe`` with the UNIVERSE
     network, no dense layer;
@@ -16,7 +17,8 @@
     NATURE; ``a3c-tuned-bgstd-84``, ``a3c-tuned-s4-84`` and ``a3c-tuned-pool-84`` (``-pool4-84``),
     UNIVERSE_BGSTD, UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL (POOL4) on 84x84 frames;
     ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames; ``a3c-tuned-salient``, the
-    defaults on 42x42 frames resampled by salient 2x2 blocks, ``--resample salient``);
+    defaults with ``--resample salient`` given; ``a3c-tuned-area``, with ``--resample area``,
+    the default before 2026-12-06);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
     learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
@@ -125,8 +127,10 @@ VARIANTS = {
     "a3c-tuned-pool-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL", "--screen_size", "84"],
     "a3c-tuned-pool4-84": TUNED + ["--arch", "UNIVERSE_BGSTD_POOL4", "--screen_size", "84"],
     "a3c-tuned-shallow": TUNED + ["--arch", "UNIVERSE_BGSTD_SHALLOW"],
-    # today's defaults on 42x42 frames resampled by salient 2x2 blocks of the 84x84 frame
+    # 42x42 frames resampled by salient 2x2 blocks of the 84x84 frame (today's default, named),
+    # and resized by area (the default before 2026-12-06)
     "a3c-tuned-salient": TUNED + ["--resample", "salient"],
+    "a3c-tuned-area": TUNED + ["--resample", "area"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
