@@ -147,7 +147,8 @@ class Config:
         help="defaults of the flags left unset: tuned (A3C on Atari: the settings measured to "
              "learn Pong and Breakout fastest per step here, see help/HYPERPARAMETERS.md: --arch "
              "UNIVERSE_BGSTD --opt_type adam -lr 1e-4 --max_local_steps 20 --clip_norm 50 "
-             "--single_life_episodes true) or paper (the "
+             f"--single_life_episodes true --resample salient (frames of {SALIENT_MAX} pixels "
+             "or fewer)) or paper (the "
              f"paper's: --arch NIPS --opt_type rmsprop --e 0.1 -lr {ATARI_LR:g} "
              "--max_local_steps 5 --clip_norm 40). The value-based methods on Atari, tuned: "
              "--arch UNIVERSE_BGSTD --opt_type adam, 6.25e-5 x --envs_per_actor, --clip_norm 50, "
@@ -192,8 +193,8 @@ class Config:
         "--resample", type=choice(RESAMPLES, str.lower),
         help="How Atari screens are brought to --screen_size: area (each pixel the mean of "
              "those it covers) or salient (twice the size by area, then of each 2x2 block the "
-             "pixel farthest from the frame's most common value: objects a pixel or two wide "
-             "keep their contrast). Default: salient for A3C under --preset tuned on frames of "
+             "pixel farthest from the frame's background, the most common value of every third "
+             "pixel: objects a pixel or two wide keep their contrast). Default: salient for A3C under --preset tuned on frames of "
              f"{SALIENT_MAX} pixels or fewer, area otherwise")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,

@@ -16,7 +16,8 @@
     ``a3c-tuned-84``, UNIVERSE_DENSE on 84x84 frames of the field; ``a3c-tuned-nature`` with
     NATURE; ``a3c-tuned-bgstd-84``, ``a3c-tuned-s4-84`` and ``a3c-tuned-pool-84`` (``-pool4-84``),
     UNIVERSE_BGSTD, UNIVERSE_BGSTD_S4 and UNIVERSE_BGSTD_POOL (POOL4) on 84x84 frames;
-    ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames; ``a3c-tuned-salient``, the
+    ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames (salient since 2026-12-06,
+    area before); ``a3c-tuned-salient``, the
     defaults with ``--resample salient`` given; ``a3c-tuned-area``, with ``--resample area``,
     the default before 2026-12-06);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
@@ -114,8 +115,10 @@ VARIANTS = {
     "n-step-q": ["--alg_type", "q", "--max_local_steps", "5", "-ea", "1"],
     "a3c-tuned": TUNED,
     "a3c-tuned-k1": TUNED + ["--envs_per_actor", "1"],
-    "a3c-tuned-udense": TUNED + ["--arch", "UNIVERSE_DENSE"],
-    "a3c-tuned-universe": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE"],
+    # the defaults before 2026-12-05 and 2026-12-04, on the area-resized frames they read
+    "a3c-tuned-udense": TUNED + ["--arch", "UNIVERSE_DENSE", "--resample", "area"],
+    "a3c-tuned-universe": ["--alg_type", "a3c", "--preset", "tuned", "--arch", "UNIVERSE",
+                           "--resample", "area"],
     # the torsos measured on Pong and Breakout (help/RESULTS.md): UNIVERSE_DENSE on 84x84
     # frames of the field, and NATURE
     "a3c-tuned-84": TUNED + ["--arch", "UNIVERSE_DENSE", "--screen_size", "84"],

@@ -88,7 +88,8 @@ def test_the_presets_table_is_the_code():
         config.resolve_defaults(args, continuous=False, atari=True)
         for flag, key in (("--arch", "arch"), ("--opt_type", "opt_type"), ("-lr", "initial_lr"),
                           ("--max_local_steps", "max_local_steps"), ("--clip_norm", "clip_norm"),
-                          ("--envs_per_actor", "envs_per_actor")):
+                          ("--envs_per_actor", "envs_per_actor"), ("--resample", "resample"),
+                          ("--single_life_episodes", "single_life_episodes")):
             value = getattr(args, key)
             text = rows[flag][column]
             assert shown(value) in text, f"{preset}: {flag} is {value}, the table {text!r}"

@@ -1,4 +1,6 @@
 """The real emulator and real Gymnasium environments behind the one interface."""
+import os
+
 import numpy as np
 import pytest
 
@@ -85,9 +87,11 @@ def test_crop_chooses_the_field_or_the_whole_screen(arch, crop, size, rows):
     import cv2
     from algorithms import config as settings
     from algorithms.environments import atari_frames
-    config = settings.parse_args(["pong", "--arch", arch] + (["--crop", crop] if crop else []))
+    config = settings.parse_args(["pong", "--arch", arch, "--resample", "area"]
+                                 + (["--crop", crop] if crop else []))
     settings.resolve_defaults(config, continuous=False, atari=True)
-    frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop)
+    frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop,
+                          config.resample)
     env = make_environment("ALE", "pong", None, seed=3, frames=frames)
     assert env.spec.observation_shape == (size, size, 4)
     env.reset()
@@ -376,3 +380,36 @@ def test_an_environment_that_cannot_be_made_is_one_line(own_module, capsys, tmp_
                      "--checkpoint_dir", str(tmp_path / "ck")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_a_new_run_reads_salient_frames_and_a_shipped_agent_its_own(tmp_path):
+    """The plain command's plan reads salient 42x42 frames; a checkpoint saved before that
+    default (help/agents/breakout_a3c.npz, no resampling saved) is evaluated on area frames,
+    as it was trained."""
+    from algorithms import startup
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    plan = startup.prepare(["pong", "-n", "2", "--seed", "1", "--summary_dir", str(tmp_path),
+                            "--checkpoint_dir", str(tmp_path / "ck")])
+    assert (plan.config.resample, plan.env_spec.observation_shape) == ("salient", (42, 42, 4))
+    shipped = startup.prepare(["breakout", "--mode", "eval", "--checkpoint",
+                               os.path.join(root, "help", "agents", "breakout_a3c.npz")])
+    assert (shipped.config.resample, shipped.config.arch) == ("area", "UNIVERSE_BGSTD")
+
+
+@pytest.mark.parametrize("game", ["pong", "breakout", "beam_rider", "boxing"])
+def test_the_background_of_a_ninth_of_the_pixels_is_the_whole_frames(game):
+    """salient_halve's background, the most common value of every third pixel of every third
+    row, is the whole 84x84 frame's most common value in real frames of the four games."""
+    import cv2
+    env = make_environment("ALE", game, None, seed=5)
+    env.reset()
+    rng = np.random.default_rng(5)
+    for step in range(300):
+        _, _, done, _ = env.step(int(rng.integers(env.spec.num_actions)))
+        if done:
+            env.reset()
+        if step % 30 == 29:
+            screen = np.maximum(env._raw[0], env._raw[1])[34:194]
+            field = cv2.resize(screen, (84, 84), interpolation=cv2.INTER_AREA)
+            assert np.bincount(field[::3, ::3].ravel(), minlength=256).argmax() == \
+                np.bincount(field.ravel(), minlength=256).argmax(), (game, step)

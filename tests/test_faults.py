@@ -321,7 +321,7 @@ def test_stalled_worker_is_treated_as_dead(tmp_path):
     """An actor-learner stopped with SIGSTOP makes no progress; after --stall_timeout it is
     killed and restarted, and training reaches its budget."""
     with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
-                   "80000", "--stall_timeout", "4", "--seed", "5"], tmp_path) as (proc, token):
+                   "150000", "--stall_timeout", "4", "--seed", "5"], tmp_path) as (proc, token):
         early = "".join(wait_for_steps(proc))
         _stop_worker(proc, token)
         out, err = proc.communicate(timeout=200)

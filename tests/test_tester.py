@@ -34,7 +34,7 @@ def test_the_test_process_logs_scores_keeps_the_best_and_the_run_has_one_curve(r
     for seed in ("3", "5"):
         ck = tmp_path / f"ck{seed}"
         run = run_cli(["CartPole-v1", "--env", "GYM", "-n", "2", "--seed", seed,
-                       "--max_global_steps", "200000", "--eval_interval", "5000",
+                       "--max_global_steps", "300000", "--eval_interval", "5000",
                        "--summary_dir", str(tmp_path / f"s{seed}"), "--checkpoint_dir", str(ck)],
                       timeout=400)
         assert run.returncode == 0, run.stderr
@@ -45,7 +45,7 @@ def test_the_test_process_logs_scores_keeps_the_best_and_the_run_has_one_curve(r
             break
     assert len(evals) >= 3, evals
     steps = [int(row["global_step"]) for row in evals]
-    assert steps == sorted(steps) and all(0 < step < 200000 for step in steps)
+    assert steps == sorted(steps) and all(0 < step < 300000 for step in steps)
     assert steps[0] == steps[2]
     tests = sorted(set(steps))
     assert all(b - a >= 5000 for a, b in zip(tests, tests[1:]))   # --eval_interval apart
@@ -136,7 +136,8 @@ def test_a_test_game_without_rewards_ends_and_one_with_rewards_plays_on():
         args = flags.parse_args([game, "--arch", "UNIVERSE"])
         flags.resolve_defaults(args, continuous=False, atari=True)
         config = Config.from_namespace(args)
-        frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop)
+        frames = atari_frames(config.arch, config.lstm, config.screen_size, config.crop,
+                              config.resample)
         env_spec = with_frames(probe(config), frames)
         layout = layout_for(config, env_spec)
         agent = make_agent(config, layout, env_spec, FrozenStore(np.zeros(layout.size,
