@@ -194,8 +194,8 @@ class Config:
         help="How Atari screens are brought to --screen_size: area (each pixel the mean of "
              "those it covers) or salient (twice the size by area, then of each 2x2 block the "
              "pixel farthest from the frame's background, the most common value of every third "
-             "pixel: objects a pixel or two wide keep their contrast). Default: salient for A3C under --preset tuned on frames of "
-             f"{SALIENT_MAX} pixels or fewer, area otherwise")
+             "pixel: objects a pixel or two wide keep their contrast). Default: salient for A3C "
+             f"under --preset tuned on frames of {SALIENT_MAX} pixels or fewer, area otherwise")
     lstm: bool = ALGORITHM(
         "--lstm", default=False, type=boolean,
         help="A3C LSTM: 256 LSTM cells after the torso's last dense layer (the paper's strongest "
