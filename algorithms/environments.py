@@ -34,7 +34,6 @@ NOOP_MAX = 30
 MAX_EPISODE_FRAMES = 108_000
 
 
-
 @dataclass(frozen=True)
 class Frames:
     """How Atari screens become observations: square frames of ``size`` pixels, the last
