@@ -9,6 +9,7 @@ import time
 import pytest
 
 from algorithms import checkpoint
+from algorithms.run.procs import process_state
 from conftest import processes_with_token, shm_segments
 from runs import remove_under_a_writer, start_run, wait_for_steps
 
@@ -72,15 +73,8 @@ def _wait_until_stopped(token: str, timeout: float = 10) -> None:
     SIGSTOP sent to a process group takes effect in each member at its own moment."""
     deadline = time.monotonic() + timeout
     while True:
-        running = []
-        for pid in processes_with_token(token):
-            try:
-                with open(f"/proc/{pid}/stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue   # gone
-            if state not in ("T", "t", "Z"):
-                running.append(pid)
+        running = [pid for pid in processes_with_token(token)
+                   if process_state(pid) not in (None, "T", "t", "Z")]   # None: gone
         if not running:
             return
         assert time.monotonic() < deadline, f"processes {running} did not stop"
