@@ -39,3 +39,20 @@ def test_the_shipped_breakout_agent_clears_bricks(tmp_path):
     assert done.returncode == 0, done.stderr
     scores = json.loads(result.read_text())["scores"]
     assert len(scores) == 3 and sum(scores) / 3 >= 100, done.stdout
+
+
+def test_the_shipped_beam_rider_agent_clears_sectors(tmp_path):
+    """Two games of the shipped Beam Rider agent, its actions sampled from its policy, on the
+    salient 42×42 frames it was trained on: a mean of 1,000 or more (random play scores 363.9
+    in the paper; the agent 3,583.5 ± 1,506.1 over 30 games, none under 1,092). The one shipped
+    agent on salient frames: a change to them fails here."""
+    agent = os.path.join(AGENTS, "beam_rider_a3c.npz")
+    assert os.path.getsize(agent) < 1 << 20
+    result = tmp_path / "eval.json"
+    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "beam_rider",
+                           "--mode", "eval", "--checkpoint", agent, "--eval_episodes", "2",
+                           "--eval_file", str(result)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads(result.read_text())["scores"]
+    assert len(scores) == 2 and sum(scores) / 2 >= 1000, done.stdout
