@@ -10,35 +10,34 @@ from conftest import ALGORITHMS, ROOT
 AGENTS = os.path.join(ROOT, "help", "agents")
 
 
+def _scores(game: str, agent_file: str, tmp_path, *flags: str) -> list[float]:
+    """The scores of ``main.py GAME --mode eval`` of a shipped agent, as the README plays it."""
+    agent = os.path.join(AGENTS, agent_file)
+    assert os.path.getsize(agent) < 1 << 20   # weights only: well under 1 MB
+    result = tmp_path / "eval.json"
+    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), game,
+                           "--mode", "eval", "--checkpoint", agent, "--eval_file", str(result),
+                           *flags],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    scores = json.loads(result.read_text())["scores"]
+    print(done.stdout)   # shown when an assertion on the scores fails
+    return scores
+
+
 def test_the_shipped_pong_agent_wins_a_greedy_game(tmp_path):
     """One greedy game of the shipped Pong agent, as the README's command plays it: +15 or
     more (21 points to the opponent's 6 or fewer)."""
-    agent = os.path.join(AGENTS, "pong_a3c.npz")
-    assert os.path.getsize(agent) < 1 << 20   # weights only: well under 1 MB
-    result = tmp_path / "eval.json"
-    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "pong",
-                           "--mode", "eval", "--checkpoint", agent, "--greedy",
-                           "--eval_episodes", "1", "--eval_file", str(result)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    score = json.loads(result.read_text())["scores"][0]
-    assert score >= 15, done.stdout
+    scores = _scores("pong", "pong_a3c.npz", tmp_path, "--greedy", "--eval_episodes", "1")
+    assert len(scores) == 1 and scores[0] >= 15
 
 
 def test_the_shipped_breakout_agent_clears_bricks(tmp_path):
     """Three games of the shipped Breakout agent, its actions sampled from its policy as the
     README's command plays them (a greedy Breakout policy can wait forever to serve): a mean
     of 100 or more (a random policy scores about 1.7; the agent about 300)."""
-    agent = os.path.join(AGENTS, "breakout_a3c.npz")
-    assert os.path.getsize(agent) < 1 << 20
-    result = tmp_path / "eval.json"
-    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "breakout",
-                           "--mode", "eval", "--checkpoint", agent, "--eval_episodes", "3",
-                           "--eval_file", str(result)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    scores = json.loads(result.read_text())["scores"]
-    assert len(scores) == 3 and sum(scores) / 3 >= 100, done.stdout
+    scores = _scores("breakout", "breakout_a3c.npz", tmp_path, "--eval_episodes", "3")
+    assert len(scores) == 3 and sum(scores) / 3 >= 100
 
 
 def test_the_shipped_beam_rider_agent_clears_sectors(tmp_path):
@@ -46,13 +45,5 @@ def test_the_shipped_beam_rider_agent_clears_sectors(tmp_path):
     salient 42×42 frames it was trained on: a mean of 1,000 or more (random play scores 363.9
     in the paper; the agent 3,583.5 ± 1,506.1 over 30 games, none under 1,092). The one shipped
     agent on salient frames: a change to them fails here."""
-    agent = os.path.join(AGENTS, "beam_rider_a3c.npz")
-    assert os.path.getsize(agent) < 1 << 20
-    result = tmp_path / "eval.json"
-    done = subprocess.run([sys.executable, os.path.join(ALGORITHMS, "main.py"), "beam_rider",
-                           "--mode", "eval", "--checkpoint", agent, "--eval_episodes", "2",
-                           "--eval_file", str(result)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    scores = json.loads(result.read_text())["scores"]
-    assert len(scores) == 2 and sum(scores) / 2 >= 1000, done.stdout
+    scores = _scores("beam_rider", "beam_rider_a3c.npz", tmp_path, "--eval_episodes", "2")
+    assert len(scores) == 2 and sum(scores) / 2 >= 1000
