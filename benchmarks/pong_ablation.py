@@ -254,6 +254,9 @@ SETTINGS = {
     "bgstd-shallow-salient": (["--arch", "UNIVERSE_BGSTD_SHALLOW", "--resample", "salient"],
                               "UNIVERSE_BGSTD_SHALLOW (three convs, a 6x6 grid) on salient "
                               "42x42 frames"),
+    # A3C LSTM, the paper's strongest agent, with today's defaults: one salient 42x42 frame a
+    # step (the LSTM remembers the motion the feed-forward torso reads from four)
+    "lstm": (["--lstm", "true"], "A3C LSTM with today's defaults (one frame a step)"),
     "default-fire-reset": (UDENSE + ["--fire_reset", "true"],
                            "UNIVERSE_DENSE, FIRE after a reset and after a lost life"),
     # n-step Q-learning batched as A3C is (issue 28): 8 games per actor-learner, the UNIVERSE
@@ -323,7 +326,7 @@ SETTINGS = {
 # Every row measured before 2026-12-06 read 42x42 frames resized by area, the default then: they
 # pin it (a no-op for the rows of 84x84 frames, the paper's preset and the value-based methods),
 # so that each row still runs what it ran; "default" and the rows of salient frames take today's.
-SALIENT_ROWS = ("default", "bgstd-salient", "bgstd-shallow-salient")
+SALIENT_ROWS = ("default", "bgstd-salient", "bgstd-shallow-salient", "lstm")
 SETTINGS = {name: (flags if name in SALIENT_ROWS or "--resample" in flags
                    else [*flags, "--resample", "area"], change)
             for name, (flags, change) in SETTINGS.items()}
