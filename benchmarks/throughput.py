@@ -19,7 +19,7 @@
     ``a3c-tuned-shallow``, UNIVERSE_BGSTD_SHALLOW on 42x42 frames (salient since 2026-12-06,
     area before); ``a3c-tuned-salient``, the
     defaults with ``--resample salient`` given; ``a3c-tuned-area``, with ``--resample area``,
-    the default before 2026-12-06);
+    the default before 2026-12-06; ``a3c-tuned-lstm``, A3C LSTM with today's defaults);
     ``a3c-k8-eigen`` and ``a3c-tuned-eigen``, as ``a3c-k8`` and ``a3c-tuned`` but
     with TensorFlow's Eigen kernels forced (the trainer takes oneDNN's for batched Atari
     learners, Eigen's for one environment); and A3Cs with their actor-learners as Ray actors
@@ -134,6 +134,8 @@ VARIANTS = {
     # and resized by area (the default before 2026-12-06)
     "a3c-tuned-salient": TUNED + ["--resample", "salient"],
     "a3c-tuned-area": TUNED + ["--resample", "area"],
+    # A3C LSTM with today's defaults: one salient frame a step, 256 cells after the dense layer
+    "a3c-tuned-lstm": TUNED + ["--lstm", "true"],
     "a3c-k8-eigen": ["--alg_type", "a3c", "--envs_per_actor", "8"],
     "a3c-tuned-eigen": TUNED,
     "a3c-ray": ["--alg_type", "a3c", "--cluster", "ray"],
