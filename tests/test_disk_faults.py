@@ -94,7 +94,7 @@ def test_files_removed_from_the_run_folder_are_written_again_and_named(tmp_path)
                             "the run folder")[0]
         config, episodes = (os.path.join(run_dir, name) for name in ("config.json",
                                                                         "episodes.csv"))
-        # the run folder is made before the first flush writes episodes.csv into it
+        # the run folder exists before Record.open() writes episodes.csv into it
         _wait_for(lambda: os.path.isfile(episodes) and len(open(episodes).readlines()) > 3, 150,
                   "episodes")
         saved = open(config).read()
