@@ -13,7 +13,7 @@ import pytest
 
 from conftest import (ROOT, actor_learner_pids, children, forkserver_pid,
                       processes_with_token, shm_segments)
-from runs import running, start_run, wait_for_steps
+from runs import read_until, running, start_run, wait_for_steps
 from algorithms.run.procs import process_start
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -319,16 +319,31 @@ def _stop_worker(proc, token) -> int:
 
 def test_stalled_worker_is_treated_as_dead(tmp_path):
     """An actor-learner stopped with SIGSTOP makes no progress; after --stall_timeout it is
-    killed and restarted, and training reaches its budget."""
+    killed and restarted, and the new one learns beside the other: its episodes follow the
+    restart in episodes.csv. (The budget is one the run never reaches; a Ctrl-C ends it.)"""
     with running(["CartPole-v1", "--env", "GYM", "-n", "2", "--max_global_steps",
-                   "150000", "--stall_timeout", "4", "--seed", "5"], tmp_path) as (proc, token):
-        early = "".join(wait_for_steps(proc))
-        _stop_worker(proc, token)
-        out, err = proc.communicate(timeout=200)
-        out = early + out
-    assert proc.returncode == 0, out + err
-    assert "made no progress for" in out
-    assert "exited with code -9; restarting it" in out
+                   "10000000", "--stall_timeout", "4", "--seed", "5"], tmp_path) as (proc, token):
+        seen = wait_for_steps(proc)
+        victim = _stop_worker(proc, token)
+        actor = read_until(proc, r"warning: actor-learner (\d) made no progress for \d+ s "
+                                 r"\(--stall_timeout\); treating it as dead", 60, seen).group(1)
+        read_until(proc, r"exited with code -9; restarting it \(1 of --max_restarts 3\)", 30,
+                   seen)
+        # the progress lines come back once both learners run again
+        restarted_at = int(read_until(proc, r"^\[.*\] step ([\d,]+)/", 120, seen)
+                           .group(1).replace(",", ""))
+        read_until(proc, r"^\[.*\] step ", 30, seen)
+        assert victim not in _worker_pids(proc, token)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        out = "".join(seen) + out
+    assert proc.returncode == 130, out + err
+    assert out.count("restarting it") == 1 and "Traceback" not in err
+    run_dir = [line.split(": ", 1)[1] for line in out.splitlines()
+               if line.startswith("run directory: ")][0]
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    assert any(row[0] == actor and int(row[1]) > restarted_at for row in rows)
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 
