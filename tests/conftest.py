@@ -75,11 +75,16 @@ class CliRun:
                 for line in self.stdout.splitlines() if "checkpoint: " in line]
 
     def run_dir(self) -> str:
-        for line in self.stdout.splitlines():
-            if line.startswith("run directory: "):
-                return line.split(": ", 1)[1].strip()
-        raise AssertionError(f"no run directory printed:\n{self.stdout}\n{self.stderr}")
+        return run_dir_in(self.stdout, self.stderr)
 
+
+
+def run_dir_in(out: str, err: str = "") -> str:
+    """The run folder a run's output names (``run directory: PATH``)."""
+    for line in out.splitlines():
+        if line.startswith("run directory: "):
+            return line.split(": ", 1)[1].strip()
+    raise AssertionError(f"no run directory printed:\n{out}\n{err}")
 
 @pytest.fixture
 def run_cli(tmp_path_factory):

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import (ROOT, actor_learner_pids, children, forkserver_pid,
-                      processes_with_token, shm_segments)
-from runs import read_until, running, start_run, wait_for_steps
+                      processes_with_token, run_dir_in, shm_segments)
+from runs import read_episodes, read_until, running, start_run, wait_for_steps
 from algorithms.run.procs import process_start
 
 FAULTY_ENVS = os.path.join(ROOT, "tests", "faulty_envs")
@@ -154,9 +154,7 @@ def test_killed_worker_is_restarted_and_training_finishes(tmp_path):
     assert proc.returncode == 0, err
     assert "exited with code -9; restarting it (1 of --max_restarts 3)" in out
     assert "done: " in out
-    run_dir = [line.split(": ", 1)[1] for line in out.splitlines()
-               if line.startswith("run directory: ")][0]
-    with open(os.path.join(run_dir, "episodes.csv")) as f:
+    with open(os.path.join(run_dir_in(out), "episodes.csv")) as f:
         rows = f.read().splitlines()[1:]
     assert max(int(r.split(",")[1]) for r in rows) > 12000   # both actors went on to the end
     assert {r.split(",")[0] for r in rows[-40:]} == {"0", "1"}
@@ -339,11 +337,8 @@ def test_stalled_worker_is_treated_as_dead(tmp_path):
         out = "".join(seen) + out
     assert proc.returncode == 130, out + err
     assert out.count("restarting it") == 1 and "Traceback" not in err
-    run_dir = [line.split(": ", 1)[1] for line in out.splitlines()
-               if line.startswith("run directory: ")][0]
-    with open(os.path.join(run_dir, "episodes.csv")) as f:
-        rows = [line.split(",") for line in f.read().splitlines()[1:]]
-    assert any(row[0] == actor and int(row[1]) > restarted_at for row in rows)
+    assert any(row["actor"] == actor and int(row["global_step"]) > restarted_at
+               for row in read_episodes(run_dir_in(out)))
     assert processes_with_token(token) == [] and shm_segments(proc.pid) == []
 
 

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, processes_with_token
+from conftest import ROOT, processes_with_token, run_dir_in
 from runs import RAY, read_episodes, read_until, running, start_run, trailing_means
 
 pytestmark = pytest.mark.slow
@@ -86,8 +86,7 @@ def test_a_run_across_two_nodes_learns_and_replaces_a_killed_learner(cluster, tm
     assert re.search(r"actor-learner-1 died \(.*\); restarting it \(1 of --max_restarts 3\)",
                      out), out
     assert "reached --stop_return 400 at step" in out
-    run_dir = next(line.split(": ", 1)[1].strip() for line in out.splitlines()
-                   if line.startswith("run directory: "))
+    run_dir = run_dir_in(out)
     episodes = read_episodes(run_dir)
     returns = np.array([float(e["return"]) for e in episodes])
     assert trailing_means(returns).max() >= 400 and returns[:20].mean() < 100

@@ -47,8 +47,9 @@ def test_the_shipped_breakout_agent_clears_bricks(tmp_path):
 def test_the_shipped_beam_rider_agent_clears_sectors(tmp_path):
     """Two games of the shipped Beam Rider agent, its actions sampled from its policy, on the
     salient 42×42 frames it was trained on: a mean of 1,000 or more (random play scores 363.9
-    in Mnih et al. 2015; the agent 3,583.5 ± 1,506.1 over 30 games, none under 1,092). The one
-    shipped agent on salient frames: a change to them fails here."""
+    in Mnih et al. 2015; the agent 3,583.5 ± 1,506.1 over 30 games, none under 1,092). With the
+    Boxing agent, one of the two shipped agents on salient frames: a change to them fails
+    here."""
     scores = _scores("beam_rider", "beam_rider_a3c.npz", tmp_path, "--eval_episodes", "2")
     assert len(scores) == 2 and sum(scores) / 2 >= 1000
 
